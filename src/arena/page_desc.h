@@ -1,0 +1,49 @@
+// memkit — page descriptors (src/arena/page_desc.h)
+//
+// The struct page / mem_map analogue: one 64-byte descriptor per page of an arena, in an array
+// at the arena's start, so that any pointer finds what its page is with address arithmetic:
+//
+//   desc = arena->desc + ((p - arena->base) >> page_shift)
+//
+// Only the HEAD page of a block says what the block is; the other pages' descriptors stay
+// kNone ("inside a block"), as writing 1024 descriptors for an order-10 block would cost more
+// than the block's use. The head of the block containing any page is found in O(max_order)
+// (Arena::block_head). Descriptors are written under the arena's lock; the untouched ones cost
+// no memory (the array is mapped lazily by the kernel).
+//
+// The `slab` words are reserved for the slab layer (a slab's cache, free list, counts, list
+// links), which will describe slab pages here rather than in a header in front of objects.
+#pragma once
+
+#include <cstdint>
+
+namespace memkit {
+
+enum class PageKind : uint8_t {
+  kNone = 0,   // inside a block, or never used
+  kFree,       // head of a free buddy block of `order`
+  kAlloc,      // head of an allocated block of `order`
+  kMeta,       // head of a block the arena keeps for its own metadata
+  kSlab,       // head of a slab (reserved for the slab layer)
+};
+
+enum PageFlags : uint16_t {
+  kPageDirty = 1u << 0,     // free block whose pages may be resident (not yet given back)
+  kPageOnDirty = 1u << 1,   // on the arena's dirty list (waiting for the decay time)
+};
+
+inline constexpr uint32_t kNoPageLink = 0xffffffffu;
+
+struct PageDesc {
+  PageKind kind;
+  uint8_t order;
+  uint16_t flags;
+  uint32_t reserved;
+  uint32_t dirty_prev;      // dirty list links (page indices), kNoPageLink at the ends
+  uint32_t dirty_next;
+  uint64_t freed_ns;        // when the block became free (for the decay time)
+  uintptr_t slab[5];        // for the slab layer
+};
+static_assert(sizeof(PageDesc) == 64, "one cache line per page descriptor");
+
+}  // namespace memkit

@@ -1,0 +1,340 @@
+// memkit — the page heap (src/arena/page_heap.cpp)
+#include "arena/page_heap.h"
+
+#include <errno.h>
+#include <stdint.h>
+
+#include <cstring>
+#include <new>
+
+#include "options/options.h"
+
+namespace memkit {
+namespace {
+
+struct LockGuard {
+  explicit LockGuard(pthread_mutex_t* m) : m_(m) { pthread_mutex_lock(m_); }
+  ~LockGuard() { pthread_mutex_unlock(m_); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+  pthread_mutex_t* m_;
+};
+
+constexpr size_t kRecordPageBytes = 64 * 1024;
+
+unsigned log2_floor(size_t x) { return 63u - static_cast<unsigned>(__builtin_clzll(x)); }
+
+}  // namespace
+
+PageHeapConfig PageHeapConfig::from_options() {
+  const Options& o = options();
+  PageHeapConfig c;
+  c.arena.page_shift = log2_floor(os::page_size());
+  if (c.arena.page_shift < 12) c.arena.page_shift = 12;
+  c.arena.purge_order = o.purge_order < 0 ? 0 : static_cast<unsigned>(o.purge_order);
+  c.arena.lazy_decommit = o.madv_free;
+  c.arena.hugepage_hint = o.huge_pages;
+  c.decay_ms = o.decay_ms;
+  c.release_arenas = o.release_arenas;
+  return c;
+}
+
+PageHeap::PageHeap(const os::OsApi& os, const PageHeapConfig& config)
+    : os_(&os), config_(config), map_(&os) {}
+
+PageHeap::~PageHeap() {
+  const size_t slots = arena_slots_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < slots; ++i) {
+    Arena& a = arenas_[i];
+    if (!a.live()) continue;
+    map_.clear(a.base(), a.size());
+    a.retire();
+    a.destroy();
+  }
+  for (DirectMapping* d = live_direct_; d != nullptr; d = d->next) {
+    map_.clear(d->base, d->size);
+    os_->release(reinterpret_cast<void*>(d->base), d->size);
+  }
+  while (record_pages_ != nullptr) {
+    void* next = *static_cast<void**>(record_pages_);
+    os_->release(record_pages_, kRecordPageBytes);
+    record_pages_ = next;
+  }
+}
+
+// ---- lookups ----
+
+Arena* PageHeap::arena_for(const void* p) const {
+  const uintptr_t e = map_.lookup(p);
+  if (e == 0 || (e & ArenaMap::kDirectTag)) return nullptr;
+  Arena* a = reinterpret_cast<Arena*>(e);
+  return a->contains(p) ? a : nullptr;
+}
+
+PageHeap::DirectMapping* PageHeap::direct_for(const void* p) const {
+  const uintptr_t e = map_.lookup(p);
+  if ((e & ArenaMap::kDirectTag) == 0) return nullptr;
+  DirectMapping* d = reinterpret_cast<DirectMapping*>(e & ~ArenaMap::kDirectTag);
+  return reinterpret_cast<uintptr_t>(p) - d->base < d->size ? d : nullptr;
+}
+
+bool PageHeap::owns(const void* p) const { return arena_for(p) != nullptr || direct_for(p) != nullptr; }
+
+// ---- page blocks ----
+
+Arena* PageHeap::new_arena_locked() {
+  for (size_t i = 0; i < kMaxArenas; ++i) {
+    Arena& a = arenas_[i];
+    if (a.live()) continue;
+    if (a.create(os_, config_.arena) != 0) return nullptr;
+    if (map_.set(a.base(), a.size(), reinterpret_cast<uintptr_t>(&a)) != 0) {
+      a.retire();
+      a.destroy();
+      return nullptr;
+    }
+    if (i >= arena_slots_.load(std::memory_order_relaxed))
+      arena_slots_.store(i + 1, std::memory_order_release);
+    return &a;
+  }
+  return nullptr;
+}
+
+void* PageHeap::alloc_pages(unsigned order, unsigned gfp) {
+  if (order > config_.arena.max_order) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  bool zeroed = false;
+  void* p = nullptr;
+  // Fast scan: only arenas whose hint says a block of this order or larger is free.
+  const size_t slots = arena_slots_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < slots && p == nullptr; ++i) {
+    Arena& a = arenas_[i];
+    if (a.live() && (a.free_orders_hint() >> order) != 0) p = a.alloc(order, &zeroed);
+  }
+  if (p == nullptr) {
+    LockGuard guard(&lock_);
+    // Another thread may have freed or mapped meanwhile: try every arena, then a new one.
+    const size_t n = arena_slots_.load(std::memory_order_relaxed);
+    for (size_t i = 0; i < n && p == nullptr; ++i)
+      if (arenas_[i].live()) p = arenas_[i].alloc(order, &zeroed);
+    if (p == nullptr) {
+      Arena* a = new_arena_locked();
+      if (a != nullptr) p = a->alloc(order, &zeroed);
+    }
+  }
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if ((gfp & MK_GFP_ZERO) && !zeroed) std::memset(p, 0, (size_t{1} << order) << config_.arena.page_shift);
+  return p;
+}
+
+BuddyStatus PageHeap::free_pages(void* p, unsigned order) {
+  Arena* a = arena_for(p);
+  if (a == nullptr) return BuddyStatus::kOutOfRange;
+  const BuddyStatus st = a->free(p, order);
+  if (st == BuddyStatus::kOk) maybe_purge();
+  return st;
+}
+
+BuddyStatus PageHeap::order_of(const void* p, unsigned* order) const {
+  Arena* a = arena_for(p);
+  if (a == nullptr) return BuddyStatus::kOutOfRange;
+  return a->order_of(p, order);
+}
+
+// ---- direct mappings (vmalloc) ----
+
+PageHeap::DirectMapping* PageHeap::new_record_locked() {
+  if (free_records_ == nullptr) {
+    void* mem = nullptr;
+    if (os_->reserve(kRecordPageBytes, page_size(), &mem) != 0) return nullptr;
+    *static_cast<void**>(mem) = record_pages_;
+    record_pages_ = mem;
+    // The first record's worth of bytes holds the link; carve the rest.
+    DirectMapping* recs = static_cast<DirectMapping*>(mem);
+    const size_t n = kRecordPageBytes / sizeof(DirectMapping);
+    for (size_t i = 1; i < n; ++i) {
+      recs[i].next = free_records_;
+      free_records_ = &recs[i];
+    }
+  }
+  DirectMapping* d = free_records_;
+  free_records_ = d->next;
+  return d;
+}
+
+void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
+  if (bytes == 0 || bytes > static_cast<size_t>(PTRDIFF_MAX)) {
+    errno = bytes == 0 ? EINVAL : ENOMEM;
+    return nullptr;
+  }
+  const size_t page = page_size();
+  const unsigned order = BuddyAllocator::order_for_bytes(bytes, page);
+  if (order <= config_.arena.max_order) return alloc_pages(order, gfp);
+
+  const size_t size = (bytes + page - 1) & ~(page - 1);
+  void* mem = nullptr;
+  const int err = os_->reserve(size, ArenaMap::kChunkSize, &mem);
+  if (err != 0) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  LockGuard guard(&lock_);
+  DirectMapping* d = new_record_locked();
+  if (d == nullptr ||
+      map_.set(reinterpret_cast<uintptr_t>(mem), size,
+               reinterpret_cast<uintptr_t>(d) | ArenaMap::kDirectTag) != 0) {
+    if (d != nullptr) {
+      d->next = free_records_;
+      free_records_ = d;
+    }
+    os_->release(mem, size);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  d->base = reinterpret_cast<uintptr_t>(mem);
+  d->size = size;
+  d->prev = nullptr;
+  d->next = live_direct_;
+  if (live_direct_ != nullptr) live_direct_->prev = d;
+  live_direct_ = d;
+  direct_count_.fetch_add(1, std::memory_order_relaxed);
+  direct_bytes_.fetch_add(size, std::memory_order_relaxed);
+  return mem;  // fresh from the OS: already zero
+}
+
+BuddyStatus PageHeap::vfree(void* p) {
+  if (p == nullptr) return BuddyStatus::kOk;
+  if (arena_for(p) != nullptr) {
+    unsigned order;
+    const BuddyStatus st = order_of(p, &order);
+    if (st != BuddyStatus::kOk) return st;
+    return free_pages(p, order);
+  }
+  LockGuard guard(&lock_);
+  DirectMapping* d = direct_for(p);
+  if (d == nullptr) return BuddyStatus::kOutOfRange;
+  if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
+  map_.clear(d->base, d->size);
+  os_->release(p, d->size);
+  if (d->prev != nullptr) d->prev->next = d->next; else live_direct_ = d->next;
+  if (d->next != nullptr) d->next->prev = d->prev;
+  direct_count_.fetch_sub(1, std::memory_order_relaxed);
+  direct_bytes_.fetch_sub(d->size, std::memory_order_relaxed);
+  unmapped_bytes_.fetch_add(d->size, std::memory_order_relaxed);
+  d->base = 0;
+  d->size = 0;
+  d->next = free_records_;
+  free_records_ = d;
+  return BuddyStatus::kOk;
+}
+
+// ---- giving memory back ----
+
+void PageHeap::release_idle_arenas(bool require_purged, bool keep_one) {
+  if (!config_.release_arenas) return;
+  LockGuard guard(&lock_);
+  const size_t slots = arena_slots_.load(std::memory_order_relaxed);
+  size_t live = 0;
+  for (size_t i = 0; i < slots; ++i) live += arenas_[i].live() ? 1 : 0;
+  for (size_t i = 0; i < slots; ++i) {
+    Arena& a = arenas_[i];
+    if (!a.live() || (keep_one && live <= 1)) continue;
+    if (!a.retire_if_idle(require_purged)) continue;
+    map_.clear(a.base(), a.size());
+    a.destroy();
+    unmapped_bytes_.fetch_add(a.size(), std::memory_order_relaxed);
+    --live;
+  }
+}
+
+size_t PageHeap::purge() {
+  const uint64_t now = os::now_ns();
+  size_t bytes = 0;
+  const size_t slots = arena_slots_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < slots; ++i) bytes += arenas_[i].purge(now, 0, true);
+  purged_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  release_idle_arenas(/*require_purged=*/false, /*keep_one=*/false);
+  return bytes;
+}
+
+size_t PageHeap::purge_expired(uint64_t now) {
+  const uint64_t decay_ns = static_cast<uint64_t>(config_.decay_ms) * 1000000u;
+  size_t bytes = 0;
+  const size_t slots = arena_slots_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < slots; ++i) bytes += arenas_[i].purge(now, decay_ns, false);
+  purged_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  release_idle_arenas(/*require_purged=*/true, /*keep_one=*/true);
+  return bytes;
+}
+
+void PageHeap::maybe_purge() {
+  if (config_.decay_ms < 0) return;
+  const uint64_t now = os::now_ns();
+  uint64_t due = next_purge_ns_.load(std::memory_order_relaxed);
+  if (now < due) return;
+  // One thread at a time does the work; the others go on.
+  const uint64_t period = static_cast<uint64_t>(config_.decay_ms) * 1000000u / 4;
+  if (!next_purge_ns_.compare_exchange_strong(due, now + period, std::memory_order_relaxed))
+    return;
+  purge_expired(now);
+}
+
+// ---- statistics ----
+
+void PageHeap::stats(mk_page_stats* out) const {
+  std::memset(out, 0, sizeof *out);
+  const size_t slots = arena_slots_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < slots; ++i) {
+    Arena& a = const_cast<Arena&>(arenas_[i]);
+    ArenaStats s;
+    a.stats(&s);
+    if (s.pages == 0) continue;
+    out->arenas++;
+    out->arena_bytes += a.size();
+    out->free_pages += s.free_pages;
+    out->allocated_pages += s.pages - s.free_pages;
+    out->metadata_pages += s.meta_pages;
+    out->dirty_pages += s.dirty_pages;
+    for (unsigned k = 0; k <= s.max_order && k < MK_NR_PAGE_ORDERS; ++k) out->nr_free[k] += s.nr_free[k];
+  }
+  out->direct_mappings = direct_count_.load(std::memory_order_relaxed);
+  out->direct_bytes = direct_bytes_.load(std::memory_order_relaxed);
+  out->purged_bytes = purged_bytes_.load(std::memory_order_relaxed);
+  out->unmapped_bytes = unmapped_bytes_.load(std::memory_order_relaxed);
+}
+
+int PageHeap::format_buddyinfo(char* buf, size_t len) const {
+  size_t used = 0;
+  int total = 0;
+  if (len > 0) buf[0] = '\0';
+  const size_t slots = arena_slots_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < slots; ++i) {
+    Arena& a = const_cast<Arena&>(arenas_[i]);
+    if (!a.live()) continue;
+    const int n = a.format_buddyinfo(len ? buf + used : nullptr, len ? len - used : 0);
+    if (n <= 0) continue;
+    total += n;
+    if (len > 0) used = used + static_cast<size_t>(n) < len ? used + static_cast<size_t>(n) : len - 1;
+  }
+  return total;
+}
+
+// ---- the process's heap ----
+
+namespace {
+alignas(PageHeap) unsigned char g_heap_storage[sizeof(PageHeap)];
+PageHeap* g_heap = nullptr;
+pthread_once_t g_heap_once = PTHREAD_ONCE_INIT;
+void make_global_heap() { g_heap = new (g_heap_storage) PageHeap(); }
+}  // namespace
+
+PageHeap& global_page_heap() {
+  pthread_once(&g_heap_once, make_global_heap);
+  return *g_heap;
+}
+
+}  // namespace memkit

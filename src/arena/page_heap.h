@@ -1,0 +1,118 @@
+// memkit — the page heap (src/arena/page_heap.h)
+//
+// Page blocks for the whole process, over many arenas:
+//
+//   alloc_pages(order)  -> the first live arena whose free-order hint allows it, under that
+//                          arena's lock; none: a new arena (under the heap lock)
+//   free_pages(p, order)-> arena map lookup (O(1), lock-free) -> that arena, under its lock
+//   vmalloc(bytes)      -> an arena block when it fits the largest order, else a direct
+//                          mapping aligned to a map chunk (the vmalloc analogue), recorded in
+//                          the arena map so vfree and owns() find it
+//   purge()             -> every arena's dirty blocks back to the OS now; idle arenas unmapped
+//
+// Decay: free blocks of order >= purge_order stay committed for decay_ms after their free
+// (reuse is then free of page faults), then the next free_pages()/vfree() that finds the decay
+// time passed gives them back; decay_ms = 0 gives back at once, -1 never (only purge()).
+// A fully free arena is unmapped at that point (release_arenas), except the last one.
+//
+// Locks: heap lock (arena creation/release, direct-mapping records) before an arena's lock.
+// Nothing here allocates through malloc: arenas live in a fixed table of slots, direct-mapping
+// records in pages from the OS.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "arena/arena.h"
+#include "arena/arena_map.h"
+#include "memkit/memkit.h"
+#include "os/os.h"
+
+namespace memkit {
+
+struct PageHeapConfig {
+  ArenaConfig arena{};
+  long decay_ms = 1000;
+  bool release_arenas = true;
+
+  /// The configuration MEMKIT_OPTIONS asks for (see options.def).
+  static PageHeapConfig from_options();
+};
+
+class PageHeap {
+ public:
+  static constexpr size_t kMaxArenas = 1024;
+
+  explicit PageHeap(const os::OsApi& os = os::system_os(),
+                    const PageHeapConfig& config = PageHeapConfig::from_options());
+  ~PageHeap();  // unmaps everything (for tests; the process heap is never destroyed)
+  PageHeap(const PageHeap&) = delete;
+  PageHeap& operator=(const PageHeap&) = delete;
+
+  /// 2^order pages aligned to their size, or nullptr (errno ENOMEM, or EINVAL for a bad order).
+  /// gfp: MK_GFP_ZERO zeroes (skipped when the pages are fresh from the OS).
+  void* alloc_pages(unsigned order, unsigned gfp);
+  /// Frees a block from alloc_pages(). Returns kOk or why the pointer was refused (nothing is
+  /// changed then): kOutOfRange (not memkit's), kDoubleFree, kWrongOrder, kNotBlockStart, ...
+  BuddyStatus free_pages(void* p, unsigned order);
+  /// The order of the page block at p.
+  BuddyStatus order_of(const void* p, unsigned* order) const;
+
+  /// bytes rounded up to pages: an arena block when it fits, else a direct mapping.
+  void* vmalloc(size_t bytes, unsigned gfp);
+  BuddyStatus vfree(void* p);
+
+  /// Whether p lies in memory memkit handed out or keeps (an arena or a direct mapping).
+  bool owns(const void* p) const;
+
+  /// Gives every dirty free block back now and unmaps idle arenas. Returns the bytes.
+  size_t purge();
+  /// Gives back what has waited longer than the decay time (called by the free paths).
+  size_t purge_expired(uint64_t now);
+
+  void stats(mk_page_stats* out) const;
+  /// One buddyinfo line per live arena. Returns the length needed.
+  int format_buddyinfo(char* buf, size_t len) const;
+
+  size_t page_size() const { return size_t{1} << config_.arena.page_shift; }
+  const PageHeapConfig& config() const { return config_; }
+
+ private:
+  // A live direct mapping (on live_direct_) or a free record (on free_records_, via next).
+  struct DirectMapping {
+    uintptr_t base;
+    size_t size;
+    DirectMapping* prev;
+    DirectMapping* next;
+  };
+
+  Arena* arena_for(const void* p) const;
+  DirectMapping* direct_for(const void* p) const;
+  Arena* new_arena_locked();
+  void release_idle_arenas(bool require_purged, bool keep_one);
+  DirectMapping* new_record_locked();
+  void maybe_purge();
+
+  const os::OsApi* os_;
+  PageHeapConfig config_;
+  mutable pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
+  std::atomic<size_t> arena_slots_{0};  // slots [0, arena_slots_) have been used
+  std::atomic<uint64_t> next_purge_ns_{0};
+  std::atomic<size_t> direct_count_{0};
+  std::atomic<size_t> direct_bytes_{0};
+  std::atomic<size_t> purged_bytes_{0};
+  std::atomic<size_t> unmapped_bytes_{0};
+  DirectMapping* live_direct_ = nullptr;   // under lock_
+  DirectMapping* free_records_ = nullptr;  // under lock_
+  void* record_pages_ = nullptr;  // chain of record pages (first word links them)
+  ArenaMap map_;
+  Arena arenas_[kMaxArenas];
+};
+
+/// The process's page heap (created on first use; never destroyed).
+PageHeap& global_page_heap();
+
+}  // namespace memkit

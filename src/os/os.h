@@ -1,0 +1,50 @@
+// memkit — the one seam to the kernel (src/os/os.h)
+//
+// Every memory system call memkit makes goes through an OsApi: a table of primitives with a
+// documented contract, so that the layers above can be tested against a fake OS that injects
+// failures (tests/fake_os.h) and so that no other folder calls mmap, munmap, madvise or
+// mprotect. Each primitive returns 0 or an errno value (ENOMEM, EINVAL, ...); nothing here
+// aborts, prints or allocates.
+//
+//   reserve(size, align)   map `size` bytes read-write, private, anonymous, MAP_NORESERVE,
+//                          aligned to `align` (a power of two; over-reserve and trim when it
+//                          exceeds the page size). Pages cost nothing until first touched.
+//   release(p, size)       unmap.
+//   commit(p, size)        make [p, p+size) accessible again (read-write) after protect().
+//   decommit(p, size, lazy)
+//                          give the pages back: MADV_DONTNEED (the next touch sees zeros; RSS
+//                          drops now) or, when lazy, MADV_FREE (the kernel reclaims them under
+//                          pressure; falls back to MADV_DONTNEED where unsupported).
+//   protect(p, size)       make [p, p+size) inaccessible (guard pages).
+//   hugepage_hint(p, size) MADV_HUGEPAGE; failure is harmless (THP may be off).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace memkit::os {
+
+struct OsApi {
+  const char* name;
+  int (*reserve)(size_t size, size_t align, void** out);
+  int (*release)(void* p, size_t size);
+  int (*commit)(void* p, size_t size);
+  int (*decommit)(void* p, size_t size, bool lazy);
+  int (*protect)(void* p, size_t size);
+  int (*hugepage_hint)(void* p, size_t size);
+};
+
+/// The real kernel, through mmap/munmap/madvise/mprotect.
+const OsApi& system_os();
+
+/// The kernel's page size (sysconf(_SC_PAGESIZE), read once).
+size_t page_size();
+
+/// CLOCK_MONOTONIC in nanoseconds (the coarse clock: a few ms resolution, no syscall).
+uint64_t now_ns();
+
+/// Fills buf with random bytes from getrandom(2), or from the clock and the address space
+/// layout if getrandom is unavailable. Never fails.
+void random_bytes(void* buf, size_t len);
+
+}  // namespace memkit::os

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install test: installs BUILD_DIR into a scratch prefix, then builds and runs
+# the consumer in tests/install/consumer against it, once via
+# find_package(memkit) and once via pkg-config (memkit.pc).
+#
+# usage: tests/install/run.sh BUILD_DIR
+set -euo pipefail
+
+if [[ $# -ne 1 ]]; then
+    echo "usage: $0 BUILD_DIR" >&2
+    exit 2
+fi
+
+build_dir=$(cd "$1" && pwd)
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+work="$build_dir/install_test"
+prefix="$work/prefix"
+
+# Use the compilers the memkit build used.
+cache_value() {
+    sed -n "s/^$1:[A-Z]*=//p" "$build_dir/CMakeCache.txt" | head -n1
+}
+cxx=$(cache_value CMAKE_CXX_COMPILER)
+cc=$(cache_value CMAKE_C_COMPILER)
+cxx=${cxx:-c++}
+cc=${cc:-cc}
+
+generator=()
+if command -v ninja >/dev/null 2>&1; then
+    generator=(-G Ninja)
+fi
+
+rm -rf "$work"
+mkdir -p "$work"
+
+echo "== install $build_dir -> $prefix"
+cmake --install "$build_dir" --prefix "$prefix"
+
+echo "== find_package(memkit) consumer"
+cmake -S "$here/consumer" -B "$work/consumer-build" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc" \
+    -DCMAKE_CXX_COMPILER="$cxx"
+cmake --build "$work/consumer-build"
+"$work/consumer-build/consumer"
+echo "consumer (C++, find_package): ok"
+"$work/consumer-build/consumer_c"
+echo "consumer (C, find_package): ok"
+
+echo "== pkg-config consumer"
+pc_file=$(find "$prefix" -name memkit.pc -print -quit)
+if [[ -z "$pc_file" ]]; then
+    echo "memkit.pc not installed under $prefix" >&2
+    exit 1
+fi
+pc_dir=$(dirname "$pc_file")
+pc_flags=$(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags --libs memkit)
+echo "pkg-config --cflags --libs memkit: $pc_flags"
+# shellcheck disable=SC2086  # word splitting of the flags is intended
+"$cxx" -std=c++20 "$here/consumer/main.cpp" $pc_flags -o "$work/consumer-pc"
+"$work/consumer-pc"
+echo "consumer (C++, pkg-config): ok"
+
+echo "install test passed"
