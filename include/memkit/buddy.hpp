@@ -133,6 +133,8 @@ class BuddyAllocator {
   /// n[0..max_order], for the fragmentation functions.
   const uint64_t* free_counts() const { return nr_free_; }
   uint64_t free_pages() const { return free_pages_; }
+  /// Bit k set <=> free_area[k] has a block.
+  uint32_t free_orders_mask() const { return nonempty_; }
   /// The largest order with a free block, or -1.
   int largest_free_order() const;
   /// The kernel's indices over this allocator's free areas (see fragmentation.hpp).

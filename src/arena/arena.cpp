@@ -47,7 +47,7 @@ int Arena::create(const os::OsApi* os, const ArenaConfig& config) {
   dirty_pages_ = 0;
   purged_bytes_ = 0;
   op_dirty_ = false;  // fresh pages read as zero
-  op_now_ = os::now_ns();
+  op_now_ = 0;
 
   const BuddyEvents events{this, &Arena::on_add, &Arena::on_del};
   const BuddyConfig bc{page, config.max_order};
@@ -95,6 +95,7 @@ void Arena::on_add(void* ctx, size_t page, unsigned order) {
   d.order = static_cast<uint8_t>(order);
   d.flags = a->op_dirty_ ? kPageDirty : 0;
   if (a->op_dirty_ && order >= a->config_.purge_order) {
+    if (a->op_now_ == 0) a->op_now_ = os::now_ns();  // read the clock only when needed
     d.freed_ns = a->op_now_;
     a->dirty_push(page);
   }
@@ -138,10 +139,7 @@ void Arena::dirty_remove(size_t page) {
 }
 
 void Arena::publish_hint() {
-  uint32_t mask = 0;
-  for (unsigned k = 0; k <= buddy_.max_order(); ++k)
-    if (buddy_.nr_free(k) != 0) mask |= 1u << k;
-  free_hint_.store(mask, std::memory_order_relaxed);
+  free_hint_.store(buddy_.free_orders_mask(), std::memory_order_relaxed);
 }
 
 // ---- allocation ----
@@ -150,7 +148,7 @@ void* Arena::alloc(unsigned order, bool* zeroed) {
   LockGuard guard(&lock_);
   if (!live_.load(std::memory_order_relaxed)) return nullptr;
   op_dirty_ = false;
-  op_now_ = os::now_ns();
+  op_now_ = 0;
   size_t page;
   if (buddy_.alloc_index(order, &page) != BuddyStatus::kOk) {
     publish_hint();
@@ -198,7 +196,7 @@ BuddyStatus Arena::free(void* p, unsigned order) {
   if (d.order != order) return BuddyStatus::kWrongOrder;
   d.kind = PageKind::kNone;
   op_dirty_ = true;  // the caller has used the pages
-  op_now_ = os::now_ns();
+  op_now_ = 0;
   const BuddyStatus st = buddy_.free_index(page, order);
   publish_hint();
   return st;

@@ -125,7 +125,7 @@ class Arena {
   size_t purged_bytes_ = 0;
   // Scratch for the buddy events of the operation in progress (under the lock).
   bool op_dirty_ = false;
-  uint64_t op_now_ = 0;
+  uint64_t op_now_ = 0;  // 0 until an event needs the time
 };
 
 }  // namespace memkit

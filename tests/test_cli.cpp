@@ -1,0 +1,333 @@
+// memkit — tests of the `memkit` command line (tests/test_cli.cpp)
+//
+// Runs the built binary (MEMKIT_CLI_PATH) as a user would and checks its output, exit status
+// and files: --help, version, options, and `buddy simulate` with random workloads, hand-made
+// traces whose buddy state and fragmentation indices are computed here by hand, trace errors,
+// JSON and SVG output.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#ifndef MEMKIT_CLI_PATH
+#error "test_cli needs MEMKIT_CLI_PATH, the path of the built memkit binary"
+#endif
+
+extern char** environ;
+
+namespace {
+
+struct Result {
+  int status = -1;  // exit status, or -1 if it did not exit normally
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = ::testing::TempDir() + "memkit_cli_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path(name), std::ios::binary) << text;
+    return path(name);
+  }
+
+  // Runs memkit with `args`, stdin from `input`; stdout and stderr go through files so that
+  // neither pipe can fill up.
+  Result memkit(const std::vector<std::string>& args, const std::string& input = "") const {
+    const std::string in = write("stdin", input);
+    const std::string out = path("stdout");
+    const std::string err = path("stderr");
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    std::vector<char*> argv;
+    std::string program = MEMKIT_CLI_PATH;
+    argv.push_back(program.data());
+    std::vector<std::string> copies(args);
+    for (std::string& a : copies) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    Result run;
+    pid_t pid = 0;
+    const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    EXPECT_EQ(rc, 0) << "cannot start " << program;
+    if (rc != 0) return run;
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    if (WIFEXITED(wstatus)) run.status = WEXITSTATUS(wstatus);
+    run.out = read_file(out);
+    run.err = read_file(err);
+    return run;
+  }
+
+  // `memkit buddy simulate --json` with `args` (and the trace text, if any, on stdin).
+  nlohmann::json simulate_json(std::vector<std::string> args, const std::string& trace = "") const {
+    args.insert(args.begin(), {"buddy", "simulate", "--json"});
+    if (!trace.empty()) {
+      args.push_back("--trace");
+      args.push_back("-");
+    }
+    const Result r = memkit(args, trace);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.err, "");
+    return nlohmann::json::parse(r.out);
+  }
+
+  // Expects `memkit buddy simulate --trace FILE` on `trace` to fail with status 2, stderr
+  // naming the file and `line`, and nothing on stdout. Returns stderr.
+  std::string expect_trace_error(const std::string& trace, int line,
+                                 std::vector<std::string> extra = {}) const {
+    const std::string file = write("trace.txt", trace);
+    std::vector<std::string> args = {"buddy",       "simulate", "--pages", "16",
+                                     "--max-order", "4",        "--trace", file};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const Result r = memkit(args);
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("memkit: " + file + ":" + std::to_string(line) + ": "), std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line expected: " << r.err;
+    return r.err;
+  }
+
+  std::string dir_;
+};
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+TEST_F(CliTest, HelpListsSubcommands) {
+  const Result r = memkit({"--help"});
+  EXPECT_EQ(r.status, 0);
+  for (const char* name : {"buddy", "options", "version"})
+    EXPECT_TRUE(contains(r.out, name)) << name;
+}
+
+TEST_F(CliTest, Version) {
+  const Result a = memkit({"version"});
+  EXPECT_EQ(a.status, 0);
+  EXPECT_TRUE(starts_with(a.out, "memkit 0.")) << a.out;
+  const Result b = memkit({"--version"});
+  EXPECT_EQ(b.status, 0);
+  EXPECT_EQ(a.out, b.out);
+}
+
+TEST_F(CliTest, OptionsListsEveryKey) {
+  const Result r = memkit({"options"});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_TRUE(contains(r.out, "MEMKIT_OPTIONS=key=value:key=value"));
+  EXPECT_TRUE(contains(r.out, "decay_ms"));
+  EXPECT_TRUE(contains(r.out, "1000"));
+}
+
+TEST_F(CliTest, UnknownSubcommandIsAUsageError) {
+  EXPECT_EQ(memkit({"no-such-command"}).status, 2);
+  EXPECT_EQ(memkit({}).status, 2);
+  EXPECT_EQ(memkit({"buddy", "simulate", "--no-such-flag"}).status, 2);
+}
+
+TEST_F(CliTest, SimulateDefaultPrintsBuddyinfo) {
+  const Result r = memkit({"buddy", "simulate"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::string line;
+  bool buddyinfo = false;
+  bool summary = false;
+  while (std::getline(lines, line)) {
+    buddyinfo |= starts_with(line, "Node 0, zone   memkit ");
+    summary |= starts_with(line, "4096 pages, ");
+  }
+  EXPECT_TRUE(buddyinfo) << r.out;
+  EXPECT_TRUE(summary) << r.out;
+}
+
+TEST_F(CliTest, SimulateIsDeterministic) {
+  const std::vector<std::string> args = {"buddy", "simulate", "--ops", "20000", "--seed", "7"};
+  const Result a = memkit(args);
+  const Result b = memkit(args);
+  ASSERT_EQ(a.status, 0);
+  EXPECT_EQ(a.out, b.out);
+  const Result c = memkit({"buddy", "simulate", "--ops", "20000", "--seed", "8"});
+  ASSERT_EQ(c.status, 0);
+  EXPECT_NE(a.out, c.out);
+}
+
+TEST_F(CliTest, SimulateJsonIsConsistent) {
+  const nlohmann::json j = simulate_json({"--pages", "1000", "--max-order", "8", "--ops", "5000"});
+  for (const char* key : {"pages", "max_order", "ops", "free_pages", "free_blocks",
+                          "unusable_index", "extfrag_index", "failed_allocs"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["pages"], 1000);
+  EXPECT_EQ(j["max_order"], 8);
+  EXPECT_EQ(j["ops"], 5000);
+  ASSERT_EQ(j["free_blocks"].size(), 9u);
+  ASSERT_EQ(j["unusable_index"].size(), 9u);
+  ASSERT_EQ(j["extfrag_index"].size(), 9u);
+  uint64_t free_pages = 0;
+  for (size_t k = 0; k < 9; ++k) free_pages += j["free_blocks"][k].get<uint64_t>() << k;
+  EXPECT_EQ(j["free_pages"].get<uint64_t>(), free_pages);
+  EXPECT_EQ(
+      j["allocs"].get<uint64_t>() + j["failed_allocs"].get<uint64_t>() + j["frees"].get<uint64_t>(),
+      5000u);
+}
+
+TEST_F(CliTest, SimulateEverySnapshots) {
+  const nlohmann::json j = simulate_json({"--ops", "1000", "--every", "300"});
+  ASSERT_TRUE(j.contains("snapshots"));
+  ASSERT_EQ(j["snapshots"].size(), 3u);
+  EXPECT_EQ(j["snapshots"][0]["ops"], 300);
+  EXPECT_EQ(j["snapshots"][2]["ops"], 900);
+  EXPECT_EQ(j["snapshots"][1]["free_blocks"].size(), 11u);
+
+  const Result r = memkit({"buddy", "simulate", "--ops", "1000", "--every", "300"});
+  ASSERT_EQ(r.status, 0);
+  EXPECT_TRUE(contains(r.out, "after 300 ops:"));
+  EXPECT_TRUE(contains(r.out, "after 1000 ops (end):"));
+}
+
+TEST_F(CliTest, TraceOneAllocationSplitsTheRange) {
+  // 16 pages, max order 4: one free order-4 block; an order-0 allocation splits it into
+  // free blocks of orders 0, 1, 2 and 3.
+  const nlohmann::json a = simulate_json({"--pages", "16", "--max-order", "4"}, "a x 0\n");
+  EXPECT_EQ(a["free_blocks"], nlohmann::json({1, 1, 1, 1, 0}));
+  EXPECT_EQ(a["free_pages"], 15);
+  EXPECT_EQ(a["ops"], 1);
+
+  const nlohmann::json b = simulate_json({"--pages", "16", "--max-order", "4"},
+                                         "# whole-line comment\n\na x 0   # trailing\n  f   x\n");
+  EXPECT_EQ(b["free_blocks"], nlohmann::json({0, 0, 0, 0, 1}));
+  EXPECT_EQ(b["free_pages"], 16);
+  EXPECT_EQ(b["ops"], 2);
+}
+
+TEST_F(CliTest, TraceFragmentationIndicesMatchTheKernelFormulas) {
+  // a x 2 takes pages 0-3 (leaving free 4-7 and 8-15); a y 3 takes 8-15. Only the order-2
+  // block at page 4 is free: n = [0,0,1,0,0], F = 4, B = 1.
+  //   unusable(j) = (F - S(j) << j) * 1000 / F: 0 for j <= 2 (S << j = 4), 1000 for j = 3, 4.
+  //   extfrag(j) = -1000 while S(j) > 0 (j <= 2), else 1000 - (1000 + F * 1000 / 2^j) / B:
+  //   j = 3: 1000 - 1500 = -500; j = 4: 1000 - 1250 = -250.
+  const nlohmann::json j = simulate_json({"--pages", "16", "--max-order", "4"}, "a x 2\na y 3\n");
+  EXPECT_EQ(j["free_blocks"], nlohmann::json({0, 0, 1, 0, 0}));
+  EXPECT_EQ(j["free_pages"], 4);
+  EXPECT_EQ(j["unusable_index"], nlohmann::json({0, 0, 0, 1000, 1000}));
+  EXPECT_EQ(j["extfrag_index"], nlohmann::json({-1000, -1000, -1000, -500, -250}));
+  EXPECT_EQ(j["largest_free_order"], 2);
+
+  // The text output prints them as the kernel does: "%d.%03d" and "%2d.%03d".
+  const std::string trace = write("t.txt", "a x 2\na y 3\n");
+  const Result r =
+      memkit({"buddy", "simulate", "--pages", "16", "--max-order", "4", "--trace", trace});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "Node 0, zone   memkit      0      0      1      0      0 \n"))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "1.000   0.-250\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "0.000   -1.000\n")) << r.out;
+}
+
+TEST_F(CliTest, TraceFailedAllocationIsCountedAndItsFreeSkipped) {
+  const nlohmann::json j =
+      simulate_json({"--pages", "16", "--max-order", "4"}, "a big 4\na x 0\nf x\nf big\na x 1\n");
+  EXPECT_EQ(j["failed_allocs"], 1);
+  EXPECT_EQ(j["skipped_frees"], 1);
+  EXPECT_EQ(j["frees"], 1);
+  EXPECT_EQ(j["allocs"], 2);
+  EXPECT_EQ(j["ops"], 5);
+  EXPECT_EQ(j["free_blocks"], nlohmann::json({0, 1, 1, 1, 0}));
+}
+
+TEST_F(CliTest, TraceErrorsNameTheLine) {
+  EXPECT_TRUE(contains(expect_trace_error("a x 0\nz x\n", 2), "unknown op 'z'"));
+  expect_trace_error("a x\n", 1);
+  expect_trace_error("a x 0 1\n", 1);
+  expect_trace_error("# ok\na x -1\n", 2);
+  expect_trace_error("a x one\n", 1);
+  expect_trace_error("f\n", 1);
+  EXPECT_TRUE(contains(expect_trace_error("a x 0\n\nf y\n", 3), "f of unknown id 'y'"));
+  EXPECT_TRUE(contains(expect_trace_error("a x 0\nf x\nf x\n", 3), "second f of id 'x'"));
+  EXPECT_TRUE(contains(expect_trace_error("a x 0\na x 1\n", 2), "live id 'x'"));
+  EXPECT_TRUE(contains(expect_trace_error("a x 5\n", 1), "above max-order 4"));
+  // An error after --every points is still reported before any output.
+  expect_trace_error("a x 0\nf x\na y 0\nf q\n", 4, {"--every", "1"});
+}
+
+TEST_F(CliTest, MissingTraceFileIsAUsageError) {
+  const Result r = memkit({"buddy", "simulate", "--trace", path("no-such-file")});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_TRUE(contains(r.err, "no-such-file"));
+}
+
+TEST_F(CliTest, SvgPicture) {
+  const std::string svg = path("buddy.svg");
+  const Result r = memkit({"buddy", "simulate", "--ops", "3000", "--svg", svg});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string text = read_file(svg);
+  EXPECT_TRUE(starts_with(text, "<svg") || starts_with(text, "<?xml")) << text.substr(0, 80);
+  EXPECT_TRUE(contains(text, "<rect"));
+  EXPECT_TRUE(contains(text, "</svg>"));
+
+  // A huge range: the picture stays small (narrow blocks are merged).
+  const std::string big = path("big.svg");
+  const Result b =
+      memkit({"buddy", "simulate", "--pages", "4194304", "--ops", "200000", "--svg", big});
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_LT(read_file(big).size(), 4u << 20);
+}
+
+TEST_F(CliTest, BadArgumentsAreUsageErrors) {
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"buddy", "simulate", "--pages", "0"},
+           {"buddy", "simulate", "--pages", "-5"},
+           {"buddy", "simulate", "--max-order", "25"},
+           {"buddy", "simulate", "--ops", "-1"},
+           {"buddy", "simulate", "--every", "0"},
+           {"buddy", "simulate", "--pages", "many"},
+           {"buddy"},
+       }) {
+    const Result r = memkit(args);
+    EXPECT_EQ(r.status, 2) << args.back();
+    EXPECT_EQ(r.out, "") << args.back();
+    EXPECT_NE(r.err, "") << args.back();
+  }
+}
+
+TEST_F(CliTest, ZeroOpsAndOrderZero) {
+  const nlohmann::json j = simulate_json({"--pages", "5", "--max-order", "0", "--ops", "0"});
+  EXPECT_EQ(j["free_blocks"], nlohmann::json({5}));
+  EXPECT_EQ(j["ops"], 0);
+  const nlohmann::json k = simulate_json({"--pages", "12", "--max-order", "3", "--ops", "0"});
+  EXPECT_EQ(k["free_blocks"], nlohmann::json({0, 0, 1, 1}));  // 12 = 8 + 4
+}
+
+}  // namespace

@@ -1,0 +1,56 @@
+// memkit CLI — the subcommand registry (tools/memkit/command.h)
+//
+// Every subcommand lives in its own tools/memkit/cmd_*.cpp and registers itself with one
+// namespace-scope object, so adding a command touches no other file:
+//
+//   void setup_foo(CLI::App& sub) { sub.add_option(...); sub.callback([] { ... }); }
+//   const memkit::cli::Registration kFoo{"foo", "one line for `memkit --help`", setup_foo};
+//
+// main.cpp creates the subcommands in name order and calls each setup. A callback that meets
+// bad input throws memkit::cli::Failure (usage_error: exit status 2); anything else thrown is
+// an internal error (exit status 1). main prints the message as one "memkit: ..." line.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace memkit::cli {
+
+inline constexpr int kExitUsage = 2;     // bad arguments or input
+inline constexpr int kExitInternal = 1;  // memkit itself failed
+
+/// Thrown by command callbacks: `what()` is printed after "memkit: ", `status` is the exit code.
+class Failure : public std::runtime_error {
+ public:
+  Failure(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+inline Failure usage_error(const std::string& message) { return Failure(kExitUsage, message); }
+inline Failure internal_error(const std::string& message) {
+  return Failure(kExitInternal, message);
+}
+
+struct Command {
+  const char* name;
+  const char* summary;           // one line, shown by `memkit --help`
+  void (*setup)(CLI::App& sub);  // adds options, nested subcommands and the callback
+};
+
+/// Every registered command, sorted by name.
+std::vector<Command> registered_commands();
+
+/// Registers a command at static-initialisation time (see the example above).
+struct Registration {
+  Registration(const char* name, const char* summary, void (*setup)(CLI::App& sub));
+};
+
+}  // namespace memkit::cli

@@ -1,0 +1,44 @@
+// memkit CLI — entry point (tools/memkit/main.cpp)
+//
+// Builds the CLI11 application from the registered subcommands (command.h) and maps every
+// outcome to an exit status: 0 success, 2 usage or input error, 1 internal error.
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <new>
+
+#include "command.h"
+#include "memkit/version.h"
+
+int main(int argc, char** argv) {
+  using memkit::cli::kExitInternal;
+  using memkit::cli::kExitUsage;
+
+  CLI::App app("memkit: the Linux kernel's memory management in user space", "memkit");
+  app.set_version_flag("--version", "memkit " MEMKIT_VERSION);
+  app.require_subcommand(1);
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return fmt::format("memkit: {} (see --help)\n", e.what());
+  });
+  for (const memkit::cli::Command& command : memkit::cli::registered_commands()) {
+    command.setup(*app.add_subcommand(command.name, command.summary));
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int status = app.exit(e);  // prints help, the version, or the usage error
+    return status == 0 ? 0 : kExitUsage;
+  } catch (const memkit::cli::Failure& e) {
+    fmt::print(stderr, "memkit: {}\n", e.what());
+    return e.status();
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "memkit: out of memory\n");
+    return kExitInternal;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "memkit: internal error: {}\n", e.what());
+    return kExitInternal;
+  }
+  return 0;
+}
