@@ -72,7 +72,8 @@ class BuddyAllocator {
  public:
   static constexpr size_t kNoPage = ~size_t{0};
 
-  /// Bytes of metadata init() needs for `pages` pages and `max_order`.
+  /// Bytes of metadata init() needs for `pages` pages and `max_order` (0: not supported, e.g.
+  /// max_order above kBuddyMaxSupportedOrder or more than 2^56 pages).
   static size_t metadata_bytes(size_t pages, unsigned max_order);
 
   /// Order whose block holds `bytes` with pages of `page_size` (0 bytes -> order 0), or

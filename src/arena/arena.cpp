@@ -28,6 +28,10 @@ int Arena::create(const os::OsApi* os, const ArenaConfig& config) {
   const size_t desc_bytes = pages * sizeof(PageDesc);
   const size_t buddy_meta = BuddyAllocator::metadata_bytes(pages, config.max_order);
   const size_t meta_bytes = round_up(desc_bytes + buddy_meta, page);
+  // A block of max_order must fit beside the metadata, or the arena cannot serve that order.
+  const size_t max_block_pages = size_t{1} << config.max_order;
+  if (round_up(meta_bytes >> config.page_shift, max_block_pages) + max_block_pages > pages)
+    return EINVAL;
 
   void* mem = nullptr;
   const int err = os->reserve(config.size, config.size, &mem);
@@ -39,6 +43,8 @@ int Arena::create(const os::OsApi* os, const ArenaConfig& config) {
   config_ = config;
   base_ = static_cast<char*>(mem);
   size_ = config.size;
+  pub_base_.store(reinterpret_cast<uintptr_t>(mem), std::memory_order_relaxed);
+  pub_size_.store(config.size, std::memory_order_relaxed);
   page_shift_ = config.page_shift;
   pages_ = pages;
   meta_pages_ = meta_bytes >> config.page_shift;
@@ -56,11 +62,17 @@ int Arena::create(const os::OsApi* os, const ArenaConfig& config) {
   if (st != BuddyStatus::kOk) {
     os->release(mem, config.size);
     base_ = nullptr;
+    pub_base_.store(0, std::memory_order_relaxed);
+    pub_size_.store(0, std::memory_order_relaxed);
     return EINVAL;
   }
+  return 0;
+}
+
+void Arena::publish() {
+  LockGuard guard(&lock_);
   publish_hint();
   live_.store(true, std::memory_order_release);
-  return 0;
 }
 
 bool Arena::retire_if_idle(bool require_purged) {
@@ -83,6 +95,7 @@ void Arena::destroy() {
   LockGuard guard(&lock_);
   os_->release(base_, size_);
   base_ = nullptr;
+  pub_base_.store(0, std::memory_order_relaxed);
   desc_ = nullptr;
 }
 
@@ -215,7 +228,8 @@ size_t Arena::purge(uint64_t now, uint64_t decay_ns, bool force) {
     const size_t len = (size_t{1} << d.order) << page_shift_;
     if (os_->decommit(base_ + (page << page_shift_), len, config_.lazy_decommit) != 0) break;
     dirty_remove(page);
-    d.flags &= static_cast<uint16_t>(~kPageDirty);
+    // MADV_FREE may keep the old contents: only MADV_DONTNEED makes the pages read as zero.
+    if (!config_.lazy_decommit) d.flags &= static_cast<uint16_t>(~kPageDirty);
     bytes += len;
   }
   purged_bytes_ += bytes;
@@ -226,6 +240,7 @@ void Arena::stats(ArenaStats* out) {
   LockGuard guard(&lock_);
   *out = ArenaStats{};
   if (!live_.load(std::memory_order_relaxed)) return;
+  out->bytes = size_;
   out->pages = pages_ - meta_pages_;
   out->free_pages = buddy_.free_pages();
   out->dirty_pages = dirty_pages_;

@@ -41,6 +41,7 @@ struct ArenaConfig {
 };
 
 struct ArenaStats {
+  size_t bytes = 0;           // the arena's size (0 if not live)
   size_t pages = 0;           // usable pages (metadata excluded)
   size_t free_pages = 0;
   size_t dirty_pages = 0;     // on the dirty list
@@ -59,6 +60,8 @@ class Arena {
   /// Maps and initialises the arena (the caller holds the page heap's lock and the slot is not
   /// live). Returns 0 or an errno value; on failure nothing stays mapped.
   int create(const os::OsApi* os, const ArenaConfig& config);
+  /// Makes a created arena live (allocations may use it): only once it is in the arena map.
+  void publish();
   /// Marks the slot dead if every usable page is free (under the arena lock, so no allocation
   /// can slip in between) and, when require_purged, nothing waits for the decay time; then the
   /// caller unmaps it with destroy(). True if retired.
@@ -71,10 +74,11 @@ class Arena {
   bool live() const { return live_.load(std::memory_order_acquire); }
   /// Orders that had a free block at the last change (a hint read without the lock).
   uint32_t free_orders_hint() const { return free_hint_.load(std::memory_order_relaxed); }
-  uintptr_t base() const { return reinterpret_cast<uintptr_t>(base_); }
-  size_t size() const { return size_; }
+  // Read without the lock by lookups of any pointer (arena_for), so atomics.
+  uintptr_t base() const { return pub_base_.load(std::memory_order_relaxed); }
+  size_t size() const { return pub_size_.load(std::memory_order_relaxed); }
   bool contains(const void* p) const {
-    return reinterpret_cast<uintptr_t>(p) - base() < size_;
+    return reinterpret_cast<uintptr_t>(p) - base() < size();
   }
 
   /// A block of 2^order pages, or nullptr. *zeroed says whether it is known to read as zero.
@@ -112,6 +116,8 @@ class Arena {
   const os::OsApi* os_ = nullptr;
   ArenaConfig config_{};
   char* base_ = nullptr;
+  std::atomic<uintptr_t> pub_base_{0};
+  std::atomic<size_t> pub_size_{0};
   size_t size_ = 0;
   unsigned page_shift_ = 12;
   size_t pages_ = 0;

@@ -11,8 +11,10 @@
 // (Arena::block_head). Descriptors are written under the arena's lock; the untouched ones cost
 // no memory (the array is mapped lazily by the kernel).
 //
-// The `slab` words are reserved for the slab layer (a slab's cache, free list, counts, list
-// links), which will describe slab pages here rather than in a header in front of objects.
+// The `slab` words belong to the slab layer (a slab's cache, free list, counts, list links),
+// which describes slab pages here rather than in a header in front of objects. A slab marks
+// all of its pages (head kSlab, the others kSlabTail with the slab's order), since slabs are
+// small blocks and an object's page must lead to its slab in O(1).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,8 @@ enum class PageKind : uint8_t {
   kFree,       // head of a free buddy block of `order`
   kAlloc,      // head of an allocated block of `order`
   kMeta,       // head of a block the arena keeps for its own metadata
-  kSlab,       // head of a slab (reserved for the slab layer)
+  kSlab,       // head of a slab: `slab` words belong to the slab layer (src/slab/slab_page.h)
+  kSlabTail,   // another page of a slab; `order` is the slab's, so the head is found by masking
 };
 
 enum PageFlags : uint16_t {

@@ -75,7 +75,10 @@ PageHeap::DirectMapping* PageHeap::direct_for(const void* p) const {
   const uintptr_t e = map_.lookup(p);
   if ((e & ArenaMap::kDirectTag) == 0) return nullptr;
   DirectMapping* d = reinterpret_cast<DirectMapping*>(e & ~ArenaMap::kDirectTag);
-  return reinterpret_cast<uintptr_t>(p) - d->base < d->size ? d : nullptr;
+  // Read without the lock: the record may be in the middle of vfree() by another thread.
+  const uintptr_t base = std::atomic_ref<uintptr_t>(d->base).load(std::memory_order_relaxed);
+  const size_t size = std::atomic_ref<size_t>(d->size).load(std::memory_order_relaxed);
+  return reinterpret_cast<uintptr_t>(p) - base < size ? d : nullptr;
 }
 
 bool PageHeap::owns(const void* p) const { return arena_for(p) != nullptr || direct_for(p) != nullptr; }
@@ -88,10 +91,10 @@ Arena* PageHeap::new_arena_locked() {
     if (a.live()) continue;
     if (a.create(os_, config_.arena) != 0) return nullptr;
     if (map_.set(a.base(), a.size(), reinterpret_cast<uintptr_t>(&a)) != 0) {
-      a.retire();
-      a.destroy();
+      a.destroy();  // never live: nobody can have allocated from it
       return nullptr;
     }
+    a.publish();
     if (i >= arena_slots_.load(std::memory_order_relaxed))
       arena_slots_.store(i + 1, std::memory_order_release);
     return &a;
@@ -184,10 +187,16 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
   }
   LockGuard guard(&lock_);
   DirectMapping* d = new_record_locked();
+  if (d != nullptr) {  // filled before the map publishes it
+    std::atomic_ref<uintptr_t>(d->base).store(reinterpret_cast<uintptr_t>(mem), std::memory_order_relaxed);
+    std::atomic_ref<size_t>(d->size).store(size, std::memory_order_relaxed);
+  }
   if (d == nullptr ||
       map_.set(reinterpret_cast<uintptr_t>(mem), size,
                reinterpret_cast<uintptr_t>(d) | ArenaMap::kDirectTag) != 0) {
     if (d != nullptr) {
+      std::atomic_ref<uintptr_t>(d->base).store(0, std::memory_order_relaxed);
+      std::atomic_ref<size_t>(d->size).store(0, std::memory_order_relaxed);
       d->next = free_records_;
       free_records_ = d;
     }
@@ -195,8 +204,6 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
     errno = ENOMEM;
     return nullptr;
   }
-  d->base = reinterpret_cast<uintptr_t>(mem);
-  d->size = size;
   d->prev = nullptr;
   d->next = live_direct_;
   if (live_direct_ != nullptr) live_direct_->prev = d;
@@ -225,8 +232,8 @@ BuddyStatus PageHeap::vfree(void* p) {
   direct_count_.fetch_sub(1, std::memory_order_relaxed);
   direct_bytes_.fetch_sub(d->size, std::memory_order_relaxed);
   unmapped_bytes_.fetch_add(d->size, std::memory_order_relaxed);
-  d->base = 0;
-  d->size = 0;
+  std::atomic_ref<uintptr_t>(d->base).store(0, std::memory_order_relaxed);
+  std::atomic_ref<size_t>(d->size).store(0, std::memory_order_relaxed);
   d->next = free_records_;
   free_records_ = d;
   return BuddyStatus::kOk;
@@ -294,7 +301,7 @@ void PageHeap::stats(mk_page_stats* out) const {
     a.stats(&s);
     if (s.pages == 0) continue;
     out->arenas++;
-    out->arena_bytes += a.size();
+    out->arena_bytes += s.bytes;
     out->free_pages += s.free_pages;
     out->allocated_pages += s.pages - s.free_pages;
     out->metadata_pages += s.meta_pages;

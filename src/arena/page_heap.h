@@ -68,6 +68,20 @@ class PageHeap {
   /// Whether p lies in memory memkit handed out or keeps (an arena or a direct mapping).
   bool owns(const void* p) const;
 
+  /// The descriptor of the arena page holding p, or nullptr if p is not in an arena. Lock-free;
+  /// the caller owns the block it asks about (the slab layer describes its slabs here).
+  PageDesc* page_desc(const void* p) const {
+    Arena* a = arena_for(p);
+    return a != nullptr ? a->page_of(p) : nullptr;
+  }
+  /// The address of the page a descriptor describes: the descriptor array starts at its
+  /// arena's base, and arenas are aligned to their size.
+  void* page_address(const PageDesc* d) const {
+    const uintptr_t arena = reinterpret_cast<uintptr_t>(d) & ~(uintptr_t{config_.arena.size} - 1);
+    const uintptr_t index = (reinterpret_cast<uintptr_t>(d) - arena) / sizeof(PageDesc);
+    return reinterpret_cast<void*>(arena + (index << config_.arena.page_shift));
+  }
+
   /// Gives every dirty free block back now and unmaps idle arenas. Returns the bytes.
   size_t purge();
   /// Gives back what has waited longer than the decay time (called by the free paths).

@@ -54,7 +54,8 @@ const char* to_string(BuddyStatus status) {
 }
 
 size_t BuddyAllocator::metadata_bytes(size_t pages, unsigned max_order) {
-  if (max_order > kBuddyMaxSupportedOrder) return 0;
+  // Beyond 2^56 pages the word counts below could wrap; no real range is that large.
+  if (max_order > kBuddyMaxSupportedOrder || pages > (~size_t{0} >> 8)) return 0;
   size_t words = 0;
   for (unsigned k = 0; k <= max_order; ++k)
     words += detail::HierBitmap::words_needed(pages >> k) + flat_words(pages >> k);
@@ -82,8 +83,8 @@ BuddyStatus BuddyAllocator::init(void* base, size_t pages, const BuddyConfig& co
   if (pages > (~uintptr_t{0} >> shift) ||
       reinterpret_cast<uintptr_t>(base) > ~uintptr_t{0} - (uintptr_t{pages} << shift) + 1)
     return BuddyStatus::kInvalidArgument;
-  if (metadata_size < metadata_bytes(pages, config.max_order))
-    return BuddyStatus::kInvalidArgument;
+  const size_t needed = metadata_bytes(pages, config.max_order);
+  if (needed == 0 || metadata_size < needed) return BuddyStatus::kInvalidArgument;
 
   base_ = base;
   pages_ = pages;
