@@ -74,6 +74,103 @@ void mk_get_page_stats(struct mk_page_stats *out);
  * into buf (NUL-terminated, truncated to len). Returns the length needed (like snprintf). */
 int mk_buddyinfo(char *buf, size_t len);
 
+/* ---- Object caches (the kernel's kmem_cache; Bonwick's slab allocator) ----
+ *
+ * A cache hands out objects of one size, carved from slabs (buddy blocks of the page heap)
+ * with no header in front of them, through a per-thread magazine layer: alloc and free are a
+ * pop and a push on the calling thread's magazine, and any thread may free any object.
+ *
+ * Constructor semantics (Bonwick): ctor, if given, runs once per object when the object first
+ * enters a slab (when the cache grows), NOT on every mk_cache_alloc. Objects must be freed in
+ * their constructed state, and mk_cache_alloc returns them in that state. MK_GFP_ZERO zeroes
+ * the object after (and so defeats) construction. MK_SLAB_POISON does not poison objects of a
+ * cache with a ctor, since their state must survive while they are free.
+ *
+ * Debugging flags: MK_SLAB_POISON fills free objects with 0x6b (last byte 0xa5) and checks the
+ * pattern on alloc (use after free); MK_SLAB_RED_ZONE puts guard bytes around each object and
+ * checks them on free (overflow, underflow) and on alloc. A violation prints one line
+ * "memkit: ERROR: <kind> <function> <object> cache NAME (object size N): <what>" and aborts.
+ */
+typedef struct mk_cache mk_cache_t;
+
+#define MK_SLAB_RED_ZONE 0x0400u      /* guard bytes around each object */
+#define MK_SLAB_POISON 0x0800u        /* poison free objects, check on alloc */
+#define MK_SLAB_HWCACHE_ALIGN 0x2000u /* align objects to a cache line (or half, quarter, ...) */
+
+/* A cache named `name` (at most 31 characters, shown by slabinfo) of objects of `size` bytes
+ * aligned to `align` (0: the minimum, 8; else a power of two up to the page size).
+ * NULL with errno = EINVAL (bad argument) or ENOSPC (too many caches) or ENOMEM. */
+mk_cache_t *mk_cache_create(const char *name, size_t size, size_t align, unsigned flags,
+                            void (*ctor)(void *));
+/* An object, or NULL with errno = ENOMEM. gfp: MK_GFP_ZERO. */
+void *mk_cache_alloc(mk_cache_t *cache, unsigned gfp);
+/* Frees an object of this cache (NULL is ignored). A pointer that is not an object of the
+ * cache is a fatal report. */
+void mk_cache_free(mk_cache_t *cache, void *obj);
+/* Gives back the calling thread's cached objects, the cache's depot and every empty slab.
+ * Returns the number of pages given back to the page heap. */
+size_t mk_cache_shrink(mk_cache_t *cache);
+/* Destroys the cache and returns 0. No other thread may use the cache during the call. If
+ * objects are still allocated, prints "memkit: warning: N objects remaining in cache NAME ..."
+ * and returns -EBUSY; the cache stays usable. NULL returns 0. */
+int mk_cache_destroy(mk_cache_t *cache);
+/* The object size the cache was created with. */
+size_t mk_cache_size(const mk_cache_t *cache);
+
+/* /proc/slabinfo (version 2.1) for memkit's caches: the two header lines, then one line per
+ * cache. NUL-terminated, truncated to len; returns the length needed (like snprintf). */
+int mk_slabinfo(char *buf, size_t len);
+
+/* ---- kmalloc: general-purpose memory in size classes ----
+ *
+ * Requests up to MK_KMALLOC_MAX_CACHE_SIZE come from the kmalloc-N object caches (classes from
+ * 8 B, spaced so that the rounding waste above 64 B is at most 25 % of the request; `memkit
+ * sizeclasses` prints the table); larger ones from the page heap rounded up to whole pages
+ * (the unused tail of the buddy block goes back, as the kernel's alloc_pages_exact does); those
+ * beyond the largest buddy order are mapped directly. Every result is aligned to at least 8
+ * bytes (16 from 16 bytes up, the class size for powers of two up to the page size).
+ */
+#define MK_KMALLOC_MAX_CACHE_SIZE (32u * 1024u)
+
+void *mk_kmalloc(size_t size, unsigned gfp);          /* NULL + ENOMEM on failure; size 0 -> a unique minimal object */
+void *mk_kzalloc(size_t size, unsigned gfp);          /* mk_kmalloc(size, gfp | MK_GFP_ZERO) */
+void *mk_kcalloc(size_t n, size_t size, unsigned gfp); /* zeroed; NULL + ENOMEM if n * size overflows */
+/* Resizes p (NULL: like mk_kmalloc) keeping the contents up to the smaller size, in place when
+ * the block allows; size 0 frees p and returns NULL. On failure p is left as it was. */
+void *mk_krealloc(void *p, size_t size, unsigned gfp);
+void mk_kfree(const void *p);                         /* NULL is ignored; a foreign pointer is a fatal report */
+size_t mk_ksize(const void *p);                       /* usable bytes of the block (>= the request) */
+
+/* ---- mempool: a guaranteed reserve (the kernel's mempool_t) ----
+ *
+ * mk_mempool_create pre-allocates min_nr elements with alloc_fn. mk_mempool_alloc tries
+ * alloc_fn first, then the reserve; if both fail and gfp has MK_GFP_WAIT it waits for an
+ * element to come back through mk_mempool_free (which refills the reserve before anything else
+ * and wakes a waiter), so with MK_GFP_WAIT it never fails. Without MK_GFP_WAIT it returns NULL.
+ */
+#define MK_GFP_WAIT 0x400u  /* may sleep until an element is freed (the kernel's __GFP_DIRECT_RECLAIM) */
+
+typedef struct mk_mempool mk_mempool_t;
+typedef void *mk_mempool_alloc_t(unsigned gfp, void *pool_data);
+typedef void mk_mempool_free_t(void *element, void *pool_data);
+
+mk_mempool_t *mk_mempool_create(int min_nr, mk_mempool_alloc_t *alloc_fn,
+                                mk_mempool_free_t *free_fn, void *pool_data);
+void *mk_mempool_alloc(mk_mempool_t *pool, unsigned gfp);
+/* Like mk_mempool_alloc with MK_GFP_WAIT, but gives up after timeout_ms (NULL, ETIMEDOUT). */
+void *mk_mempool_alloc_timeout(mk_mempool_t *pool, unsigned gfp, long timeout_ms);
+void mk_mempool_free(void *element, mk_mempool_t *pool);
+int mk_mempool_resize(mk_mempool_t *pool, int new_min_nr);
+void mk_mempool_destroy(mk_mempool_t *pool);
+
+/* Backings (pool_data as the kernel's helpers take it). */
+void *mk_mempool_alloc_slab(unsigned gfp, void *cache);        /* pool_data: mk_cache_t * */
+void mk_mempool_free_slab(void *element, void *cache);
+void *mk_mempool_kmalloc(unsigned gfp, void *size);            /* pool_data: (void *)(uintptr_t)size */
+void mk_mempool_kfree(void *element, void *size);
+mk_mempool_t *mk_mempool_create_slab_pool(int min_nr, mk_cache_t *cache);
+mk_mempool_t *mk_mempool_create_kmalloc_pool(int min_nr, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,244 @@
+// memkit — the per-thread magazine layer (src/slab/magazine.cpp): the slow paths, thread
+// caches, and draining.
+#include "slab/magazine.h"
+
+#include <pthread.h>
+
+#include <utility>
+
+#include "slab/registry.h"
+
+namespace memkit {
+
+thread_local ThreadCache* t_thread_cache = nullptr;
+
+namespace {
+
+constexpr size_t kDepotMaxFull = 4;    // full magazines a depot keeps; more go back to slabs
+constexpr size_t kDepotMaxEmpty = 4;
+
+Magazine g_sentinel = {0, 0, nullptr};
+
+pthread_mutex_t g_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+ThreadCache* g_threads = nullptr;  // live thread caches, under g_threads_lock
+pthread_key_t g_key;
+pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+struct LockGuard {
+  explicit LockGuard(pthread_mutex_t* m) : m_(m) { pthread_mutex_lock(m_); }
+  ~LockGuard() { pthread_mutex_unlock(m_); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+  pthread_mutex_t* m_;
+};
+
+bool is_real(const Magazine* m) { return m->capacity != 0; }
+
+Magazine* new_magazine(SlabCache* cache) {
+  const unsigned cap = cache->magazine_size_;
+  Magazine* m = static_cast<Magazine*>(magazine_cache(cap)->alloc(0));
+  if (m == nullptr) return nullptr;
+  m->rounds = 0;
+  m->capacity = cap;
+  m->next = nullptr;
+  return m;
+}
+
+void delete_magazine(Magazine* m) { magazine_cache(m->capacity)->free(m, "magazine_free"); }
+
+// Puts a magazine in the depot (cache lock held): with rounds on the full list, else on the
+// empty list; beyond the limits its objects go back to the slabs and the magazine is freed.
+void depot_put_locked(SlabCache* cache, Magazine* m) {
+  if (!is_real(m)) return;
+  if (m->rounds != 0) {
+    m->next = cache->depot_full_;
+    cache->depot_full_ = m;
+    ++cache->depot_full_count_;
+    while (cache->depot_full_count_ > kDepotMaxFull) {
+      // Give one back to the slabs: the second, so the one just put (the hottest) stays.
+      Magazine* victim = cache->depot_full_->next;
+      cache->depot_full_->next = victim->next;
+      --cache->depot_full_count_;
+      cache->free_batch_locked(victim->slots, victim->rounds);
+      victim->rounds = 0;
+      depot_put_locked(cache, victim);
+    }
+    return;
+  }
+  if (cache->depot_empty_count_ < kDepotMaxEmpty) {
+    m->next = cache->depot_empty_;
+    cache->depot_empty_ = m;
+    ++cache->depot_empty_count_;
+    return;
+  }
+  delete_magazine(m);
+}
+
+Magazine* depot_take_full_locked(SlabCache* cache) {
+  Magazine* m = cache->depot_full_;
+  if (m != nullptr) {
+    cache->depot_full_ = m->next;
+    --cache->depot_full_count_;
+  }
+  return m;
+}
+
+Magazine* depot_take_empty_locked(SlabCache* cache) {
+  Magazine* m = cache->depot_empty_;
+  if (m != nullptr) {
+    cache->depot_empty_ = m->next;
+    --cache->depot_empty_count_;
+  }
+  return m;
+}
+
+// Hands a CpuCache's magazines to its cache's depot and resets it to the sentinel.
+void flush_cpu_cache(SlabCache* cache, CpuCache* cc) {
+  LockGuard guard(&cache->lock_);
+  depot_put_locked(cache, cc->loaded);
+  depot_put_locked(cache, cc->previous);
+  cc->loaded = cc->previous = &g_sentinel;
+}
+
+struct FlushCtx {
+  ThreadCache* tc;
+};
+
+void flush_thread_cache_for(SlabCache* cache, void* ctx) {
+  ThreadCache* tc = static_cast<FlushCtx*>(ctx)->tc;
+  CpuCache* chunk = tc->chunks[cache->index() / kCpuCacheChunk];
+  if (chunk == nullptr || cache->magazine_size_ == 0) return;
+  CpuCache* cc = &chunk[cache->index() % kCpuCacheChunk];
+  if (is_real(cc->loaded) || is_real(cc->previous)) flush_cpu_cache(cache, cc);
+}
+
+// The pthread key destructor: everything the exiting thread cached goes to the depots.
+void thread_exit(void* arg) {
+  ThreadCache* tc = static_cast<ThreadCache*>(arg);
+  {
+    LockGuard guard(&g_threads_lock);
+    if (tc->prev != nullptr) tc->prev->next = tc->next; else g_threads = tc->next;
+    if (tc->next != nullptr) tc->next->prev = tc->prev;
+  }
+  FlushCtx ctx{tc};
+  registry_for_each(flush_thread_cache_for, &ctx);
+  SlabCache* chunks = bootstrap_cache(Bootstrap::kCpuCache);
+  for (CpuCache*& chunk : tc->chunks) {
+    if (chunk != nullptr) chunks->free(chunk, "thread_exit");
+    chunk = nullptr;
+  }
+  t_thread_cache = nullptr;
+  bootstrap_cache(Bootstrap::kThread)->free(tc, "thread_exit");
+}
+
+void make_key() { pthread_key_create(&g_key, thread_exit); }
+
+}  // namespace
+
+unsigned magazine_capacity_for(size_t size) {
+  if (size <= 256) return 64;
+  if (size <= 2048) return 32;
+  if (size <= 8192) return 16;
+  return 8;
+}
+
+CpuCache* cpu_cache_slow(unsigned index) {
+  ThreadCache* tc = t_thread_cache;
+  if (tc == nullptr) {
+    pthread_once(&g_key_once, make_key);
+    tc = static_cast<ThreadCache*>(bootstrap_cache(Bootstrap::kThread)->alloc(0));
+    if (tc == nullptr) return nullptr;
+    for (CpuCache*& chunk : tc->chunks) chunk = nullptr;
+    {
+      LockGuard guard(&g_threads_lock);
+      tc->prev = nullptr;
+      tc->next = g_threads;
+      if (g_threads != nullptr) g_threads->prev = tc;
+      g_threads = tc;
+    }
+    t_thread_cache = tc;
+    pthread_setspecific(g_key, tc);
+  }
+  CpuCache*& chunk = tc->chunks[index / kCpuCacheChunk];
+  if (chunk == nullptr) {
+    chunk = static_cast<CpuCache*>(bootstrap_cache(Bootstrap::kCpuCache)->alloc(0));
+    if (chunk == nullptr) return nullptr;
+    for (size_t i = 0; i < kCpuCacheChunk; ++i) chunk[i] = CpuCache{&g_sentinel, &g_sentinel};
+  }
+  return &chunk[index % kCpuCacheChunk];
+}
+
+void* magazine_alloc_slow(SlabCache* cache, CpuCache* cc) {
+  // 1. The previous magazine has rounds: swap.
+  if (cc->previous->rounds != 0) {
+    std::swap(cc->loaded, cc->previous);
+    return cc->loaded->slots[--cc->loaded->rounds];
+  }
+  Magazine* fresh = is_real(cc->loaded) ? nullptr : new_magazine(cache);
+  LockGuard guard(&cache->lock_);
+  // 2. A full magazine from the depot: previous (empty) goes back, loaded becomes previous.
+  if (Magazine* full = depot_take_full_locked(cache)) {
+    if (fresh != nullptr) depot_put_locked(cache, fresh);
+    depot_put_locked(cache, cc->previous);
+    cc->previous = cc->loaded;
+    cc->loaded = full;
+    return full->slots[--full->rounds];
+  }
+  // 3. Fill the loaded magazine with a batch from the slab layer.
+  Magazine* m = is_real(cc->loaded) ? cc->loaded : fresh;
+  if (m == nullptr) {  // no magazine to be had: one object straight from the slabs
+    void* obj;
+    return cache->alloc_batch_locked(&obj, 1) == 1 ? obj : nullptr;
+  }
+  cc->loaded = m;
+  m->rounds = static_cast<uint32_t>(cache->alloc_batch_locked(m->slots, m->capacity / 2));
+  if (m->rounds == 0) return nullptr;
+  return m->slots[--m->rounds];
+}
+
+void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
+  // 1. The previous magazine is empty (and real): swap.
+  if (is_real(cc->previous) && cc->previous->rounds == 0) {
+    std::swap(cc->loaded, cc->previous);
+    cc->loaded->slots[cc->loaded->rounds++] = obj;
+    return;
+  }
+  LockGuard guard(&cache->lock_);
+  // 2. Loaded is full (or the sentinel): previous goes to the depot, loaded becomes previous,
+  //    and an empty magazine from the depot (or a new one) is loaded.
+  Magazine* empty = depot_take_empty_locked(cache);
+  if (empty == nullptr) empty = new_magazine(cache);
+  if (empty == nullptr) {  // no magazine to be had: straight back to the slab
+    cache->free_batch_locked(&obj, 1);
+    return;
+  }
+  depot_put_locked(cache, cc->previous);
+  cc->previous = cc->loaded;
+  cc->loaded = empty;
+  empty->slots[empty->rounds++] = obj;
+}
+
+void magazine_flush_this_thread(SlabCache* cache) {
+  ThreadCache* tc = t_thread_cache;
+  if (tc == nullptr) return;
+  FlushCtx ctx{tc};
+  flush_thread_cache_for(cache, &ctx);
+}
+
+void magazine_flush_all_threads(SlabCache* cache) {
+  LockGuard guard(&g_threads_lock);
+  for (ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
+    FlushCtx ctx{tc};
+    flush_thread_cache_for(cache, &ctx);
+  }
+}
+
+void magazine_drain_depot_locked(SlabCache* cache) {
+  while (Magazine* m = depot_take_full_locked(cache)) {
+    cache->free_batch_locked(m->slots, m->rounds);
+    delete_magazine(m);
+  }
+  while (Magazine* m = depot_take_empty_locked(cache)) delete_magazine(m);
+}
+
+}  // namespace memkit

@@ -1,0 +1,107 @@
+// memkit — the per-thread magazine layer (src/slab/magazine.h)
+//
+// Bonwick & Adams 2001, with threads in place of CPUs. Each thread has, per cache, a CpuCache
+// of two magazines (arrays of object pointers used as stacks): `loaded` and `previous`. Two
+// magazines bound the miss rate at 1/M for any alloc/free pattern; a miss exchanges a whole
+// magazine with the cache's depot (under the cache lock) or fills one from the slab layer.
+//
+//   alloc: loaded->rounds ? pop : swap with previous if it has rounds : depot full magazine :
+//          fill from slabs
+//   free:  loaded not full ? push : swap with previous if empty : hand loaded to the depot
+//          and take an empty magazine
+//
+// A thread's CpuCaches live in chunks of 64 (by cache index) hanging off its ThreadCache, made
+// on first use from bootstrap caches that have no magazine layer themselves. When the thread
+// exits (pthread key destructor) its magazines go to the depots, so nothing it cached is lost,
+// and memory it allocated can be freed by any thread at any time.
+//
+// Never-loaded CpuCaches point at one shared, zero-capacity sentinel magazine, so the fast
+// paths test only `rounds`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "slab/slab_cache.h"
+
+#if defined(__GNUC__)
+#define MK_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define MK_LIKELY(x) (x)
+#define MK_UNLIKELY(x) (x)
+#endif
+
+namespace memkit {
+
+struct Magazine {
+  uint32_t rounds;
+  uint32_t capacity;  // 0: the sentinel
+  Magazine* next;     // depot lists
+  void* slots[];      // capacity entries
+};
+
+struct CpuCache {
+  Magazine* loaded;
+  Magazine* previous;
+};
+
+inline constexpr size_t kCpuCacheChunk = 64;
+
+struct ThreadCache {
+  CpuCache* chunks[kMaxSlabCaches / kCpuCacheChunk];
+  ThreadCache* next;  // registry of live thread caches
+  ThreadCache* prev;
+};
+
+extern thread_local ThreadCache* t_thread_cache;
+
+/// This thread's CpuCache for cache index i, made on first use (nullptr if that fails).
+CpuCache* cpu_cache_slow(unsigned index);
+
+inline CpuCache* cpu_cache(unsigned index) {
+  ThreadCache* tc = t_thread_cache;
+  if (MK_LIKELY(tc != nullptr)) {
+    CpuCache* chunk = tc->chunks[index / kCpuCacheChunk];
+    if (MK_LIKELY(chunk != nullptr)) return &chunk[index % kCpuCacheChunk];
+  }
+  return cpu_cache_slow(index);
+}
+
+void* magazine_alloc_slow(SlabCache* cache, CpuCache* cc);
+void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj);
+
+/// The fast paths: one branch each.
+inline void* magazine_alloc(SlabCache* cache) {
+  CpuCache* cc = cpu_cache(cache->index());
+  if (MK_UNLIKELY(cc == nullptr)) return nullptr;
+  Magazine* m = cc->loaded;
+  if (MK_LIKELY(m->rounds != 0)) return m->slots[--m->rounds];
+  return magazine_alloc_slow(cache, cc);
+}
+
+/// Returns false if the object could not be cached (no thread cache): the caller frees it to
+/// the slab layer.
+inline bool magazine_free(SlabCache* cache, void* obj) {
+  CpuCache* cc = cpu_cache(cache->index());
+  if (MK_UNLIKELY(cc == nullptr)) return false;
+  Magazine* m = cc->loaded;
+  if (MK_LIKELY(m->rounds < m->capacity)) {
+    m->slots[m->rounds++] = obj;
+    return true;
+  }
+  magazine_free_slow(cache, cc, obj);
+  return true;
+}
+
+/// Moves this thread's magazines of `cache` to its depot (shrink).
+void magazine_flush_this_thread(SlabCache* cache);
+/// Moves every thread's magazines of `cache` to its depot (destroy; no concurrent use).
+void magazine_flush_all_threads(SlabCache* cache);
+/// Returns every object in the depot to the slabs and frees the depot's magazines
+/// (cache lock held).
+void magazine_drain_depot_locked(SlabCache* cache);
+/// Magazine capacity for objects of `size` bytes.
+unsigned magazine_capacity_for(size_t size);
+
+}  // namespace memkit

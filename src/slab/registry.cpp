@@ -1,0 +1,85 @@
+// memkit — the list of all caches and the bootstrap caches (src/slab/registry.cpp)
+#include "slab/registry.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+#include <new>
+
+#include "slab/magazine.h"
+
+namespace memkit {
+namespace {
+
+pthread_mutex_t g_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+SlabCache* g_caches[kMaxSlabCaches];  // under g_registry_lock
+size_t g_high = 0;                    // indices [0, g_high) have been used
+
+constexpr unsigned kMagazineCapacities[] = {64, 32, 16, 8};
+constexpr size_t kBootstrapCount = 3 + sizeof kMagazineCapacities / sizeof kMagazineCapacities[0];
+
+alignas(SlabCache) unsigned char g_boot_storage[kBootstrapCount][sizeof(SlabCache)];
+SlabCache* g_boot[kBootstrapCount];
+pthread_once_t g_boot_once = PTHREAD_ONCE_INIT;
+
+SlabCache* make_boot(size_t slot, const char* name, size_t size) {
+  SlabCache* c = new (g_boot_storage[slot]) SlabCache();
+  // Bootstrap caches cannot fail to initialise with these sizes; a failure here means the
+  // registry is full, which cannot happen this early.
+  c->init(&global_page_heap(), name, size, 0, kSlabNoMagazines, nullptr);
+  return c;
+}
+
+void init_boot() {
+  g_boot[0] = make_boot(0, "kmem_cache", sizeof(SlabCache));
+  g_boot[1] = make_boot(1, "memkit_thread", sizeof(ThreadCache));
+  g_boot[2] = make_boot(2, "memkit_cpu_cache", sizeof(CpuCache) * kCpuCacheChunk);
+  static const char* const kNames[] = {"memkit_magazine_64", "memkit_magazine_32",
+                                       "memkit_magazine_16", "memkit_magazine_8"};
+  for (size_t i = 0; i < sizeof kMagazineCapacities / sizeof kMagazineCapacities[0]; ++i)
+    g_boot[3 + i] =
+        make_boot(3 + i, kNames[i], sizeof(Magazine) + kMagazineCapacities[i] * sizeof(void*));
+}
+
+}  // namespace
+
+int registry_add(SlabCache* cache, unsigned* index) {
+  pthread_mutex_lock(&g_registry_lock);
+  for (size_t i = 0; i < kMaxSlabCaches; ++i) {
+    if (g_caches[i] != nullptr) continue;
+    g_caches[i] = cache;
+    if (i >= g_high) g_high = i + 1;
+    *index = static_cast<unsigned>(i);
+    pthread_mutex_unlock(&g_registry_lock);
+    return 0;
+  }
+  pthread_mutex_unlock(&g_registry_lock);
+  return ENOSPC;
+}
+
+void registry_remove(unsigned index) {
+  pthread_mutex_lock(&g_registry_lock);
+  g_caches[index] = nullptr;
+  pthread_mutex_unlock(&g_registry_lock);
+}
+
+void registry_for_each(void (*fn)(SlabCache*, void*), void* ctx) {
+  pthread_mutex_lock(&g_registry_lock);
+  for (size_t i = 0; i < g_high; ++i)
+    if (g_caches[i] != nullptr) fn(g_caches[i], ctx);
+  pthread_mutex_unlock(&g_registry_lock);
+}
+
+SlabCache* bootstrap_cache(Bootstrap kind) {
+  pthread_once(&g_boot_once, init_boot);
+  return g_boot[static_cast<size_t>(kind)];
+}
+
+SlabCache* magazine_cache(unsigned capacity) {
+  pthread_once(&g_boot_once, init_boot);
+  for (size_t i = 0; i < sizeof kMagazineCapacities / sizeof kMagazineCapacities[0]; ++i)
+    if (kMagazineCapacities[i] == capacity) return g_boot[3 + i];
+  return nullptr;
+}
+
+}  // namespace memkit

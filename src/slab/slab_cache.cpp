@@ -1,0 +1,503 @@
+// memkit — object caches: the slab layer (src/slab/slab_cache.cpp)
+//
+// Everything here runs under the cache's lock except init, the debug checks and the lookups.
+// The magazine layer (magazine.cpp) sits in front and calls alloc_batch_locked/free_batch_locked.
+#include "slab/slab_cache.h"
+
+#include <errno.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "memkit/memkit.h"
+#include "os/report.h"
+#include "slab/magazine.h"
+#include "slab/registry.h"
+#include "slab/slab_page.h"
+
+namespace memkit {
+namespace {
+
+constexpr uint8_t kPoisonFree = 0x6b;   // POISON_FREE
+constexpr uint8_t kPoisonEnd = 0xa5;    // POISON_END
+constexpr uint8_t kRedInactive = 0xbb;  // SLUB_RED_INACTIVE: the object is free
+constexpr uint8_t kRedActive = 0xcc;    // SLUB_RED_ACTIVE: the object is allocated
+constexpr size_t kCacheLine = 64;
+constexpr size_t kMinAlign = sizeof(void*);
+constexpr size_t kKeepEmptySlabs = 2;   // empty slabs kept for reuse before going back
+
+struct LockGuard {
+  explicit LockGuard(pthread_mutex_t* m) : m_(m) { pthread_mutex_lock(m_); }
+  ~LockGuard() { pthread_mutex_unlock(m_); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+  pthread_mutex_t* m_;
+};
+
+size_t align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
+bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+// First byte in [p, p + n) that is not `value`, or -1.
+long find_mismatch(const void* p, size_t n, uint8_t value) {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  for (size_t i = 0; i < n; ++i)
+    if (b[i] != value) return static_cast<long>(i);
+  return -1;
+}
+
+}  // namespace
+
+// ---- set-up ----
+
+int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align, unsigned flags,
+                    void (*ctor)(void*)) {
+  const size_t page = heap->page_size();
+  const unsigned max_order = heap->config().arena.max_order;
+  if (name == nullptr || std::strlen(name) >= kSlabNameLen || size == 0 ||
+      size > (page << max_order) || (align != 0 && (!is_pow2(align) || align > page)))
+    return EINVAL;
+
+  heap_ = heap;
+  std::strncpy(name_, name, kSlabNameLen - 1);
+  object_size_ = size;
+  flags_ = flags;
+  ctor_ = ctor;
+
+  // The kernel's calculate_alignment().
+  if (flags & kSlabHwcacheAlign) {
+    size_t ralign = kCacheLine;
+    while (size <= ralign / 2) ralign /= 2;
+    if (ralign > align) align = ralign;
+  }
+  if (align < kMinAlign) align = kMinAlign;
+  align_ = align_up(align, sizeof(void*));
+
+  // Slot layout: [red zone L][object][red zone R][free pointer?], padded to the alignment.
+  const bool red = flags & kSlabRedZone;
+  red_left_ = red ? align_up(sizeof(void*), align_) : 0;
+  obj_offset_ = red_left_;
+  size_t p = obj_offset_ + object_size_;
+  if (red) {
+    const size_t end = align_up(p, sizeof(void*)) + sizeof(void*);
+    red_right_ = end - p;
+    p = end;
+  }
+  const bool keep_contents = ctor != nullptr || (flags & kSlabPoison) != 0;
+  if (keep_contents || object_size_ < sizeof(void*)) {
+    p = align_up(p, sizeof(void*));
+    free_offset_ = p;
+    p += sizeof(void*);
+  } else {
+    free_offset_ = obj_offset_;
+  }
+  size_ = align_up(p, align_);
+  fastmod_m_ = ~uint64_t{0} / size_ + 1;
+
+  // The smallest slab order whose leftover is at most 1/8 of the slab (Bonwick's bound).
+  unsigned order = max_order + 1;
+  for (unsigned k = 0; k <= max_order; ++k) {
+    const size_t bytes = page << k;
+    const size_t n = bytes / size_;
+    if (n == 0) continue;
+    if ((bytes - n * size_) * 8 <= bytes) {
+      order = k;
+      break;
+    }
+  }
+  if (order > max_order) {
+    // No order meets the bound: take the one with the least waste.
+    size_t best_waste = ~size_t{0};
+    for (unsigned k = 0; k <= max_order; ++k) {
+      const size_t bytes = page << k;
+      const size_t n = bytes / size_;
+      if (n == 0) continue;
+      const size_t waste = (bytes - n * size_) * 1000 / bytes;
+      if (waste < best_waste) {
+        best_waste = waste;
+        order = k;
+      }
+    }
+    if (order > max_order) return EINVAL;
+  }
+  order_ = order;
+  const size_t slab_bytes = page << order_;
+  objects_ = static_cast<unsigned>(slab_bytes / size_);
+  // Colours: first-object offsets 0, align, 2*align, ... up to the leftover.
+  colour_count_ = (slab_bytes - objects_ * size_) / align_ + 1;
+  colour_next_ = 0;
+
+  magazine_size_ = (flags & kSlabNoMagazines) ? 0 : magazine_capacity_for(size_);
+  os::random_bytes(&secret_, sizeof secret_);
+  partial_ = full_ = empty_ = SlabList{};
+  active_objs_ = num_slabs_ = 0;
+  allocs_ = frees_ = grows_ = reaps_ = 0;
+  depot_full_ = depot_empty_ = nullptr;
+  depot_full_count_ = depot_empty_count_ = 0;
+  pthread_mutex_init(&lock_, nullptr);
+  return registry_add(this, &index_);
+}
+
+// ---- free pointers (safe-linking) ----
+
+void* SlabCache::encode(void* next, void* const* where) const {
+  return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(next) ^
+                                 (reinterpret_cast<uintptr_t>(where) >> 12) ^ secret_);
+}
+
+void* SlabCache::decode(void* stored, void* const* where) const {
+  return encode(stored, where);  // xor is its own inverse
+}
+
+// ---- slab lists ----
+
+void SlabCache::list_add(SlabList* list, PageDesc* slab) {
+  slab_page::set_prev(slab, nullptr);
+  slab_page::set_next(slab, list->head);
+  if (list->head != nullptr) slab_page::set_prev(list->head, slab);
+  list->head = slab;
+  ++list->count;
+}
+
+void SlabCache::list_del(SlabList* list, PageDesc* slab) {
+  PageDesc* prev = slab_page::prev(slab);
+  PageDesc* next = slab_page::next(slab);
+  if (prev != nullptr)
+    slab_page::set_next(prev, next);
+  else
+    list->head = next;
+  if (next != nullptr) slab_page::set_prev(next, prev);
+  --list->count;
+}
+
+// ---- lookups ----
+
+PageDesc* SlabCache::slab_of(PageHeap* heap, const void* p) {
+  PageDesc* d = heap->page_desc(p);
+  if (d == nullptr) return nullptr;
+  if (d->kind == PageKind::kSlabTail) {
+    const uintptr_t slab_bytes = uintptr_t{heap->page_size()} << d->order;
+    const uintptr_t head = reinterpret_cast<uintptr_t>(p) & ~(slab_bytes - 1);
+    d = heap->page_desc(reinterpret_cast<const void*>(head));
+    if (d == nullptr) return nullptr;
+  }
+  return d->kind == PageKind::kSlab ? d : nullptr;
+}
+
+bool SlabCache::is_object_start(const PageDesc* slab, const void* p) const {
+  const uintptr_t base = reinterpret_cast<uintptr_t>(heap_->page_address(slab)) +
+                         slab_page::colour(slab) + obj_offset_;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (a < base) return false;
+  const uint64_t off = a - base;
+  // Lemire's fastmod: off % size_ without a division (off < 2^32: slabs are small).
+  const uint64_t low = fastmod_m_ * off;
+  const uint64_t rem = static_cast<uint64_t>((static_cast<__uint128_t>(low) * size_) >> 64);
+  return rem == 0 && off / size_ < objects_;
+}
+
+// ---- growing and reaping ----
+
+bool SlabCache::grow_locked() {
+  void* mem = heap_->alloc_pages(order_, 0);
+  if (mem == nullptr) return false;
+  char* base = static_cast<char*>(mem);
+  PageDesc* head = heap_->page_desc(mem);
+  const size_t pages = size_t{1} << order_;
+  for (size_t i = 1; i < pages; ++i) {
+    PageDesc* t = head + i;
+    t->kind = PageKind::kSlabTail;
+    t->order = static_cast<uint8_t>(order_);
+  }
+  const uint32_t colour = static_cast<uint32_t>(colour_next_ * align_);
+  if (++colour_next_ >= colour_count_) colour_next_ = 0;
+
+  // Build the free list in address order (the lowest object is handed out first) and prepare
+  // every object: red zones inactive, poison, then the constructor.
+  char* first = base + colour + obj_offset_;
+  void* list = nullptr;
+  for (size_t i = objects_; i-- > 0;) {
+    char* obj = first + i * size_;
+    if (flags_ & kSlabRedZone) {
+      std::memset(obj - red_left_, kRedInactive, red_left_);
+      std::memset(obj + object_size_, kRedInactive, red_right_);
+    }
+    if ((flags_ & kSlabPoison) && ctor_ == nullptr) {
+      std::memset(obj, kPoisonFree, object_size_ - 1);
+      obj[object_size_ - 1] = static_cast<char>(kPoisonEnd);
+    }
+    if (ctor_ != nullptr) ctor_(obj);
+    void** link = reinterpret_cast<void**>(obj - obj_offset_ + free_offset_);
+    *link = encode(list, link);
+    list = obj;
+  }
+  head->kind = PageKind::kSlab;
+  head->order = static_cast<uint8_t>(order_);
+  slab_page::set_cache(head, this);
+  slab_page::set_freelist(head, list);
+  slab_page::set_counts(head, 0, colour);
+  list_add(&empty_, head);
+  ++num_slabs_;
+  ++grows_;
+  return true;
+}
+
+void SlabCache::release_slab_locked(PageDesc* slab) {
+  void* mem = heap_->page_address(slab);
+  const size_t pages = size_t{1} << order_;
+  for (size_t i = 1; i < pages; ++i) {
+    slab[i].kind = PageKind::kNone;
+    slab[i].order = 0;
+  }
+  slab->kind = PageKind::kAlloc;  // hand the block back as the page heap gave it
+  slab->order = static_cast<uint8_t>(order_);
+  for (uintptr_t& w : slab->slab) w = 0;
+  --num_slabs_;
+  ++reaps_;
+  const BuddyStatus st = heap_->free_pages(mem, order_);
+  if (st != BuddyStatus::kOk) corruption("slab-corruption", "kmem_cache_reap", mem, to_string(st));
+}
+
+size_t SlabCache::reap_empty_locked(size_t keep) {
+  size_t pages = 0;
+  while (empty_.count > keep) {
+    PageDesc* slab = empty_.head;
+    list_del(&empty_, slab);
+    release_slab_locked(slab);
+    pages += size_t{1} << order_;
+  }
+  return pages;
+}
+
+// ---- objects in and out of slabs ----
+
+void* SlabCache::take_object_locked(PageDesc* slab) {
+  void* obj = slab_page::freelist(slab);
+  void** link = reinterpret_cast<void**>(static_cast<char*>(obj) - obj_offset_ + free_offset_);
+  void* next = decode(*link, link);
+  if (next != nullptr && !is_object_start(slab, next))
+    corruption("slab-corruption", "mk_cache_alloc", obj, "free list pointer overwritten");
+  slab_page::set_freelist(slab, next);
+  const uint32_t inuse = slab_page::inuse(slab) + 1;
+  slab_page::set_counts(slab, inuse, slab_page::colour(slab));
+  if (inuse == 1) {
+    list_del(&empty_, slab);
+    list_add(inuse == objects_ ? &full_ : &partial_, slab);
+  } else if (inuse == objects_) {
+    list_del(&partial_, slab);
+    list_add(&full_, slab);
+  }
+  ++active_objs_;
+  ++allocs_;
+  return obj;
+}
+
+void SlabCache::put_object_locked(void* obj) {
+  PageDesc* slab = slab_of(heap_, obj);
+  void** link = reinterpret_cast<void**>(static_cast<char*>(obj) - obj_offset_ + free_offset_);
+  *link = encode(slab_page::freelist(slab), link);
+  slab_page::set_freelist(slab, obj);
+  const uint32_t inuse = slab_page::inuse(slab) - 1;
+  slab_page::set_counts(slab, inuse, slab_page::colour(slab));
+  if (inuse + 1 == objects_) {
+    list_del(&full_, slab);
+    list_add(inuse == 0 ? &empty_ : &partial_, slab);
+  } else if (inuse == 0) {
+    list_del(&partial_, slab);
+    list_add(&empty_, slab);
+  }
+  --active_objs_;
+  ++frees_;
+}
+
+size_t SlabCache::alloc_batch_locked(void** out, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    PageDesc* slab = partial_.head != nullptr ? partial_.head : empty_.head;
+    if (slab == nullptr) {
+      if (!grow_locked()) break;
+      slab = empty_.head;
+    }
+    while (got < n && slab_page::freelist(slab) != nullptr) out[got++] = take_object_locked(slab);
+  }
+  return got;
+}
+
+void SlabCache::free_batch_locked(void* const* objs, size_t n) {
+  for (size_t i = 0; i < n; ++i) put_object_locked(objs[i]);
+  reap_empty_locked(kKeepEmptySlabs);
+}
+
+// ---- debugging: poison and red zones ----
+
+void SlabCache::corruption(const char* kind, const char* caller, const void* obj,
+                           const char* what) const {
+  char detail[256];
+  std::snprintf(detail, sizeof detail, "cache %s (object size %zu): %s", name_, object_size_,
+                what);
+  report_fatal(kind, caller, obj, detail);
+}
+
+void SlabCache::debug_on_alloc(void* obj) {
+  char* o = static_cast<char*>(obj);
+  char what[96];
+  if (flags_ & kSlabRedZone) {
+    long at = find_mismatch(o - red_left_, red_left_, kRedInactive);
+    if (at >= 0) {
+      std::snprintf(what, sizeof what, "left red zone overwritten while free, at offset %ld",
+                    at - static_cast<long>(red_left_));
+      corruption("slab-redzone", "mk_cache_alloc", obj, what);
+    }
+    at = find_mismatch(o + object_size_, red_right_, kRedInactive);
+    if (at >= 0) {
+      std::snprintf(what, sizeof what, "right red zone overwritten while free, at offset %zu",
+                    object_size_ + static_cast<size_t>(at));
+      corruption("slab-redzone", "mk_cache_alloc", obj, what);
+    }
+    std::memset(o - red_left_, kRedActive, red_left_);
+    std::memset(o + object_size_, kRedActive, red_right_);
+  }
+  if ((flags_ & kSlabPoison) && ctor_ == nullptr) {
+    const long at = find_mismatch(o, object_size_ - 1, kPoisonFree);
+    if (at >= 0 || static_cast<uint8_t>(o[object_size_ - 1]) != kPoisonEnd) {
+      std::snprintf(what, sizeof what, "poison overwritten at offset %ld (use after free)",
+                    at >= 0 ? at : static_cast<long>(object_size_ - 1));
+      corruption("slab-use-after-free", "mk_cache_alloc", obj, what);
+    }
+  }
+}
+
+void SlabCache::debug_on_free(void* obj, const char* caller) {
+  char* o = static_cast<char*>(obj);
+  char what[96];
+  if (flags_ & kSlabRedZone) {
+    // Inactive red zones on both sides: the object is already free.
+    if (find_mismatch(o - red_left_, red_left_, kRedInactive) < 0 &&
+        find_mismatch(o + object_size_, red_right_, kRedInactive) < 0)
+      corruption("double-free", caller, obj, "the object is already free");
+    long at = find_mismatch(o - red_left_, red_left_, kRedActive);
+    if (at >= 0) {
+      std::snprintf(what, sizeof what, "left red zone overwritten at offset %ld (underflow)",
+                    at - static_cast<long>(red_left_));
+      corruption("slab-redzone", caller, obj, what);
+    }
+    at = find_mismatch(o + object_size_, red_right_, kRedActive);
+    if (at >= 0) {
+      std::snprintf(what, sizeof what, "right red zone overwritten at offset %zu (overflow)",
+                    object_size_ + static_cast<size_t>(at));
+      corruption("slab-redzone", caller, obj, what);
+    }
+    std::memset(o - red_left_, kRedInactive, red_left_);
+    std::memset(o + object_size_, kRedInactive, red_right_);
+  }
+  if ((flags_ & kSlabPoison) && ctor_ == nullptr) {
+    if (!(flags_ & kSlabRedZone) && find_mismatch(o, object_size_ - 1, kPoisonFree) < 0 &&
+        static_cast<uint8_t>(o[object_size_ - 1]) == kPoisonEnd)
+      corruption("double-free", caller, obj, "the object is already free (poisoned)");
+    std::memset(o, kPoisonFree, object_size_ - 1);
+    o[object_size_ - 1] = static_cast<char>(kPoisonEnd);
+  }
+}
+
+// ---- the public operations ----
+
+void* SlabCache::alloc(unsigned gfp) {
+  void* obj;
+  if (magazine_size_ != 0) {
+    obj = magazine_alloc(this);
+  } else {
+    LockGuard guard(&lock_);
+    if (alloc_batch_locked(&obj, 1) == 0) obj = nullptr;
+  }
+  if (obj == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (flags_ & (kSlabRedZone | kSlabPoison)) debug_on_alloc(obj);
+  if (gfp & MK_GFP_ZERO) std::memset(obj, 0, object_size_);
+  return obj;
+}
+
+void SlabCache::free(void* p, const char* caller) {
+  PageDesc* slab = slab_of(heap_, p);
+  SlabCache* owner = slab != nullptr ? slab_page::cache(slab) : nullptr;
+  if (owner != this) {
+    char what[96];
+    if (owner == nullptr)
+      std::snprintf(what, sizeof what, "not an object of any cache");
+    else
+      std::snprintf(what, sizeof what, "the object belongs to cache %s", owner->name_);
+    corruption("invalid-free", caller, p, what);
+  }
+  if (!is_object_start(slab, p)) corruption("invalid-free", caller, p, "not the start of an object");
+  if (flags_ & (kSlabRedZone | kSlabPoison)) debug_on_free(p, caller);
+  if (magazine_size_ != 0 && magazine_free(this, p)) return;
+  LockGuard guard(&lock_);
+  free_batch_locked(&p, 1);
+}
+
+size_t SlabCache::shrink() {
+  if (magazine_size_ != 0) magazine_flush_this_thread(this);
+  LockGuard guard(&lock_);
+  if (magazine_size_ != 0) magazine_drain_depot_locked(this);
+  return reap_empty_locked(0);
+}
+
+int SlabCache::destroy() {
+  if (magazine_size_ != 0) magazine_flush_all_threads(this);
+  {
+    LockGuard guard(&lock_);
+    if (magazine_size_ != 0) magazine_drain_depot_locked(this);
+    if (active_objs_ != 0) {
+      char line[160];
+      std::snprintf(line, sizeof line, "%zu objects remaining in cache %s on mk_cache_destroy",
+                    active_objs_, name_);
+      report_warning(line);
+      return EBUSY;
+    }
+    reap_empty_locked(0);
+  }
+  registry_remove(index_);
+  pthread_mutex_destroy(&lock_);
+  return 0;
+}
+
+// ---- statistics ----
+
+void SlabCache::stats(SlabCacheStats* out) {
+  LockGuard guard(&lock_);
+  std::memset(out, 0, sizeof *out);
+  std::memcpy(out->name, name_, kSlabNameLen);
+  out->object_size = object_size_;
+  out->size = size_;
+  out->align = align_;
+  out->order = order_;
+  out->objects_per_slab = objects_;
+  out->active_objs = active_objs_;
+  out->num_objs = num_slabs_ * objects_;
+  out->active_slabs = partial_.count + full_.count;
+  out->num_slabs = num_slabs_;
+  out->magazine_size = magazine_size_;
+  out->batch = magazine_size_ / 2;
+  for (Magazine* m = depot_full_; m != nullptr; m = m->next) out->depot_objects += m->rounds;
+  out->colours = colour_count_;
+  out->allocs = allocs_;
+  out->frees = frees_;
+  out->grows = grows_;
+  out->reaps = reaps_;
+}
+
+int SlabCache::format_slabinfo(char* buf, size_t len) {
+  SlabCacheStats s;
+  stats(&s);
+  return std::snprintf(buf, len,
+                       "%-17s %6lu %6lu %6u %4u %4d : tunables %4u %4u %4u : slabdata %6lu %6lu %6lu\n",
+                       s.name, static_cast<unsigned long>(s.active_objs),
+                       static_cast<unsigned long>(s.num_objs), static_cast<unsigned>(s.size),
+                       s.objects_per_slab, 1 << s.order, static_cast<unsigned>(s.magazine_size),
+                       static_cast<unsigned>(s.batch), 0u,
+                       static_cast<unsigned long>(s.active_slabs),
+                       static_cast<unsigned long>(s.num_slabs),
+                       static_cast<unsigned long>(s.depot_objects));
+}
+
+}  // namespace memkit

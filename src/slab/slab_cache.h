@@ -1,0 +1,178 @@
+// memkit — object caches (src/slab/slab_cache.h)
+//
+// Bonwick's slab allocator (USENIX 1994) with the magazine layer of Bonwick & Adams (2001):
+//
+//   mk_cache_alloc ──> this thread's CpuCache for the cache: pop from the loaded magazine
+//        (fast path)    empty: swap with the previous magazine, or exchange with the depot
+//                       (a full magazine), or fill from the slab layer (a batch)
+//   mk_cache_free  ──> push on the loaded magazine
+//        (fast path)    full: swap with the previous, or exchange with the depot (an empty one);
+//                       the depot keeps a few full magazines, the rest go back to slabs
+//   slab layer     ──> partial / full / empty slabs of one buddy block each (2^order pages from
+//                       the page heap), under the cache's lock; empty slabs beyond a small limit
+//                       go back to the page heap; shrink gives back all of them
+//
+// Why magazines rather than thread-owned slabs: a free from any thread is a push on that
+// thread's own magazine (no atomic, no lock, whoever allocated the object), memory moves
+// between threads through the depot a magazine at a time, and a thread's objects go back when
+// it exits by handing its magazines to the depot. Producer/consumer patterns cost one depot
+// exchange per M objects.
+//
+// Slab layout (no header in front of objects; the slab's metadata is its head page's
+// descriptor, see slab_page.h):
+//
+//   | colour | obj 0 | obj 1 | ... | obj n-1 | leftover - colour |
+//   each obj slot = size bytes:  [red zone L][object][free pointer?][red zone R][pad]
+//
+// The free pointer of an object on a slab's free list lives inside the object, except when the
+// object must keep its contents while free (a ctor, POISON), where it follows the object.
+// Links are stored encoded (safe-linking: ptr ^ (slot address >> 12) ^ a per-cache secret), so
+// a write after free cannot aim a later allocation at an address of the attacker's choosing.
+//
+// Constructor semantics (Bonwick): the ctor runs when an object first enters a slab, i.e. when
+// the slab is created, and never on alloc; objects come back to the cache in their constructed
+// state. POISON does not overwrite objects of a cache with a ctor (their state must survive).
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "arena/page_desc.h"
+#include "arena/page_heap.h"
+
+namespace memkit {
+
+struct Magazine;
+class SlabCache;
+
+inline constexpr size_t kMaxSlabCaches = 4096;
+inline constexpr size_t kSlabNameLen = 32;
+
+// Flags (the C API's MK_SLAB_* values; internal ones above 1 << 16).
+inline constexpr unsigned kSlabHwcacheAlign = 0x2000u;
+inline constexpr unsigned kSlabRedZone = 0x0400u;
+inline constexpr unsigned kSlabPoison = 0x0800u;
+inline constexpr unsigned kSlabNoMagazines = 1u << 16;  // bootstrap caches: straight to slabs
+
+/// Per-cache statistics, the fields of a /proc/slabinfo 2.1 line and a few more.
+struct SlabCacheStats {
+  char name[kSlabNameLen];
+  size_t object_size;     // what the user asked for
+  size_t size;            // the slot: object + metadata + alignment (slabinfo's objsize)
+  size_t align;
+  unsigned order;         // pages per slab = 2^order
+  unsigned objects_per_slab;
+  size_t active_objs;     // not on a slab's free list (in use, or cached in magazines)
+  size_t num_objs;
+  size_t active_slabs;    // slabs with at least one object out
+  size_t num_slabs;
+  size_t magazine_size;   // slabinfo "limit"
+  size_t batch;           // slabinfo "batchcount"
+  size_t depot_objects;   // objects in full magazines in the depot (slabinfo "sharedavail")
+  size_t colours;
+  uint64_t allocs;        // slab-layer allocations (objects handed to magazines or callers)
+  uint64_t frees;
+  uint64_t grows;         // slabs created
+  uint64_t reaps;         // slabs given back to the page heap
+};
+
+class SlabCache {
+ public:
+  /// Sets up a cache in place. Returns 0, or EINVAL (size 0 or too large, align not a power of
+  /// two or above the page size, name too long) / ENOSPC (no cache index left).
+  int init(PageHeap* heap, const char* name, size_t size, size_t align, unsigned flags,
+           void (*ctor)(void*));
+
+  /// An object, or nullptr (ENOMEM). gfp: MK_GFP_ZERO zeroes the object.
+  void* alloc(unsigned gfp);
+  /// Frees an object of this cache. A pointer that is not one of its objects is a fatal
+  /// report naming `caller`.
+  void free(void* p, const char* caller);
+
+  /// Gives back this thread's cached objects, the depot's, and every empty slab. Returns the
+  /// pages given back to the page heap.
+  size_t shrink();
+  /// Destroys the cache if no object is in use: drains every thread's magazines (the caller
+  /// guarantees no other thread uses the cache meanwhile, as the kernel does), gives every slab
+  /// back, returns 0. With objects in use, prints "N objects remaining in cache NAME" and
+  /// returns EBUSY, leaving the cache usable.
+  int destroy();
+
+  void stats(SlabCacheStats* out);
+  /// The /proc/slabinfo 2.1 line (without the header). Returns snprintf's result.
+  int format_slabinfo(char* buf, size_t len);
+
+  const char* name() const { return name_; }
+  size_t object_size() const { return object_size_; }
+  size_t slot_size() const { return size_; }
+  unsigned index() const { return index_; }
+  unsigned flags() const { return flags_; }
+
+  /// The head descriptor of the slab holding p (nullptr if p is not inside a slab); its
+  /// owner is slab_page::cache(). Lock-free: arena map + page descriptor.
+  static PageDesc* slab_of(PageHeap* heap, const void* p);
+  /// Whether p is the start of an object in `slab` (one of this cache's slabs).
+  bool is_object_start(const PageDesc* slab, const void* p) const;
+
+  // ---- used by the magazine layer (magazine.cpp), under lock_ ----
+  /// Moves up to n objects from the slab layer into out[]. Returns how many (0 on ENOMEM).
+  size_t alloc_batch_locked(void** out, size_t n);
+  /// Returns n objects to their slabs; empty slabs beyond a small reserve go back.
+  void free_batch_locked(void* const* objs, size_t n);
+
+  pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
+  Magazine* depot_full_ = nullptr;   // under lock_
+  Magazine* depot_empty_ = nullptr;  // under lock_
+  size_t depot_full_count_ = 0;
+  size_t depot_empty_count_ = 0;
+  unsigned magazine_size_ = 0;       // rounds per magazine (0: no magazine layer)
+
+ private:
+  struct SlabList {
+    PageDesc* head = nullptr;
+    size_t count = 0;
+  };
+
+  void debug_on_alloc(void* obj);
+  void debug_on_free(void* obj, const char* caller);
+  bool grow_locked();
+  void* take_object_locked(PageDesc* slab);
+  void put_object_locked(void* obj);
+  void release_slab_locked(PageDesc* slab);
+  void list_add(SlabList* list, PageDesc* slab);
+  void list_del(SlabList* list, PageDesc* slab);
+  size_t reap_empty_locked(size_t keep);
+  void* encode(void* next, void* const* where) const;
+  void* decode(void* stored, void* const* where) const;
+  [[noreturn]] void corruption(const char* kind, const char* caller, const void* obj,
+                               const char* what) const;
+
+  PageHeap* heap_ = nullptr;
+  char name_[kSlabNameLen] = {};
+  size_t object_size_ = 0;
+  size_t size_ = 0;             // slot size
+  size_t align_ = 0;
+  size_t obj_offset_ = 0;       // object start within its slot (after the left red zone)
+  size_t free_offset_ = 0;      // where the free pointer lives within the slot
+  size_t red_left_ = 0;         // bytes of left red zone
+  size_t red_right_ = 0;        // bytes of right red zone (after object [+ free pointer])
+  uint64_t fastmod_m_ = 0;      // Lemire's fastmod constant for size_
+  unsigned flags_ = 0;
+  unsigned order_ = 0;
+  unsigned objects_ = 0;        // per slab
+  size_t colour_count_ = 1;     // distinct colours
+  size_t colour_next_ = 0;
+  void (*ctor_)(void*) = nullptr;
+  uintptr_t secret_ = 0;
+  unsigned index_ = 0;
+
+  SlabList partial_, full_, empty_;  // under lock_
+  size_t active_objs_ = 0;           // under lock_: objects not on slab free lists
+  size_t num_slabs_ = 0;
+  uint64_t allocs_ = 0, frees_ = 0, grows_ = 0, reaps_ = 0;
+};
+
+}  // namespace memkit
