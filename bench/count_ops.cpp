@@ -10,6 +10,7 @@
 // Workloads:
 //   buddy-pair-K   BuddyAllocator::alloc_index(K) + free_index on a 1 GiB range, half in use
 //   buddy-mixed    one alloc or free from a pre-generated mix of orders 0..10 (P ∝ 2^-k)
+//   buddy-mixed@P  the same on a range of P pages instead of 1 GiB (range scaling)
 //   heap-pair-K    PageHeap alloc_pages(K) + free_pages (decay off: no system calls)
 #include <cstdint>
 #include <cstdio>
@@ -22,7 +23,7 @@
 
 namespace {
 
-constexpr size_t kPages = size_t{1} << 18;  // 1 GiB of 4 KiB pages
+size_t g_pages = size_t{1} << 18;  // 1 GiB of 4 KiB pages unless buddy-mixed@P says otherwise
 void* const kFakeBase = reinterpret_cast<void*>(uintptr_t{1} << 40);  // never touched
 
 struct Rng {
@@ -42,7 +43,7 @@ struct Rng {
 
 // Fills about half the range with random blocks, so the bitmaps have real depth.
 void half_fill(memkit::BuddyAllocator& b, Rng& rng, std::vector<std::pair<size_t, unsigned>>& live) {
-  while (b.free_pages() > kPages / 2) {
+  while (b.free_pages() > g_pages / 2) {
     const unsigned o = rng.order();
     size_t page;
     if (b.alloc_index(o, &page) == memkit::BuddyStatus::kOk) live.push_back({page, o});
@@ -52,9 +53,9 @@ void half_fill(memkit::BuddyAllocator& b, Rng& rng, std::vector<std::pair<size_t
 }
 
 int run_buddy(const char* workload, long n) {
-  std::vector<uint64_t> meta(memkit::BuddyAllocator::metadata_bytes(kPages, 10) / 8 + 1);
+  std::vector<uint64_t> meta(memkit::BuddyAllocator::metadata_bytes(g_pages, 10) / 8 + 1);
   memkit::BuddyAllocator b;
-  if (b.init(kFakeBase, kPages, {}, meta.data(), meta.size() * 8) != memkit::BuddyStatus::kOk) return 1;
+  if (b.init(kFakeBase, g_pages, {}, meta.data(), meta.size() * 8) != memkit::BuddyStatus::kOk) return 1;
   Rng rng;
   std::vector<std::pair<size_t, unsigned>> live;
   half_fill(b, rng, live);
@@ -67,7 +68,7 @@ int run_buddy(const char* workload, long n) {
       b.free_index(page, k);
       sum += page;
     }
-  } else if (std::strcmp(workload, "buddy-mixed") == 0) {
+  } else if (std::strncmp(workload, "buddy-mixed", 11) == 0) {
     std::vector<std::pair<size_t, unsigned>> mine;
     mine.reserve(static_cast<size_t>(n));
     for (long i = 0; i < n; ++i) {
@@ -113,6 +114,7 @@ int main(int argc, char** argv) {
   }
   const long n = std::atol(argv[2]);
   unsigned k = 0;
+  if (const char* at = std::strchr(argv[1], '@')) g_pages = std::strtoull(at + 1, nullptr, 10);
   if (std::sscanf(argv[1], "heap-pair-%u", &k) == 1) return run_heap(k, n);
   const int rc = run_buddy(argv[1], n);
   if (rc == 2) std::fprintf(stderr, "count_ops: unknown workload '%s'\n", argv[1]);
