@@ -12,6 +12,7 @@
 //   buddy-mixed    one alloc or free from a pre-generated mix of orders 0..10 (P ∝ 2^-k)
 //   buddy-mixed@P  the same on a range of P pages instead of 1 GiB (range scaling)
 //   heap-pair-K    PageHeap alloc_pages(K) + free_pages (decay off: no system calls)
+//   slab-pair-S    mk_cache_alloc + mk_cache_free of an S-byte object (magazine fast path)
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@
 
 #include "arena/page_heap.h"
 #include "memkit/buddy.hpp"
+#include "memkit/memkit.h"
 
 namespace {
 
@@ -105,17 +107,32 @@ int run_heap(unsigned k, long n) {
   return 0;
 }
 
+int run_slab(size_t size, long n) {
+  mk_cache_t* cache = mk_cache_create("count_ops", size, 0, 0, nullptr);
+  if (cache == nullptr) return 1;
+  uint64_t sum = 0;
+  for (long i = 0; i < n; ++i) {
+    void* p = mk_cache_alloc(cache, 0);
+    sum += reinterpret_cast<uintptr_t>(p) & 0xff;
+    mk_cache_free(cache, p);
+  }
+  std::printf("slab-pair-%zu %ld checksum %llu\n", size, n, static_cast<unsigned long long>(sum));
+  return mk_cache_destroy(cache) == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {
-    std::fprintf(stderr, "usage: count_ops buddy-pair-K|buddy-mixed|heap-pair-K N\n");
+    std::fprintf(stderr, "usage: count_ops buddy-pair-K|buddy-mixed[@PAGES]|heap-pair-K|slab-pair-SIZE N\n");
     return 2;
   }
   const long n = std::atol(argv[2]);
   unsigned k = 0;
   if (const char* at = std::strchr(argv[1], '@')) g_pages = std::strtoull(at + 1, nullptr, 10);
   if (std::sscanf(argv[1], "heap-pair-%u", &k) == 1) return run_heap(k, n);
+  size_t size = 0;
+  if (std::sscanf(argv[1], "slab-pair-%zu", &size) == 1) return run_slab(size, n);
   const int rc = run_buddy(argv[1], n);
   if (rc == 2) std::fprintf(stderr, "count_ops: unknown workload '%s'\n", argv[1]);
   return rc;

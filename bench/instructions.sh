@@ -25,7 +25,7 @@ printf '%-20s %10s\n' workload 'instr/op'
 # buddy-mixed@P: the same mixed workload on 16 MiB, 256 MiB, 4 GiB and 16 GiB ranges.
 for w in buddy-pair-0 buddy-pair-3 buddy-pair-10 buddy-mixed \
          buddy-mixed@4096 buddy-mixed@65536 buddy-mixed@1048576 buddy-mixed@4194304 \
-         heap-pair-0 heap-pair-3 heap-pair-10; do
+         heap-pair-0 heap-pair-3 heap-pair-10 slab-pair-16 slab-pair-256 slab-pair-4096; do
   a=$(count "$w" "$n")
   b=$(count "$w" $((2 * n)))
   awk -v w="$w" -v a="$a" -v b="$b" -v n="$n" 'BEGIN { printf "%-20s %10.1f\n", w, (b - a) / n }'
