@@ -1,0 +1,35 @@
+// memkit CLI — what every inspection view shares (tools/memkit/view.cpp)
+#include "view.h"
+
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+
+namespace memkit::cli {
+
+void add_view_options(CLI::App& sub, ViewArgs& args) {
+  sub.add_flag("-b,--bytes", args.bytes, "print sizes in bytes instead of human units");
+  sub.add_flag("--json", args.json, "print one JSON document instead of text");
+  sub.add_option("--proc-root", args.proc_root,
+                 "read a saved /proc tree (from `memkit snapshot DIR`) instead of the live one");
+}
+
+inspect::ProcFs open_procfs(const ViewArgs& args) {
+  if (args.proc_root.empty()) return inspect::ProcFs();
+  return inspect::ProcFs(args.proc_root);
+}
+
+std::string format_size(uint64_t bytes, bool in_bytes) {
+  if (in_bytes) return fmt::format("{}", bytes);
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (bytes < 1024) return fmt::format("{} B", bytes);
+  double v = static_cast<double>(bytes);
+  size_t u = 0;
+  while (v >= 1024.0 && u + 1 < sizeof kUnits / sizeof kUnits[0]) {
+    v /= 1024.0;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", v, kUnits[u]);
+}
+
+}  // namespace memkit::cli
