@@ -15,24 +15,27 @@ using memkit::global_page_heap;
 
 namespace {
 
-[[noreturn]] void refuse(const char* function, const void* p, unsigned order, BuddyStatus st) {
+// order < 0: the function takes no order (mk_vfree).
+[[noreturn]] void refuse(const char* function, const void* p, int order, BuddyStatus st) {
   char detail[160];
+  char what[24] = "";
+  if (order >= 0) std::snprintf(what, sizeof what, "(order %d): ", order);
   unsigned actual = 0;
   switch (st) {
     case BuddyStatus::kDoubleFree:
-      std::snprintf(detail, sizeof detail, "(order %u): the block is already free", order);
+      std::snprintf(detail, sizeof detail, "%sthe block is already free", what);
       memkit::report_fatal("double-free", function, p, detail);
     case BuddyStatus::kWrongOrder:
       if (global_page_heap().order_of(p, &actual) == BuddyStatus::kOk)
-        std::snprintf(detail, sizeof detail, "(order %u): the block was allocated with order %u",
-                      order, actual);
+        std::snprintf(detail, sizeof detail, "%sthe block was allocated with order %u", what,
+                      actual);
       else
-        std::snprintf(detail, sizeof detail, "(order %u): wrong order", order);
+        std::snprintf(detail, sizeof detail, "%swrong order", what);
       memkit::report_fatal("invalid-free", function, p, detail);
     case BuddyStatus::kOutOfRange:
       memkit::report_fatal("invalid-free", function, p, "is not memory memkit handed out");
     default:
-      std::snprintf(detail, sizeof detail, "(order %u): %s", order, memkit::to_string(st));
+      std::snprintf(detail, sizeof detail, "%s%s", what, memkit::to_string(st));
       memkit::report_fatal("invalid-free", function, p, detail);
   }
 }
@@ -50,7 +53,7 @@ void* mk_alloc_pages(unsigned gfp, unsigned order) {
 void mk_free_pages(void* p, unsigned order) {
   if (p == nullptr) return;
   const BuddyStatus st = global_page_heap().free_pages(p, order);
-  if (st != BuddyStatus::kOk) refuse("mk_free_pages", p, order, st);
+  if (st != BuddyStatus::kOk) refuse("mk_free_pages", p, static_cast<int>(order), st);
 }
 
 unsigned long mk_get_free_pages(unsigned gfp, unsigned order) {
@@ -61,7 +64,7 @@ void mk_free_pages_addr(unsigned long addr, unsigned order) {
   if (addr == 0) return;
   void* p = reinterpret_cast<void*>(addr);
   const BuddyStatus st = global_page_heap().free_pages(p, order);
-  if (st != BuddyStatus::kOk) refuse("mk_free_pages_addr", p, order, st);
+  if (st != BuddyStatus::kOk) refuse("mk_free_pages_addr", p, static_cast<int>(order), st);
 }
 
 int mk_page_order(const void* p) {
@@ -76,7 +79,7 @@ void* mk_vzalloc(size_t size) { return global_page_heap().vmalloc(size, MK_GFP_Z
 
 void mk_vfree(void* p) {
   const BuddyStatus st = global_page_heap().vfree(p);
-  if (st != BuddyStatus::kOk) refuse("mk_vfree", p, 0, st);
+  if (st != BuddyStatus::kOk) refuse("mk_vfree", p, -1, st);
 }
 
 size_t mk_purge(void) { return global_page_heap().purge(); }
