@@ -121,56 +121,6 @@ size_t mk_cache_size(const mk_cache_t *cache);
  * cache. NUL-terminated, truncated to len; returns the length needed (like snprintf). */
 int mk_slabinfo(char *buf, size_t len);
 
-/* ---- kmalloc: general-purpose memory in size classes ----
- *
- * Requests up to MK_KMALLOC_MAX_CACHE_SIZE come from the kmalloc-N object caches (classes from
- * 8 B, spaced so that the rounding waste above 64 B is at most 25 % of the request; `memkit
- * sizeclasses` prints the table); larger ones from the page heap rounded up to whole pages
- * (the unused tail of the buddy block goes back, as the kernel's alloc_pages_exact does); those
- * beyond the largest buddy order are mapped directly. Every result is aligned to at least 8
- * bytes (16 from 16 bytes up, the class size for powers of two up to the page size).
- */
-#define MK_KMALLOC_MAX_CACHE_SIZE (32u * 1024u)
-
-void *mk_kmalloc(size_t size, unsigned gfp);          /* NULL + ENOMEM on failure; size 0 -> a unique minimal object */
-void *mk_kzalloc(size_t size, unsigned gfp);          /* mk_kmalloc(size, gfp | MK_GFP_ZERO) */
-void *mk_kcalloc(size_t n, size_t size, unsigned gfp); /* zeroed; NULL + ENOMEM if n * size overflows */
-/* Resizes p (NULL: like mk_kmalloc) keeping the contents up to the smaller size, in place when
- * the block allows; size 0 frees p and returns NULL. On failure p is left as it was. */
-void *mk_krealloc(void *p, size_t size, unsigned gfp);
-void mk_kfree(const void *p);                         /* NULL is ignored; a foreign pointer is a fatal report */
-size_t mk_ksize(const void *p);                       /* usable bytes of the block (>= the request) */
-
-/* ---- mempool: a guaranteed reserve (the kernel's mempool_t) ----
- *
- * mk_mempool_create pre-allocates min_nr elements with alloc_fn. mk_mempool_alloc tries
- * alloc_fn first, then the reserve; if both fail and gfp has MK_GFP_WAIT it waits for an
- * element to come back through mk_mempool_free (which refills the reserve before anything else
- * and wakes a waiter), so with MK_GFP_WAIT it never fails. Without MK_GFP_WAIT it returns NULL.
- */
-#define MK_GFP_WAIT 0x400u  /* may sleep until an element is freed (the kernel's __GFP_DIRECT_RECLAIM) */
-
-typedef struct mk_mempool mk_mempool_t;
-typedef void *mk_mempool_alloc_t(unsigned gfp, void *pool_data);
-typedef void mk_mempool_free_t(void *element, void *pool_data);
-
-mk_mempool_t *mk_mempool_create(int min_nr, mk_mempool_alloc_t *alloc_fn,
-                                mk_mempool_free_t *free_fn, void *pool_data);
-void *mk_mempool_alloc(mk_mempool_t *pool, unsigned gfp);
-/* Like mk_mempool_alloc with MK_GFP_WAIT, but gives up after timeout_ms (NULL, ETIMEDOUT). */
-void *mk_mempool_alloc_timeout(mk_mempool_t *pool, unsigned gfp, long timeout_ms);
-void mk_mempool_free(void *element, mk_mempool_t *pool);
-int mk_mempool_resize(mk_mempool_t *pool, int new_min_nr);
-void mk_mempool_destroy(mk_mempool_t *pool);
-
-/* Backings (pool_data as the kernel's helpers take it). */
-void *mk_mempool_alloc_slab(unsigned gfp, void *cache);        /* pool_data: mk_cache_t * */
-void mk_mempool_free_slab(void *element, void *cache);
-void *mk_mempool_kmalloc(unsigned gfp, void *size);            /* pool_data: (void *)(uintptr_t)size */
-void mk_mempool_kfree(void *element, void *size);
-mk_mempool_t *mk_mempool_create_slab_pool(int min_nr, mk_cache_t *cache);
-mk_mempool_t *mk_mempool_create_kmalloc_pool(int min_nr, size_t size);
-
 #ifdef __cplusplus
 }
 #endif
