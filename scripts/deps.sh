@@ -16,6 +16,7 @@ PACKAGES=(
     libgmock-dev
     googletest
     libbenchmark-dev
+    libboost-dev
     libcli11-dev
     libfmt-dev
     nlohmann-json3-dev

@@ -86,8 +86,8 @@ int mk_buddyinfo(char *buf, size_t len);
  * the object after (and so defeats) construction. MK_SLAB_POISON does not poison objects of a
  * cache with a ctor, since their state must survive while they are free.
  *
- * Debugging flags: MK_SLAB_POISON fills free objects with 0x6b (last byte 0xa5) and checks the
- * pattern on alloc (use after free); MK_SLAB_RED_ZONE puts guard bytes around each object and
+ * Debugging flags: MK_SLAB_POISON fills free objects with 0x6b (last byte 0xa5), checks the
+ * pattern on alloc (use after free) and hands objects out filled with 0x5a (POISON_INUSE); MK_SLAB_RED_ZONE puts guard bytes around each object and
  * checks them on free (overflow, underflow) and on alloc. A violation prints one line
  * "memkit: ERROR: <kind> <function> <object> cache NAME (object size N): <what>" and aborts.
  */
@@ -97,7 +97,7 @@ typedef struct mk_cache mk_cache_t;
 #define MK_SLAB_POISON 0x0800u        /* poison free objects, check on alloc */
 #define MK_SLAB_HWCACHE_ALIGN 0x2000u /* align objects to a cache line (or half, quarter, ...) */
 
-/* A cache named `name` (at most 31 characters, shown by slabinfo) of objects of `size` bytes
+/* A cache named `name` (1 to 31 characters, no whitespace: shown by slabinfo) of objects of `size` bytes
  * aligned to `align` (0: the minimum, 8; else a power of two up to the page size).
  * NULL with errno = EINVAL (bad argument) or ENOSPC (too many caches) or ENOMEM. */
 mk_cache_t *mk_cache_create(const char *name, size_t size, size_t align, unsigned flags,

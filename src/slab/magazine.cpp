@@ -4,13 +4,12 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <utility>
 
 #include "slab/registry.h"
 
 namespace memkit {
-
-thread_local ThreadCache* t_thread_cache = nullptr;
 
 namespace {
 
@@ -18,6 +17,12 @@ constexpr size_t kDepotMaxFull = 4;    // full magazines a depot keeps; more go 
 constexpr size_t kDepotMaxEmpty = 4;
 
 Magazine g_sentinel = {0, 0, nullptr};
+
+constexpr std::array<CpuCache, kCpuCacheChunk> make_no_cpu_caches() {
+  std::array<CpuCache, kCpuCacheChunk> a{};
+  for (CpuCache& c : a) c = CpuCache{&g_sentinel, &g_sentinel};
+  return a;
+}
 
 pthread_mutex_t g_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 ThreadCache* g_threads = nullptr;  // live thread caches, under g_threads_lock
@@ -93,11 +98,15 @@ Magazine* depot_take_empty_locked(SlabCache* cache) {
 }
 
 // Hands a CpuCache's magazines to its cache's depot and resets it to the sentinel.
-void flush_cpu_cache(SlabCache* cache, CpuCache* cc) {
-  LockGuard guard(&cache->lock_);
+void flush_cpu_cache_locked(SlabCache* cache, CpuCache* cc) {
   depot_put_locked(cache, cc->loaded);
   depot_put_locked(cache, cc->previous);
   cc->loaded = cc->previous = &g_sentinel;
+}
+
+void flush_cpu_cache(SlabCache* cache, CpuCache* cc) {
+  LockGuard guard(&cache->lock_);
+  flush_cpu_cache_locked(cache, cc);
 }
 
 struct FlushCtx {
@@ -106,8 +115,10 @@ struct FlushCtx {
 
 void flush_thread_cache_for(SlabCache* cache, void* ctx) {
   ThreadCache* tc = static_cast<FlushCtx*>(ctx)->tc;
-  CpuCache* chunk = tc->chunks[cache->index() / kCpuCacheChunk];
-  if (chunk == nullptr || cache->magazine_size_ == 0) return;
+  // Another thread's chunk (mk_cache_destroy): published with release by cpu_cache_slow.
+  CpuCache* chunk = std::atomic_ref<CpuCache*>(tc->chunks[cache->index() / kCpuCacheChunk])
+                        .load(std::memory_order_acquire);
+  if (chunk == g_no_cpu_caches.data() || cache->magazine_size_ == 0) return;
   CpuCache* cc = &chunk[cache->index() % kCpuCacheChunk];
   if (is_real(cc->loaded) || is_real(cc->previous)) flush_cpu_cache(cache, cc);
 }
@@ -116,24 +127,35 @@ void flush_thread_cache_for(SlabCache* cache, void* ctx) {
 void thread_exit(void* arg) {
   ThreadCache* tc = static_cast<ThreadCache*>(arg);
   {
+    // Unlinked and flushed in one hold of g_threads_lock, so that a concurrent
+    // mk_cache_destroy (which flushes every listed thread under that lock) either flushes
+    // this thread's magazines itself or finds them in the depot; never neither.
     LockGuard guard(&g_threads_lock);
     if (tc->prev != nullptr) tc->prev->next = tc->next; else g_threads = tc->next;
     if (tc->next != nullptr) tc->next->prev = tc->prev;
+    FlushCtx ctx{tc};
+    registry_for_each(flush_thread_cache_for, &ctx);
   }
-  FlushCtx ctx{tc};
-  registry_for_each(flush_thread_cache_for, &ctx);
   SlabCache* chunks = bootstrap_cache(Bootstrap::kCpuCache);
   for (CpuCache*& chunk : tc->chunks) {
-    if (chunk != nullptr) chunks->free(chunk, "thread_exit");
-    chunk = nullptr;
+    if (chunk != g_no_cpu_caches.data()) chunks->free(chunk, "thread_exit");
+    chunk = g_no_cpu_caches.data();
   }
-  t_thread_cache = nullptr;
+  t_thread_cache = &g_no_thread_cache;
   bootstrap_cache(Bootstrap::kThread)->free(tc, "thread_exit");
 }
 
 void make_key() { pthread_key_create(&g_key, thread_exit); }
 
 }  // namespace
+
+constinit std::array<CpuCache, kCpuCacheChunk> g_no_cpu_caches = make_no_cpu_caches();
+constinit ThreadCache g_no_thread_cache = [] {
+  ThreadCache t{};
+  for (CpuCache*& chunk : t.chunks) chunk = g_no_cpu_caches.data();
+  return t;
+}();
+constinit thread_local ThreadCache* t_thread_cache = &g_no_thread_cache;
 
 unsigned magazine_capacity_for(size_t size) {
   if (size <= 256) return 64;
@@ -144,11 +166,11 @@ unsigned magazine_capacity_for(size_t size) {
 
 CpuCache* cpu_cache_slow(unsigned index) {
   ThreadCache* tc = t_thread_cache;
-  if (tc == nullptr) {
+  if (tc == &g_no_thread_cache) {
     pthread_once(&g_key_once, make_key);
     tc = static_cast<ThreadCache*>(bootstrap_cache(Bootstrap::kThread)->alloc(0));
     if (tc == nullptr) return nullptr;
-    for (CpuCache*& chunk : tc->chunks) chunk = nullptr;
+    for (CpuCache*& chunk : tc->chunks) chunk = g_no_cpu_caches.data();
     {
       LockGuard guard(&g_threads_lock);
       tc->prev = nullptr;
@@ -159,11 +181,14 @@ CpuCache* cpu_cache_slow(unsigned index) {
     t_thread_cache = tc;
     pthread_setspecific(g_key, tc);
   }
-  CpuCache*& chunk = tc->chunks[index / kCpuCacheChunk];
-  if (chunk == nullptr) {
+  CpuCache* chunk = tc->chunks[index / kCpuCacheChunk];
+  if (chunk == g_no_cpu_caches.data()) {
     chunk = static_cast<CpuCache*>(bootstrap_cache(Bootstrap::kCpuCache)->alloc(0));
     if (chunk == nullptr) return nullptr;
     for (size_t i = 0; i < kCpuCacheChunk; ++i) chunk[i] = CpuCache{&g_sentinel, &g_sentinel};
+    // Published only once its entries are set: mk_cache_destroy on another thread reads them.
+    std::atomic_ref<CpuCache*>(tc->chunks[index / kCpuCacheChunk])
+        .store(chunk, std::memory_order_release);
   }
   return &chunk[index % kCpuCacheChunk];
 }
@@ -218,11 +243,10 @@ void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
   empty->slots[empty->rounds++] = obj;
 }
 
-void magazine_flush_this_thread(SlabCache* cache) {
-  ThreadCache* tc = t_thread_cache;
-  if (tc == nullptr) return;
-  FlushCtx ctx{tc};
-  flush_thread_cache_for(cache, &ctx);
+void magazine_flush_this_thread_locked(SlabCache* cache) {
+  CpuCache* chunk = t_thread_cache->chunks[cache->index() / kCpuCacheChunk];
+  if (chunk == g_no_cpu_caches.data()) return;  // the sentinels are never written
+  flush_cpu_cache_locked(cache, &chunk[cache->index() % kCpuCacheChunk]);
 }
 
 void magazine_flush_all_threads(SlabCache* cache) {

@@ -15,10 +15,11 @@
 // exits (pthread key destructor) its magazines go to the depots, so nothing it cached is lost,
 // and memory it allocated can be freed by any thread at any time.
 //
-// Never-loaded CpuCaches point at one shared, zero-capacity sentinel magazine, so the fast
-// paths test only `rounds`.
+// Never-loaded CpuCaches point at one shared, zero-capacity sentinel magazine, and threads and
+// chunks not made yet at sentinels too (below), so the fast paths test only `rounds`.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -54,17 +55,25 @@ struct ThreadCache {
   ThreadCache* prev;
 };
 
-extern thread_local ThreadCache* t_thread_cache;
+// Sentinels, so that the fast paths need no null tests: a thread without a ThreadCache points
+// at g_no_thread_cache, and every chunk not made yet (all of g_no_thread_cache's) is
+// g_no_cpu_caches, 64 CpuCaches whose magazines are the zero-capacity sentinel. A pop or a push
+// there fails like on an empty or full magazine, and the slow path makes the real ones.
+// Both are read by every thread and never written.
+extern std::array<CpuCache, kCpuCacheChunk> g_no_cpu_caches;
+extern ThreadCache g_no_thread_cache;
+
+// constinit: no TLS wrapper call on the fast paths; initial-exec: one %fs-relative load, also
+// when memkit is a shared library (as malloc implementations do).
+extern constinit thread_local ThreadCache* t_thread_cache
+    __attribute__((tls_model("initial-exec")));
 
 /// This thread's CpuCache for cache index i, made on first use (nullptr if that fails).
 CpuCache* cpu_cache_slow(unsigned index);
 
 inline CpuCache* cpu_cache(unsigned index) {
-  ThreadCache* tc = t_thread_cache;
-  if (MK_LIKELY(tc != nullptr)) {
-    CpuCache* chunk = tc->chunks[index / kCpuCacheChunk];
-    if (MK_LIKELY(chunk != nullptr)) return &chunk[index % kCpuCacheChunk];
-  }
+  CpuCache* chunk = t_thread_cache->chunks[index / kCpuCacheChunk];
+  if (MK_LIKELY(chunk != g_no_cpu_caches.data())) return &chunk[index % kCpuCacheChunk];
   return cpu_cache_slow(index);
 }
 
@@ -94,8 +103,16 @@ inline bool magazine_free(SlabCache* cache, void* obj) {
   return true;
 }
 
-/// Moves this thread's magazines of `cache` to its depot (shrink).
-void magazine_flush_this_thread(SlabCache* cache);
+/// This thread's loaded magazine for cache `index`, for the inline fast paths of
+/// SlabCache::alloc/free: a pop if it has rounds, a push if it has room. When this thread has no
+/// magazine for the cache yet it is the zero-capacity sentinel, and the caller takes its slow
+/// path as for an empty or full magazine. Never written through unless it has rounds or room.
+inline Magazine* loaded_magazine(unsigned index) {
+  return t_thread_cache->chunks[index / kCpuCacheChunk][index % kCpuCacheChunk].loaded;
+}
+
+/// Moves this thread's magazines of `cache` to its depot (shrink; cache lock held).
+void magazine_flush_this_thread_locked(SlabCache* cache);
 /// Moves every thread's magazines of `cache` to its depot (destroy; no concurrent use).
 void magazine_flush_all_threads(SlabCache* cache);
 /// Returns every object in the depot to the slabs and frees the depot's magazines

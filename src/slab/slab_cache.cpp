@@ -18,6 +18,7 @@
 namespace memkit {
 namespace {
 
+constexpr uint8_t kPoisonInuse = 0x5a;  // POISON_INUSE: allocated, not yet written
 constexpr uint8_t kPoisonFree = 0x6b;   // POISON_FREE
 constexpr uint8_t kPoisonEnd = 0xa5;    // POISON_END
 constexpr uint8_t kRedInactive = 0xbb;  // SLUB_RED_INACTIVE: the object is free
@@ -37,6 +38,16 @@ struct LockGuard {
 size_t align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+// 1..kSlabNameLen-1 printable characters with no blank: slabinfo's columns are split at
+// whitespace (the kernel warns about spaces in cache names for the same reason).
+bool valid_name(const char* name) {
+  if (name == nullptr || name[0] == '\0') return false;
+  size_t n = 0;
+  for (; name[n] != '\0'; ++n)
+    if (n + 1 >= kSlabNameLen || name[n] <= ' ' || name[n] == 0x7f) return false;
+  return true;
+}
+
 // First byte in [p, p + n) that is not `value`, or -1.
 long find_mismatch(const void* p, size_t n, uint8_t value) {
   const uint8_t* b = static_cast<const uint8_t*>(p);
@@ -49,19 +60,12 @@ long find_mismatch(const void* p, size_t n, uint8_t value) {
 
 // ---- set-up ----
 
-int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align, unsigned flags,
-                    void (*ctor)(void*)) {
-  const size_t page = heap->page_size();
-  const unsigned max_order = heap->config().arena.max_order;
-  if (name == nullptr || std::strlen(name) >= kSlabNameLen || size == 0 ||
-      size > (page << max_order) || (align != 0 && (!is_pow2(align) || align > page)))
+int SlabCache::geometry(size_t size, size_t align, unsigned flags, bool has_ctor,
+                        size_t page_size, unsigned max_order, SlabGeometry* out) {
+  const size_t page = page_size;
+  if (size == 0 || size > (page << max_order) || (align != 0 && (!is_pow2(align) || align > page)))
     return EINVAL;
-
-  heap_ = heap;
-  std::strncpy(name_, name, kSlabNameLen - 1);
-  object_size_ = size;
-  flags_ = flags;
-  ctor_ = ctor;
+  SlabGeometry g{};
 
   // The kernel's calculate_alignment().
   if (flags & kSlabHwcacheAlign) {
@@ -70,36 +74,38 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
     if (ralign > align) align = ralign;
   }
   if (align < kMinAlign) align = kMinAlign;
-  align_ = align_up(align, sizeof(void*));
+  g.align = align_up(align, sizeof(void*));
 
   // Slot layout: [red zone L][object][red zone R][free pointer?], padded to the alignment.
   const bool red = flags & kSlabRedZone;
-  red_left_ = red ? align_up(sizeof(void*), align_) : 0;
-  obj_offset_ = red_left_;
-  size_t p = obj_offset_ + object_size_;
+  g.red_left = red ? align_up(sizeof(void*), g.align) : 0;
+  g.obj_offset = g.red_left;
+  size_t p = g.obj_offset + size;
   if (red) {
     const size_t end = align_up(p, sizeof(void*)) + sizeof(void*);
-    red_right_ = end - p;
+    g.red_right = end - p;
     p = end;
   }
-  const bool keep_contents = ctor != nullptr || (flags & kSlabPoison) != 0;
-  if (keep_contents || object_size_ < sizeof(void*)) {
+  // The free pointer overlays the object, unless the object must keep its contents while
+  // free, or is smaller than a pointer with a red zone right behind it.
+  const bool keep_contents = has_ctor || (flags & kSlabPoison) != 0;
+  if (keep_contents || (red && size < sizeof(void*))) {
     p = align_up(p, sizeof(void*));
-    free_offset_ = p;
+    g.free_offset = p;
     p += sizeof(void*);
   } else {
-    free_offset_ = obj_offset_;
+    g.free_offset = g.obj_offset;
+    if (p < g.obj_offset + sizeof(void*)) p = g.obj_offset + sizeof(void*);
   }
-  size_ = align_up(p, align_);
-  fastmod_m_ = ~uint64_t{0} / size_ + 1;
+  g.slot_size = align_up(p, g.align);
 
   // The smallest slab order whose leftover is at most 1/8 of the slab (Bonwick's bound).
   unsigned order = max_order + 1;
   for (unsigned k = 0; k <= max_order; ++k) {
     const size_t bytes = page << k;
-    const size_t n = bytes / size_;
+    const size_t n = bytes / g.slot_size;
     if (n == 0) continue;
-    if ((bytes - n * size_) * 8 <= bytes) {
+    if ((bytes - n * g.slot_size) * 8 <= bytes) {
       order = k;
       break;
     }
@@ -109,9 +115,9 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
     size_t best_waste = ~size_t{0};
     for (unsigned k = 0; k <= max_order; ++k) {
       const size_t bytes = page << k;
-      const size_t n = bytes / size_;
+      const size_t n = bytes / g.slot_size;
       if (n == 0) continue;
-      const size_t waste = (bytes - n * size_) * 1000 / bytes;
+      const size_t waste = (bytes - n * g.slot_size) * 1000 / bytes;
       if (waste < best_waste) {
         best_waste = waste;
         order = k;
@@ -119,14 +125,45 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
     }
     if (order > max_order) return EINVAL;
   }
-  order_ = order;
-  const size_t slab_bytes = page << order_;
-  objects_ = static_cast<unsigned>(slab_bytes / size_);
+  g.order = order;
+  const size_t slab_bytes = page << order;
+  g.objects = static_cast<unsigned>(slab_bytes / g.slot_size);
+  g.leftover = slab_bytes - g.objects * g.slot_size;
   // Colours: first-object offsets 0, align, 2*align, ... up to the leftover.
-  colour_count_ = (slab_bytes - objects_ * size_) / align_ + 1;
+  g.colours = g.leftover / g.align + 1;
+  *out = g;
+  return 0;
+}
+
+int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align, unsigned flags,
+                    void (*ctor)(void*)) {
+  SlabGeometry g;
+  if (!valid_name(name) ||
+      geometry(size, align, flags, ctor != nullptr, heap->page_size(),
+               heap->config().arena.max_order, &g) != 0)
+    return EINVAL;
+
+  heap_ = heap;
+  std::strncpy(name_, name, kSlabNameLen - 1);
+  object_size_ = size;
+  flags_ = flags;
+  ctor_ = ctor;
+  align_ = g.align;
+  red_left_ = g.red_left;
+  red_right_ = g.red_right;
+  obj_offset_ = g.obj_offset;
+  free_offset_ = g.free_offset;
+  size_ = g.slot_size;
+  fastmod_m_ = ~uint64_t{0} / size_ + 1;
+  order_ = g.order;
+  objects_ = g.objects;
+  span_ = size_t{objects_} * size_;
+  slab_mask_ = (uintptr_t{heap->page_size()} << order_) - 1;
+  colour_count_ = g.colours;
   colour_next_ = 0;
 
   magazine_size_ = (flags & kSlabNoMagazines) ? 0 : magazine_capacity_for(size_);
+  slow_flags_ = (flags & (kSlabRedZone | kSlabPoison)) | (magazine_size_ == 0 ? kSlabNoMagazines : 0);
   os::random_bytes(&secret_, sizeof secret_);
   partial_ = full_ = empty_ = SlabList{};
   active_objs_ = num_slabs_ = 0;
@@ -171,28 +208,26 @@ void SlabCache::list_del(SlabList* list, PageDesc* slab) {
 
 // ---- lookups ----
 
-PageDesc* SlabCache::slab_of(PageHeap* heap, const void* p) {
-  PageDesc* d = heap->page_desc(p);
-  if (d == nullptr) return nullptr;
-  if (d->kind == PageKind::kSlabTail) {
-    const uintptr_t slab_bytes = uintptr_t{heap->page_size()} << d->order;
-    const uintptr_t head = reinterpret_cast<uintptr_t>(p) & ~(slab_bytes - 1);
-    d = heap->page_desc(reinterpret_cast<const void*>(head));
-    if (d == nullptr) return nullptr;
-  }
-  return d->kind == PageKind::kSlab ? d : nullptr;
-}
-
 bool SlabCache::is_object_start(const PageDesc* slab, const void* p) const {
   const uintptr_t base = reinterpret_cast<uintptr_t>(heap_->page_address(slab)) +
                          slab_page::colour(slab) + obj_offset_;
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   if (a < base) return false;
   const uint64_t off = a - base;
-  // Lemire's fastmod: off % size_ without a division (off < 2^32: slabs are small).
+  if (off >= span_) return false;
+  // Lemire's fastmod: off % size_ without a division (valid as off < 2^32: slabs are small).
   const uint64_t low = fastmod_m_ * off;
-  const uint64_t rem = static_cast<uint64_t>((static_cast<__uint128_t>(low) * size_) >> 64);
-  return rem == 0 && off / size_ < objects_;
+  return static_cast<uint64_t>((static_cast<__uint128_t>(low) * size_) >> 64) == 0;
+}
+
+inline bool SlabCache::is_object_start_in(const PageDesc* slab, const void* p) const {
+  // p is inside the slab, so its offset in the slab is its address masked (no descriptor
+  // arithmetic); an offset below the first object wraps around and fails the span check.
+  const uint64_t off = (reinterpret_cast<uintptr_t>(p) & slab_mask_) - slab_page::colour(slab) -
+                       obj_offset_;
+  if (off >= span_) return false;
+  const uint64_t low = fastmod_m_ * off;
+  return static_cast<uint64_t>((static_cast<__uint128_t>(low) * size_) >> 64) == 0;
 }
 
 // ---- growing and reaping ----
@@ -293,6 +328,10 @@ void* SlabCache::take_object_locked(PageDesc* slab) {
 
 void SlabCache::put_object_locked(void* obj) {
   PageDesc* slab = slab_of(heap_, obj);
+  // Cheap checks that catch a double free once the object is back on its slab (SLUB's
+  // "freelist head is the object" check; an unsigned underflow would wreck the slab lists).
+  if (obj == slab_page::freelist(slab) || slab_page::inuse(slab) == 0)
+    corruption("double-free", "mk_cache_free", obj, "the object is already free in its slab");
   void** link = reinterpret_cast<void**>(static_cast<char*>(obj) - obj_offset_ + free_offset_);
   *link = encode(slab_page::freelist(slab), link);
   slab_page::set_freelist(slab, obj);
@@ -363,6 +402,10 @@ void SlabCache::debug_on_alloc(void* obj) {
                     at >= 0 ? at : static_cast<long>(object_size_ - 1));
       corruption("slab-use-after-free", "mk_cache_alloc", obj, what);
     }
+    // Hand it out as the kernel's SLAB did (POISON_INUSE, Bonwick's 0xbaddcafe): reads of
+    // uninitialised memory stand out, and an object freed unwritten is not taken for a
+    // double free.
+    std::memset(o, kPoisonInuse, object_size_);
   }
 }
 
@@ -400,7 +443,18 @@ void SlabCache::debug_on_free(void* obj, const char* caller) {
 
 // ---- the public operations ----
 
+// The fast paths (one test for "nothing special", then a pop or a push on this thread's
+// loaded magazine); everything else is in the noinline slow paths.
+
 void* SlabCache::alloc(unsigned gfp) {
+  if (MK_LIKELY(((gfp & MK_GFP_ZERO) | slow_flags_) == 0)) {
+    Magazine* m = loaded_magazine(index_);
+    if (MK_LIKELY(m->rounds != 0)) return m->slots[--m->rounds];
+  }
+  return alloc_slow(gfp);
+}
+
+__attribute__((noinline)) void* SlabCache::alloc_slow(unsigned gfp) {
   void* obj;
   if (magazine_size_ != 0) {
     obj = magazine_alloc(this);
@@ -418,28 +472,51 @@ void* SlabCache::alloc(unsigned gfp) {
 }
 
 void SlabCache::free(void* p, const char* caller) {
-  PageDesc* slab = slab_of(heap_, p);
-  SlabCache* owner = slab != nullptr ? slab_page::cache(slab) : nullptr;
-  if (owner != this) {
-    char what[96];
-    if (owner == nullptr)
-      std::snprintf(what, sizeof what, "not an object of any cache");
-    else
-      std::snprintf(what, sizeof what, "the object belongs to cache %s", owner->name_);
-    corruption("invalid-free", caller, p, what);
+  const PageDesc* slab = slab_of(heap_, p);
+  if (MK_UNLIKELY(slab == nullptr || slab_page::cache(slab) != this ||
+                  !is_object_start_in(slab, p)))
+    invalid_free(slab, p, caller);
+  if (MK_LIKELY(slow_flags_ == 0)) {
+    Magazine* m = loaded_magazine(index_);
+    if (MK_LIKELY(m->rounds < m->capacity)) {
+      m->slots[m->rounds++] = p;
+      return;
+    }
   }
-  if (!is_object_start(slab, p)) corruption("invalid-free", caller, p, "not the start of an object");
+  free_slow(p, caller);
+}
+
+__attribute__((noinline)) void SlabCache::free_slow(void* p, const char* caller) {
   if (flags_ & (kSlabRedZone | kSlabPoison)) debug_on_free(p, caller);
   if (magazine_size_ != 0 && magazine_free(this, p)) return;
   LockGuard guard(&lock_);
   free_batch_locked(&p, 1);
 }
 
+__attribute__((noinline, cold)) void SlabCache::invalid_free(const PageDesc* slab, const void* p,
+                                                             const char* caller) const {
+  const SlabCache* owner = slab != nullptr ? slab_page::cache(slab) : nullptr;
+  char what[96];
+  if (owner == nullptr)
+    std::snprintf(what, sizeof what, "not an object of any cache");
+  else if (owner != this)
+    std::snprintf(what, sizeof what, "the object belongs to cache %s", owner->name_);
+  else
+    std::snprintf(what, sizeof what, "not the start of an object");
+  corruption("invalid-free", caller, p, what);
+}
+
 size_t SlabCache::shrink() {
-  if (magazine_size_ != 0) magazine_flush_this_thread(this);
+  // One lock hold, so that the slabs reaped on the way (a depot overflowing while this
+  // thread's magazines go in, or the drain's own frees) count too, and only those.
   LockGuard guard(&lock_);
-  if (magazine_size_ != 0) magazine_drain_depot_locked(this);
-  return reap_empty_locked(0);
+  const uint64_t reaped_before = reaps_;
+  if (magazine_size_ != 0) {
+    magazine_flush_this_thread_locked(this);
+    magazine_drain_depot_locked(this);
+  }
+  reap_empty_locked(0);
+  return static_cast<size_t>(reaps_ - reaped_before) << order_;
 }
 
 int SlabCache::destroy() {

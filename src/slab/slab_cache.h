@@ -79,8 +79,28 @@ struct SlabCacheStats {
   uint64_t reaps;         // slabs given back to the page heap
 };
 
+/// A cache's layout, which follows from its parameters alone (SlabCache::geometry).
+struct SlabGeometry {
+  size_t align;          // the objects' alignment (at least 8)
+  size_t slot_size;      // object + red zones + free pointer + padding (slabinfo's objsize)
+  size_t obj_offset;     // the object's start within its slot (after the left red zone)
+  size_t free_offset;    // where the free pointer lives within the slot
+  size_t red_left;       // bytes of left red zone
+  size_t red_right;      // bytes of right red zone
+  unsigned order;        // pages per slab = 2^order
+  unsigned objects;      // per slab
+  size_t colours;        // distinct colour offsets
+  size_t leftover;       // bytes of a slab after its objects (colouring uses them)
+};
+
 class SlabCache {
  public:
+  /// The layout init() gives a cache of these parameters over pages of page_size with slabs of
+  /// at most 2^max_order pages, without making one (`memkit sizeclasses` prints it). Returns 0,
+  /// or EINVAL (size 0 or too large, align not a power of two or above the page size).
+  static int geometry(size_t size, size_t align, unsigned flags, bool has_ctor, size_t page_size,
+                      unsigned max_order, SlabGeometry* out);
+
   /// Sets up a cache in place. Returns 0, or EINVAL (size 0 or too large, align not a power of
   /// two or above the page size, name too long) / ENOSPC (no cache index left).
   int init(PageHeap* heap, const char* name, size_t size, size_t align, unsigned flags,
@@ -136,6 +156,11 @@ class SlabCache {
     size_t count = 0;
   };
 
+  void* alloc_slow(unsigned gfp);
+  void free_slow(void* p, const char* caller);
+  [[noreturn]] void invalid_free(const PageDesc* slab, const void* p, const char* caller) const;
+  /// is_object_start for a p known to lie inside `slab` (found from p itself).
+  bool is_object_start_in(const PageDesc* slab, const void* p) const;
   void debug_on_alloc(void* obj);
   void debug_on_free(void* obj, const char* caller);
   bool grow_locked();
@@ -160,6 +185,10 @@ class SlabCache {
   size_t red_left_ = 0;         // bytes of left red zone
   size_t red_right_ = 0;        // bytes of right red zone (after object [+ free pointer])
   uint64_t fastmod_m_ = 0;      // Lemire's fastmod constant for size_
+  size_t span_ = 0;             // objects_ * size_: the bytes the objects of a slab cover
+  uintptr_t slab_mask_ = 0;     // slab bytes - 1 (slabs are aligned to their size)
+  unsigned slow_flags_ = 0;     // nonzero: alloc/free skip the inline fast path (debug flags,
+                                // or no magazine layer)
   unsigned flags_ = 0;
   unsigned order_ = 0;
   unsigned objects_ = 0;        // per slab
@@ -174,5 +203,18 @@ class SlabCache {
   size_t num_slabs_ = 0;
   uint64_t allocs_ = 0, frees_ = 0, grows_ = 0, reaps_ = 0;
 };
+
+inline PageDesc* SlabCache::slab_of(PageHeap* heap, const void* p) {
+  PageDesc* d = heap->page_desc(p);
+  if (d == nullptr) return nullptr;
+  if (d->kind == PageKind::kSlabTail) {
+    // Slabs are aligned to their size and a block's descriptors are consecutive: step back by
+    // p's page index within its slab.
+    const unsigned shift = heap->config().arena.page_shift;
+    const uintptr_t in_slab = reinterpret_cast<uintptr_t>(p) & ((uintptr_t{1} << (shift + d->order)) - 1);
+    d -= in_slab >> shift;
+  }
+  return d->kind == PageKind::kSlab ? d : nullptr;
+}
 
 }  // namespace memkit

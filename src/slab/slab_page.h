@@ -14,6 +14,7 @@
 // that is aligned to its size).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "arena/page_desc.h"
@@ -28,10 +29,18 @@ inline SlabCache* cache(const PageDesc* d) { return reinterpret_cast<SlabCache*>
 inline void set_cache(PageDesc* d, SlabCache* c) { d->slab[0] = reinterpret_cast<uintptr_t>(c); }
 inline void* freelist(const PageDesc* d) { return reinterpret_cast<void*>(d->slab[1]); }
 inline void set_freelist(PageDesc* d, void* p) { d->slab[1] = reinterpret_cast<uintptr_t>(p); }
-inline uint32_t inuse(const PageDesc* d) { return static_cast<uint32_t>(d->slab[2]); }
-inline uint32_t colour(const PageDesc* d) { return static_cast<uint32_t>(d->slab[2] >> 32); }
+// slab[2] is written under the cache lock (inuse changes) but its colour half is read without
+// it, by any thread freeing an object of the slab (is_object_start): relaxed atomic accesses,
+// plain moves on x86, keep that a non-race.
+inline uint64_t counts(const PageDesc* d) {
+  return std::atomic_ref<uintptr_t>(const_cast<uintptr_t&>(d->slab[2]))
+      .load(std::memory_order_relaxed);
+}
+inline uint32_t inuse(const PageDesc* d) { return static_cast<uint32_t>(counts(d)); }
+inline uint32_t colour(const PageDesc* d) { return static_cast<uint32_t>(counts(d) >> 32); }
 inline void set_counts(PageDesc* d, uint32_t inuse_objs, uint32_t colour_bytes) {
-  d->slab[2] = (uint64_t{colour_bytes} << 32) | inuse_objs;
+  std::atomic_ref<uintptr_t>(d->slab[2]).store((uint64_t{colour_bytes} << 32) | inuse_objs,
+                                               std::memory_order_relaxed);
 }
 inline PageDesc* next(const PageDesc* d) { return reinterpret_cast<PageDesc*>(d->slab[3]); }
 inline PageDesc* prev(const PageDesc* d) { return reinterpret_cast<PageDesc*>(d->slab[4]); }
