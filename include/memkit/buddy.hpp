@@ -118,9 +118,26 @@ class BuddyAllocator {
 
   /// Marks [first_page, first_page + count) allocated (as the maximal aligned blocks that tile
   /// it), e.g. to keep metadata or holes out of the allocator. All or nothing: kBusy if any page
-  /// is already allocated. unreserve_range() frees the same range.
+  /// is already allocated. unreserve_range() frees the same range (every tile must be an
+  /// allocated block; all or nothing), whether reserve_range(), trim() or shrink_range() made it.
   BuddyStatus reserve_range(size_t first_page, size_t count);
   BuddyStatus unreserve_range(size_t first_page, size_t count);
+
+  /// The kernel's alloc_pages_exact() tail split: the allocated block (page, order) becomes the
+  /// allocated tiles of [page, page + keep_pages) (maximal naturally aligned blocks, as
+  /// reserve_range() makes them) and the rest of the block goes back to the free areas, where
+  /// it coalesces as any free would. 1 <= keep_pages <= 2^order; keep_pages == 2^order changes
+  /// nothing. unreserve_range(page, keep_pages) frees what is kept. Errors (nothing changes):
+  /// check_index()'s status if (page, order) is not an allocated block, kInvalidArgument for a
+  /// bad keep_pages.
+  ///
+  ///   order 6, keep 33:  [ 32 (o5) | 1 (o0) ][ free: 1 (o0) 2 (o1) 4 (o2) 8 (o3) 16 (o4) ]
+  BuddyStatus trim(size_t page, unsigned order, size_t keep_pages);
+  /// The same for a range allocated as its tiles (reserve_range(), trim()): the tiles of
+  /// [first_page, first_page + count) become the tiles of [first_page, first_page + keep_pages)
+  /// and the rest is freed. 1 <= keep_pages <= count. All or nothing: if a tile of the range is
+  /// not an allocated block, its check_index() status is returned and nothing changes.
+  BuddyStatus shrink_range(size_t first_page, size_t count, size_t keep_pages);
 
   // ---- statistics ----
 

@@ -18,6 +18,11 @@ struct LockGuard {
 
 size_t round_up(size_t x, size_t to) { return (x + to - 1) & ~(to - 1); }
 
+// The order of the smallest block of at least n pages (n >= 1).
+unsigned order_for_pages(size_t n) {
+  return n <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(n - 1));
+}
+
 }  // namespace
 
 int Arena::create(const os::OsApi* os, const ArenaConfig& config) {
@@ -211,6 +216,93 @@ BuddyStatus Arena::free(void* p, unsigned order) {
   op_dirty_ = true;  // the caller has used the pages
   op_now_ = 0;
   const BuddyStatus st = buddy_.free_index(page, order);
+  publish_hint();
+  return st;
+}
+
+// ---- exact allocations (alloc_pages_exact) ----
+
+void* Arena::alloc_exact(size_t npages, bool* zeroed) {
+  if (npages == 0) return nullptr;
+  const unsigned order = order_for_pages(npages);
+  LockGuard guard(&lock_);
+  if (!live_.load(std::memory_order_relaxed) || order > buddy_.max_order()) return nullptr;
+  op_dirty_ = false;
+  op_now_ = 0;
+  size_t page;
+  if (buddy_.alloc_index(order, &page) != BuddyStatus::kOk) {
+    publish_hint();
+    return nullptr;
+  }
+  // Known before the tail goes back (whose events must not change the answer). The tail's
+  // tiles go back as dirty as the block they were cut from: op_dirty_ is still the block's.
+  const bool clean = !op_dirty_;
+  buddy_.trim(page, order, npages);  // cannot fail: (page, order) was allocated just now
+  PageDesc& d = desc_[page];
+  d.kind = PageKind::kAllocExact;
+  d.order = static_cast<uint8_t>(order);
+  d.flags = 0;
+  d.reserved = static_cast<uint32_t>(npages);
+  *zeroed = clean;
+  publish_hint();
+  return base_ + (page << page_shift_);
+}
+
+// Under the lock: the page index of the exact allocation starting at p, or why p is not one.
+BuddyStatus Arena::exact_head(const void* p, size_t* page) {
+  if (!live_.load(std::memory_order_relaxed) || !contains(p)) return BuddyStatus::kOutOfRange;
+  const uintptr_t off = reinterpret_cast<uintptr_t>(p) - base();
+  if (off & ((uintptr_t{1} << page_shift_) - 1)) return BuddyStatus::kMisaligned;
+  const size_t index = off >> page_shift_;
+  if (index < meta_pages_) return BuddyStatus::kNotBlockStart;
+  switch (desc_[index].kind) {
+    case PageKind::kAllocExact:
+      *page = index;
+      return BuddyStatus::kOk;
+    case PageKind::kAlloc:
+      return BuddyStatus::kWrongOrder;  // a block of alloc(): it goes back with free()
+    case PageKind::kFree:
+      return BuddyStatus::kDoubleFree;
+    default:
+      return buddy_.check_index(index, 0) == BuddyStatus::kDoubleFree ? BuddyStatus::kDoubleFree
+                                                                      : BuddyStatus::kNotBlockStart;
+  }
+}
+
+BuddyStatus Arena::free_exact(void* p) {
+  LockGuard guard(&lock_);
+  size_t page = 0;
+  BuddyStatus st = exact_head(p, &page);
+  if (st != BuddyStatus::kOk) return st;
+  PageDesc& d = desc_[page];
+  const uint32_t npages = d.reserved;
+  const uint8_t order = d.order;
+  d.kind = PageKind::kNone;  // the buddy's events describe the freed blocks from here
+  d.reserved = 0;
+  op_dirty_ = true;  // the caller has used the pages
+  op_now_ = 0;
+  st = buddy_.unreserve_range(page, npages);
+  if (st != BuddyStatus::kOk) {  // all or nothing: nothing was freed, the record stays
+    d.kind = PageKind::kAllocExact;
+    d.order = order;
+    d.reserved = npages;
+  }
+  publish_hint();
+  return st;
+}
+
+BuddyStatus Arena::shrink_exact(void* p, size_t npages) {
+  LockGuard guard(&lock_);
+  size_t page = 0;
+  BuddyStatus st = exact_head(p, &page);
+  if (st != BuddyStatus::kOk) return st;
+  PageDesc& d = desc_[page];
+  if (npages == 0 || npages > d.reserved) return BuddyStatus::kInvalidArgument;
+  if (npages == d.reserved) return BuddyStatus::kOk;
+  op_dirty_ = true;
+  op_now_ = 0;
+  st = buddy_.shrink_range(page, d.reserved, npages);
+  if (st == BuddyStatus::kOk) d.reserved = static_cast<uint32_t>(npages);
   publish_hint();
   return st;
 }

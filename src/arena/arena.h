@@ -89,6 +89,18 @@ class Arena {
   /// The order of the allocated block at p (kOk), or why p is not one.
   BuddyStatus order_of(const void* p, unsigned* order);
 
+  /// Exactly npages pages (1 <= npages <= 2^max_order), the kernel's alloc_pages_exact: the
+  /// covering block of order ceil(log2(npages)) is allocated and its unused tail goes straight
+  /// back to the buddy (BuddyAllocator::trim). The head descriptor says kAllocExact with the
+  /// page count in `reserved`. nullptr if no block is free. *zeroed as for alloc().
+  void* alloc_exact(size_t npages, bool* zeroed);
+  /// Frees an exact allocation. kWrongOrder if p is a block of alloc() (not an exact one);
+  /// otherwise the statuses of free().
+  BuddyStatus free_exact(void* p);
+  /// Gives the pages of an exact allocation beyond its first npages back (1 <= npages <= its
+  /// count); statuses as free_exact, kInvalidArgument for a bad npages.
+  BuddyStatus shrink_exact(void* p, size_t npages);
+
   /// Gives dirty free blocks back to the OS: those freed at least decay_ns before now, or all
   /// when force. Returns the bytes decommitted.
   size_t purge(uint64_t now, uint64_t decay_ns, bool force);
@@ -109,6 +121,7 @@ class Arena {
   void dirty_push(size_t page);
   void dirty_remove(size_t page);
   void publish_hint();
+  BuddyStatus exact_head(const void* p, size_t* page);
 
   pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
   std::atomic<bool> live_{false};

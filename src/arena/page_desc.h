@@ -15,6 +15,12 @@
 // which describes slab pages here rather than in a header in front of objects. A slab marks
 // all of its pages (head kSlab, the others kSlabTail with the slab's order), since slabs are
 // small blocks and an object's page must lead to its slab in O(1).
+//
+// An exact allocation (PageHeap::alloc_pages_exact, the kernel's alloc_pages_exact: npages
+// pages, not rounded up to an order) is described by its head alone: kind kAllocExact,
+// `reserved` = its page count, `order` = the order of the block it was cut from. In the buddy
+// it is the tiles of [head, head + npages) (BuddyAllocator::trim), so it is freed as a whole
+// (Arena::free_exact), never with free_pages.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +34,7 @@ enum class PageKind : uint8_t {
   kMeta,       // head of a block the arena keeps for its own metadata
   kSlab,       // head of a slab: `slab` words belong to the slab layer (src/slab/slab_page.h)
   kSlabTail,   // another page of a slab; `order` is the slab's, so the head is found by masking
+  kAllocExact, // head of an exact allocation of `reserved` pages (cut from a block of `order`)
 };
 
 enum PageFlags : uint16_t {
@@ -41,7 +48,7 @@ struct PageDesc {
   PageKind kind;
   uint8_t order;
   uint16_t flags;
-  uint32_t reserved;
+  uint32_t reserved;        // kAllocExact: the page count; otherwise 0
   uint32_t dirty_prev;      // dirty list links (page indices), kNoPageLink at the ends
   uint32_t dirty_next;
   uint64_t freed_ns;        // when the block became free (for the decay time)

@@ -102,30 +102,38 @@ Arena* PageHeap::new_arena_locked() {
   return nullptr;
 }
 
-void* PageHeap::alloc_pages(unsigned order, unsigned gfp) {
-  if (order > config_.arena.max_order) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  bool zeroed = false;
+void* PageHeap::alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed) {
+  auto take = [&](Arena& a) {
+    return exact_pages != 0 ? a.alloc_exact(exact_pages, zeroed) : a.alloc(order, zeroed);
+  };
   void* p = nullptr;
   // Fast scan: only arenas whose hint says a block of this order or larger is free.
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
   for (size_t i = 0; i < slots && p == nullptr; ++i) {
     Arena& a = arenas_[i];
-    if (a.live() && (a.free_orders_hint() >> order) != 0) p = a.alloc(order, &zeroed);
+    if (a.live() && (a.free_orders_hint() >> order) != 0) p = take(a);
   }
   if (p == nullptr) {
     LockGuard guard(&lock_);
     // Another thread may have freed or mapped meanwhile: try every arena, then a new one.
     const size_t n = arena_slots_.load(std::memory_order_relaxed);
     for (size_t i = 0; i < n && p == nullptr; ++i)
-      if (arenas_[i].live()) p = arenas_[i].alloc(order, &zeroed);
+      if (arenas_[i].live()) p = take(arenas_[i]);
     if (p == nullptr) {
       Arena* a = new_arena_locked();
-      if (a != nullptr) p = a->alloc(order, &zeroed);
+      if (a != nullptr) p = take(*a);
     }
   }
+  return p;
+}
+
+void* PageHeap::alloc_pages(unsigned order, unsigned gfp) {
+  if (order > config_.arena.max_order) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  bool zeroed = false;
+  void* p = alloc_in_arenas(order, 0, &zeroed);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;
@@ -177,8 +185,10 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
   const size_t page = page_size();
   const unsigned order = BuddyAllocator::order_for_bytes(bytes, page);
   if (order <= config_.arena.max_order) return alloc_pages(order, gfp);
+  return direct_map((bytes + page - 1) & ~(page - 1), /*exact=*/false);
+}
 
-  const size_t size = (bytes + page - 1) & ~(page - 1);
+void* PageHeap::direct_map(size_t size, bool exact) {
   void* mem = nullptr;
   const int err = os_->reserve(size, ArenaMap::kChunkSize, &mem);
   if (err != 0) {
@@ -190,6 +200,7 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
   if (d != nullptr) {  // filled before the map publishes it
     std::atomic_ref<uintptr_t>(d->base).store(reinterpret_cast<uintptr_t>(mem), std::memory_order_relaxed);
     std::atomic_ref<size_t>(d->size).store(size, std::memory_order_relaxed);
+    std::atomic_ref<uintptr_t>(d->exact).store(exact ? 1 : 0, std::memory_order_relaxed);
   }
   if (d == nullptr ||
       map_.set(reinterpret_cast<uintptr_t>(mem), size,
@@ -213,6 +224,21 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
   return mem;  // fresh from the OS: already zero
 }
 
+void PageHeap::unmap_direct_locked(DirectMapping* d) {
+  const size_t size = d->size;
+  map_.clear(d->base, size);
+  os_->release(reinterpret_cast<void*>(d->base), size);
+  if (d->prev != nullptr) d->prev->next = d->next; else live_direct_ = d->next;
+  if (d->next != nullptr) d->next->prev = d->prev;
+  direct_count_.fetch_sub(1, std::memory_order_relaxed);
+  direct_bytes_.fetch_sub(size, std::memory_order_relaxed);
+  unmapped_bytes_.fetch_add(size, std::memory_order_relaxed);
+  std::atomic_ref<uintptr_t>(d->base).store(0, std::memory_order_relaxed);
+  std::atomic_ref<size_t>(d->size).store(0, std::memory_order_relaxed);
+  d->next = free_records_;
+  free_records_ = d;
+}
+
 BuddyStatus PageHeap::vfree(void* p) {
   if (p == nullptr) return BuddyStatus::kOk;
   if (arena_for(p) != nullptr) {
@@ -224,19 +250,72 @@ BuddyStatus PageHeap::vfree(void* p) {
   LockGuard guard(&lock_);
   DirectMapping* d = direct_for(p);
   if (d == nullptr) return BuddyStatus::kOutOfRange;
-  if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
-  map_.clear(d->base, d->size);
-  os_->release(p, d->size);
-  if (d->prev != nullptr) d->prev->next = d->next; else live_direct_ = d->next;
-  if (d->next != nullptr) d->next->prev = d->prev;
-  direct_count_.fetch_sub(1, std::memory_order_relaxed);
-  direct_bytes_.fetch_sub(d->size, std::memory_order_relaxed);
-  unmapped_bytes_.fetch_add(d->size, std::memory_order_relaxed);
-  std::atomic_ref<uintptr_t>(d->base).store(0, std::memory_order_relaxed);
-  std::atomic_ref<size_t>(d->size).store(0, std::memory_order_relaxed);
-  d->next = free_records_;
-  free_records_ = d;
+  if (d->base != reinterpret_cast<uintptr_t>(p) || d->exact) return BuddyStatus::kNotBlockStart;
+  unmap_direct_locked(d);
   return BuddyStatus::kOk;
+}
+
+// ---- exact allocations (alloc_pages_exact) ----
+
+void* PageHeap::alloc_pages_exact(size_t npages, unsigned gfp) {
+  if (npages == 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  const unsigned shift = config_.arena.page_shift;
+  if (npages > (static_cast<size_t>(PTRDIFF_MAX) >> shift)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (npages > (size_t{1} << config_.arena.max_order)) return direct_map(npages << shift, true);
+  const unsigned order = npages <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(npages - 1));
+  bool zeroed = false;
+  void* p = alloc_in_arenas(order, npages, &zeroed);
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if ((gfp & MK_GFP_ZERO) && !zeroed) std::memset(p, 0, npages << shift);
+  return p;
+}
+
+BuddyStatus PageHeap::free_pages_exact(void* p) {
+  if (Arena* a = arena_for(p)) {
+    const BuddyStatus st = a->free_exact(p);
+    if (st == BuddyStatus::kOk) maybe_purge();
+    return st;
+  }
+  LockGuard guard(&lock_);
+  DirectMapping* d = direct_for(p);
+  if (d == nullptr) return BuddyStatus::kOutOfRange;
+  if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
+  if (!d->exact) return BuddyStatus::kWrongOrder;  // a vmalloc block
+  unmap_direct_locked(d);
+  return BuddyStatus::kOk;
+}
+
+BuddyStatus PageHeap::shrink_pages_exact(void* p, size_t npages) {
+  Arena* a = arena_for(p);
+  if (a == nullptr) return owns(p) ? BuddyStatus::kInvalidArgument : BuddyStatus::kOutOfRange;
+  const BuddyStatus st = a->shrink_exact(p, npages);
+  if (st == BuddyStatus::kOk) maybe_purge();
+  return st;
+}
+
+size_t PageHeap::exact_pages(const void* p) const {
+  const unsigned shift = config_.arena.page_shift;
+  if (reinterpret_cast<uintptr_t>(p) & ((uintptr_t{1} << shift) - 1)) return 0;
+  if (Arena* a = arena_for(p)) {
+    const PageDesc* d = a->page_of(p);
+    return d->kind == PageKind::kAllocExact ? d->reserved : 0;
+  }
+  DirectMapping* d = direct_for(p);
+  if (d == nullptr ||
+      std::atomic_ref<uintptr_t>(d->base).load(std::memory_order_relaxed) !=
+          reinterpret_cast<uintptr_t>(p) ||
+      std::atomic_ref<uintptr_t>(d->exact).load(std::memory_order_relaxed) == 0)
+    return 0;
+  return std::atomic_ref<size_t>(d->size).load(std::memory_order_relaxed) >> shift;
 }
 
 // ---- giving memory back ----

@@ -9,6 +9,12 @@
 //                          mapping aligned to a map chunk (the vmalloc analogue), recorded in
 //                          the arena map so vfree and owns() find it
 //   purge()             -> every arena's dirty blocks back to the OS now; idle arenas unmapped
+//   alloc_pages_exact(n)-> exactly n pages (the kernel's alloc_pages_exact): the covering block
+//                          from an arena with its unused tail given straight back to the buddy;
+//                          beyond the largest order, a direct mapping of n pages. kmalloc's
+//                          large blocks. free_pages_exact / exact_pages / shrink_pages_exact
+//                          take the block's address alone (the page count is recorded: the head
+//                          descriptor's `reserved`, or the direct mapping's size).
 //
 // Decay: free blocks of order >= purge_order stay committed for decay_ms after their free
 // (reuse is then free of page faults), then the next free_pages()/vfree() that finds the decay
@@ -63,7 +69,25 @@ class PageHeap {
 
   /// bytes rounded up to pages: an arena block when it fits, else a direct mapping.
   void* vmalloc(size_t bytes, unsigned gfp);
+  /// Frees a vmalloc() block. An exact allocation is refused (kNotBlockStart).
   BuddyStatus vfree(void* p);
+
+  /// Exactly npages pages (not rounded up to an order), aligned to the page size (and to the
+  /// covering order when npages <= 2^max_order): the covering block with its tail given back
+  /// to the buddy, or beyond the largest order a direct mapping. nullptr with errno ENOMEM
+  /// (EINVAL for npages == 0). gfp: MK_GFP_ZERO (skipped when the pages are fresh).
+  void* alloc_pages_exact(size_t npages, unsigned gfp);
+  /// Frees a block of alloc_pages_exact(). kOk, or why p was refused (nothing changes then):
+  /// kOutOfRange (not memkit's), kDoubleFree, kWrongOrder (a block of alloc_pages or vmalloc,
+  /// not an exact one), kMisaligned / kNotBlockStart (inside a block), ...
+  BuddyStatus free_pages_exact(void* p);
+  /// Gives the pages of an exact allocation beyond its first npages back, keeping its address
+  /// (1 <= npages <= its page count; kInvalidArgument otherwise). Arena blocks only: a direct
+  /// mapping cannot shrink in place (kInvalidArgument). Statuses as free_pages_exact.
+  BuddyStatus shrink_pages_exact(void* p, size_t npages);
+  /// The page count of the exact allocation starting at p, or 0 if p is not the start of one.
+  /// Lock-free; like page_desc(), for a caller that owns the block it asks about.
+  size_t exact_pages(const void* p) const;
 
   /// Whether p lies in memory memkit handed out or keeps (an arena or a direct mapping).
   bool owns(const void* p) const;
@@ -96,9 +120,11 @@ class PageHeap {
 
  private:
   // A live direct mapping (on live_direct_) or a free record (on free_records_, via next).
+  // base, size and exact are read without the lock (direct_for), so through atomic_ref.
   struct DirectMapping {
     uintptr_t base;
     size_t size;
+    uintptr_t exact;  // 1: made by alloc_pages_exact (freed by free_pages_exact), 0: vmalloc
     DirectMapping* prev;
     DirectMapping* next;
   };
@@ -106,6 +132,11 @@ class PageHeap {
   Arena* arena_for(const void* p) const;
   DirectMapping* direct_for(const void* p) const;
   Arena* new_arena_locked();
+  // An arena block: 2^order pages (exact_pages == 0) or exactly exact_pages pages (order is
+  // then their covering order). Tries the arenas, then a new one.
+  void* alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed);
+  void* direct_map(size_t size, bool exact);
+  void unmap_direct_locked(DirectMapping* d);
   void release_idle_arenas(bool require_purged, bool keep_one);
   DirectMapping* new_record_locked();
   void maybe_purge();

@@ -355,6 +355,44 @@ BuddyStatus BuddyAllocator::unreserve_range(size_t first_page, size_t count) {
   return BuddyStatus::kOk;
 }
 
+BuddyStatus BuddyAllocator::trim(size_t page, unsigned order, size_t keep_pages) {
+  const BuddyStatus st = check_index(page, order);
+  if (st != BuddyStatus::kOk) return st;
+  // An allocated block of `order` at a page aligned to it is exactly one tile of its range.
+  return shrink_range(page, size_t{1} << order, keep_pages);
+}
+
+BuddyStatus BuddyAllocator::shrink_range(size_t first_page, size_t count, size_t keep_pages) {
+  if (keep_pages == 0 || keep_pages > count) return BuddyStatus::kInvalidArgument;
+  if (first_page >= pages_ || count > pages_ - first_page) return BuddyStatus::kOutOfRange;
+  BuddyStatus bad = BuddyStatus::kOk;
+  for_each_tile(first_page, count, max_order_, [&](size_t page, unsigned order) {
+    bad = check_index(page, order);
+    return bad == BuddyStatus::kOk;
+  });
+  if (bad != BuddyStatus::kOk || keep_pages == count) return bad;
+  // Re-tile the allocation records: the old tiles go, the kept range's tiles and the tail's
+  // tiles come; then the tail's tiles are freed one by one (coalescing as they go).
+  for_each_tile(first_page, count, max_order_, [&](size_t page, unsigned order) {
+    set_alloc(page, order, false);
+    return true;
+  });
+  for_each_tile(first_page, keep_pages, max_order_, [&](size_t page, unsigned order) {
+    set_alloc(page, order, true);
+    return true;
+  });
+  const size_t tail = first_page + keep_pages;
+  for_each_tile(tail, count - keep_pages, max_order_, [&](size_t page, unsigned order) {
+    set_alloc(page, order, true);
+    return true;
+  });
+  for_each_tile(tail, count - keep_pages, max_order_, [&](size_t page, unsigned order) {
+    free_index(page, order);
+    return true;
+  });
+  return BuddyStatus::kOk;
+}
+
 int BuddyAllocator::largest_free_order() const {
   if (nonempty_ == 0) return -1;
   return 31 - __builtin_clz(nonempty_);
