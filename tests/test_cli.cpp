@@ -4,87 +4,30 @@
 // and files: --help, version, options, and `buddy simulate` with random workloads, hand-made
 // traces whose buddy state and fragmentation indices are computed here by hand, trace errors,
 // JSON and SVG output.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "test_support.h"
+
 #ifndef MEMKIT_CLI_PATH
 #error "test_cli needs MEMKIT_CLI_PATH, the path of the built memkit binary"
 #endif
 
-extern char** environ;
-
 namespace {
 
-struct Result {
-  int status = -1;  // exit status, or -1 if it did not exit normally
-  std::string out;
-  std::string err;
-};
+using namespace memkit::testing;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-class CliTest : public ::testing::Test {
+class CliTest : public ScratchDirTest {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "memkit_cli_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path(name), std::ios::binary) << text;
-    return path(name);
-  }
-
-  // Runs memkit with `args`, stdin from `input`; stdout and stderr go through files so that
-  // neither pipe can fill up.
-  Result memkit(const std::vector<std::string>& args, const std::string& input = "") const {
-    const std::string in = write("stdin", input);
-    const std::string out = path("stdout");
-    const std::string err = path("stderr");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, in.c_str(), O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> argv;
-    std::string program = MEMKIT_CLI_PATH;
-    argv.push_back(program.data());
-    std::vector<std::string> copies(args);
-    for (std::string& a : copies) argv.push_back(a.data());
-    argv.push_back(nullptr);
-
-    Result run;
-    pid_t pid = 0;
-    const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    EXPECT_EQ(rc, 0) << "cannot start " << program;
-    if (rc != 0) return run;
-    int wstatus = 0;
-    waitpid(pid, &wstatus, 0);
-    if (WIFEXITED(wstatus)) run.status = WEXITSTATUS(wstatus);
-    run.out = read_file(out);
-    run.err = read_file(err);
-    return run;
+  // Runs memkit with `args`, stdin from `input`.
+  Result memkit(std::vector<std::string> args, const std::string& input = "") const {
+    args.insert(args.begin(), MEMKIT_CLI_PATH);
+    return run(args, input);
   }
 
   // `memkit buddy simulate --json` with `args` (and the trace text, if any, on stdin).
@@ -116,15 +59,10 @@ class CliTest : public ::testing::Test {
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "one line expected: " << r.err;
     return r.err;
   }
-
-  std::string dir_;
 };
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.rfind(prefix, 0) == 0;
-}
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
 }
 
 TEST_F(CliTest, HelpListsSubcommands) {
@@ -292,7 +230,7 @@ TEST_F(CliTest, SvgPicture) {
   const std::string svg = path("buddy.svg");
   const Result r = memkit({"buddy", "simulate", "--ops", "3000", "--svg", svg});
   ASSERT_EQ(r.status, 0) << r.err;
-  const std::string text = read_file(svg);
+  const std::string text = slurp(svg);
   EXPECT_TRUE(starts_with(text, "<svg") || starts_with(text, "<?xml")) << text.substr(0, 80);
   EXPECT_TRUE(contains(text, "<rect"));
   EXPECT_TRUE(contains(text, "</svg>"));
@@ -302,7 +240,7 @@ TEST_F(CliTest, SvgPicture) {
   const Result b =
       memkit({"buddy", "simulate", "--pages", "4194304", "--ops", "200000", "--svg", big});
   ASSERT_EQ(b.status, 0) << b.err;
-  EXPECT_LT(read_file(big).size(), 4u << 20);
+  EXPECT_LT(slurp(big).size(), 4u << 20);
 }
 
 TEST_F(CliTest, BadArgumentsAreUsageErrors) {

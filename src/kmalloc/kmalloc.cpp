@@ -1,0 +1,235 @@
+// memkit — kmalloc: the caches, the large path, kfree, ksize, krealloc (src/kmalloc/kmalloc.cpp)
+//
+// Call tree (fast paths first):
+//
+//   kmalloc (kmalloc.h, inline)  -> SlabCache::alloc            a class-sized request
+//     kmalloc_slow                -> init_once, then the class, or
+//       kmalloc_large             -> PageHeap::alloc_pages_exact
+//   kfree                         -> SlabCache::slab_of -> is_kmalloc_cache -> SlabCache::free
+//     kfree_large                 -> PageHeap::free_pages_exact -> refuse (fatal) on error
+//   ksize                         -> the class size, or PageHeap::exact_pages * page size
+//   krealloc                      -> ksize -> in place (keep / shrink_pages_exact) or move
+#include "kmalloc/kmalloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "arena/page_heap.h"
+#include "memkit/memkit.h"
+#include "os/report.h"
+#include "slab/slab_page.h"
+
+namespace memkit {
+
+namespace kmalloc_detail {
+constinit SlabCache* g_caches[size_class::kNumClasses] = {};
+constinit std::atomic<bool> g_ready{false};
+}  // namespace kmalloc_detail
+
+namespace {
+
+using namespace kmalloc_detail;
+using size_class::kMaxSize;
+using size_class::kNumClasses;
+
+// The caches' own storage: one array, so "is this a kmalloc cache" is a range check.
+alignas(SlabCache) unsigned char g_storage[kNumClasses][sizeof(SlabCache)];
+constinit PageHeap* g_heap = nullptr;
+constinit unsigned g_page_shift = 12;
+constinit size_t g_max_exact_pages = 0;  // 2^max_order: larger blocks are direct mappings
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+void init_once() {
+  PageHeap& heap = global_page_heap();
+  g_heap = &heap;
+  g_page_shift = heap.config().arena.page_shift;
+  g_max_exact_pages = size_t{1} << heap.config().arena.max_order;
+  const size_t page = heap.page_size();
+  for (unsigned c = 0; c < kNumClasses; ++c) {
+    char name[kSlabNameLen];
+    std::snprintf(name, sizeof name, "kmalloc-%zu", size_class::class_size(c));
+    SlabCache* cache = new (g_storage[c]) SlabCache();
+    if (cache->init(&heap, name, size_class::class_size(c), size_class::class_align(c, page), 0,
+                    nullptr) != 0) {
+      // Only a full cache registry can get here (mk_cache_create used every index first):
+      // kmalloc stays unavailable (ENOMEM) rather than half made.
+      cache->~SlabCache();
+      for (unsigned k = 0; k < c; ++k) {
+        g_caches[k]->destroy();
+        g_caches[k]->~SlabCache();
+        g_caches[k] = nullptr;
+      }
+      return;
+    }
+    g_caches[c] = cache;
+  }
+  g_ready.store(true, std::memory_order_release);
+}
+
+// The page heap, after kmalloc's start was attempted (g_heap is set even if it failed).
+PageHeap* ready_heap() {
+  if (MK_LIKELY(g_ready.load(std::memory_order_acquire))) return g_heap;
+  pthread_once(&g_once, init_once);
+  return g_heap;
+}
+
+void* kmalloc_large(size_t size, unsigned gfp) {
+  if (size > static_cast<size_t>(PTRDIFF_MAX)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const size_t npages = (size + (size_t{1} << g_page_shift) - 1) >> g_page_shift;
+  return g_heap->alloc_pages_exact(npages, gfp & MK_GFP_ZERO);
+}
+
+[[noreturn]] void refuse_page_block(const char* caller, const void* p, BuddyStatus st) {
+  switch (st) {
+    case BuddyStatus::kOutOfRange:
+      report_fatal("invalid-free", caller, p, "is not memory memkit handed out");
+    case BuddyStatus::kDoubleFree:
+      report_fatal("double-free", caller, p, "the block is already free");
+    case BuddyStatus::kWrongOrder:
+      report_fatal("invalid-free", caller, p,
+                   "is a page block of mk_alloc_pages or mk_vmalloc, not of mk_kmalloc");
+    case BuddyStatus::kMisaligned:
+    case BuddyStatus::kNotBlockStart:
+      report_fatal("invalid-free", caller, p, "is not the start of a block mk_kmalloc handed out");
+    default:
+      report_fatal("invalid-free", caller, p, to_string(st));
+  }
+}
+
+[[noreturn]] void refuse_foreign_object(const char* kind, const char* caller, const void* p,
+                                        const SlabCache* owner) {
+  char detail[160];
+  std::snprintf(detail, sizeof detail,
+                "is an object of cache %s, not of mk_kmalloc (free it with mk_cache_free)",
+                owner != nullptr ? owner->name() : "?");
+  report_fatal(kind, caller, p, detail);
+}
+
+MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller) {
+  const BuddyStatus st = heap->free_pages_exact(const_cast<void*>(p));
+  if (st != BuddyStatus::kOk) refuse_page_block(caller, p, st);
+}
+
+}  // namespace
+
+// ---- allocation ----
+
+void* kmalloc_slow(size_t size, unsigned gfp) {
+  pthread_once(&g_once, init_once);
+  if (!g_ready.load(std::memory_order_acquire)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (size <= kMaxSize) return g_caches[size_class::size_to_class(size)]->alloc(gfp);
+  return kmalloc_large(size, gfp);
+}
+
+bool is_kmalloc_cache(const SlabCache* c) {
+  return reinterpret_cast<uintptr_t>(c) - reinterpret_cast<uintptr_t>(&g_storage[0][0]) <
+         sizeof g_storage;
+}
+
+SlabCache* kmalloc_cache(unsigned cls) {
+  if (cls >= kNumClasses) return nullptr;
+  pthread_once(&g_once, init_once);
+  return g_caches[cls];
+}
+
+int kmalloc_class_geometry(unsigned cls, size_t page_size, unsigned max_order, SlabGeometry* out) {
+  if (cls >= kNumClasses) return EINVAL;
+  return SlabCache::geometry(size_class::class_size(cls), size_class::class_align(cls, page_size),
+                             0, false, page_size, max_order, out);
+}
+
+// ---- free and size ----
+
+void kfree(const void* p, const char* caller) {
+  if (p == nullptr) return;
+  PageHeap* heap = ready_heap();
+  PageDesc* slab = SlabCache::slab_of(heap, p);
+  if (MK_LIKELY(slab != nullptr)) {
+    SlabCache* owner = slab_page::cache(slab);
+    if (MK_LIKELY(is_kmalloc_cache(owner))) {
+      owner->free(const_cast<void*>(p), caller);  // checks that p starts an object
+      return;
+    }
+    refuse_foreign_object("invalid-free", caller, p, owner);
+  }
+  kfree_large(heap, p, caller);
+}
+
+size_t ksize(const void* p, const char* caller) {
+  if (p == nullptr) return 0;
+  PageHeap* heap = ready_heap();
+  if (PageDesc* slab = SlabCache::slab_of(heap, p)) {
+    const SlabCache* owner = slab_page::cache(slab);
+    if (!is_kmalloc_cache(owner)) refuse_foreign_object("invalid-pointer", caller, p, owner);
+    if (!owner->is_object_start(slab, p)) {
+      char detail[96];
+      std::snprintf(detail, sizeof detail, "is not the start of an object of cache %s",
+                    owner->name());
+      report_fatal("invalid-pointer", caller, p, detail);
+    }
+    return owner->object_size();
+  }
+  const size_t pages = heap->exact_pages(p);
+  if (pages == 0) report_fatal("invalid-pointer", caller, p, "is not a block mk_kmalloc handed out");
+  return pages << heap->config().arena.page_shift;
+}
+
+// ---- krealloc ----
+
+void* krealloc(const void* p, size_t size, unsigned gfp, const char* caller) {
+  if (p == nullptr) return kmalloc(size, gfp);
+  if (size == 0) {
+    kfree(p, caller);
+    return nullptr;
+  }
+  const size_t old = ksize(p, caller);  // also refuses what kmalloc did not hand out
+  char* const block = static_cast<char*>(const_cast<void*>(p));
+  if (size <= old) {
+    size_t usable = 0;  // stays 0 if the block must move
+    if (old <= kMaxSize) {
+      // A class object: keep it unless the new size's class is less than half of it.
+      if (size_class::class_size(size_class::size_to_class(size)) * 2 >= old) usable = old;
+    } else if (size > kMaxSize) {
+      const size_t old_pages = old >> g_page_shift;
+      const size_t pages = (size + (size_t{1} << g_page_shift) - 1) >> g_page_shift;
+      if (old_pages <= g_max_exact_pages) {
+        // An arena block: give the tail pages back, keep the address.
+        if (pages == old_pages ||
+            g_heap->shrink_pages_exact(block, pages) == BuddyStatus::kOk)
+          usable = pages << g_page_shift;
+      } else if (size * 2 >= old) {
+        usable = old;  // a direct mapping at most twice too big stays
+      }
+    }
+    // (A large block for a class-sized request always moves: at most 32 KiB to copy.)
+    if (usable != 0) {
+      if (gfp & MK_GFP_ZERO) std::memset(block + size, 0, usable - size);
+      return block;
+    }
+  }
+  const int saved_errno = errno;
+  void* fresh = kmalloc(size, gfp);
+  if (fresh == nullptr) {
+    if (size > old) return nullptr;  // errno = ENOMEM; p is untouched
+    // A shrink never fails: the block that was to be replaced by a smaller one stays.
+    errno = saved_errno;
+    if (gfp & MK_GFP_ZERO) std::memset(block + size, 0, old - size);
+    return block;
+  }
+  std::memcpy(fresh, block, old < size ? old : size);
+  kfree(p, caller);
+  return fresh;
+}
+
+}  // namespace memkit
