@@ -24,6 +24,8 @@ PACKAGES=(
     clang
     libclang-rt-14-dev
     procps
+    smem
+    util-linux
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -68,6 +68,10 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
+InspectError errno_error(const std::string& path, int err) {
+  return InspectError(path, explain(err, path));
+}
+
 ProcFs::ProcFs() : proc_("/proc"), sys_("/sys"), live_(true) {}
 
 ProcFs::ProcFs(const std::string& root) : live_(false) {

@@ -61,4 +61,8 @@ class ProcFs {
 /// denied → "(needs root)" hint, ENOENT under /proc/PID → "no such process").
 std::string read_file(const std::string& path);
 
+/// The InspectError for a failed system call on `path` with errno `err`, explained as
+/// read_file() does (for readers that need open + pread, such as pagemap).
+InspectError errno_error(const std::string& path, int err);
+
 }  // namespace memkit::inspect

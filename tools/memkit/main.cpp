@@ -1,7 +1,8 @@
 // memkit CLI — entry point (tools/memkit/main.cpp)
 //
 // Builds the CLI11 application from the registered subcommands (command.h) and maps every
-// outcome to an exit status: 0 success, 2 usage or input error, 1 internal error.
+// outcome to an exit status: 0 success, 2 usage or input error, 1 internal error or a /proc or
+// /sys file that could not be read or parsed (inspect::InspectError: "memkit: <file>: <what>").
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include <new>
 
 #include "command.h"
+#include "inspect/procfs.h"
 #include "memkit/version.h"
 
 int main(int argc, char** argv) {
@@ -33,6 +35,9 @@ int main(int argc, char** argv) {
   } catch (const memkit::cli::Failure& e) {
     fmt::print(stderr, "memkit: {}\n", e.what());
     return e.status();
+  } catch (const memkit::inspect::InspectError& e) {
+    fmt::print(stderr, "memkit: {}\n", e.what());  // names the file and what was wrong
+    return kExitInternal;
   } catch (const std::bad_alloc&) {
     fmt::print(stderr, "memkit: out of memory\n");
     return kExitInternal;
