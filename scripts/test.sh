@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: install dependencies, then build and run the test suite
-# in the release, asan and tsan presets, then the install test.
+# in the release, asan and tsan presets, the libFuzzer harnesses (scripts/fuzz.sh, 5 s each),
+# then the install test.
 # Every stage runs even if an earlier one failed; exits non-zero if any failed.
 set -euo pipefail
 
@@ -64,6 +65,8 @@ fi
 stage release preset_stage release -LE install
 stage asan preset_stage asan
 stage tsan preset_stage tsan
+# Every /proc parser under libFuzzer + ASan for a bounded time (its own clang build).
+stage fuzz bash scripts/fuzz.sh --seconds 5 --build-dir build/fuzz
 if [[ -f build/release/CTestTestfile.cmake ]]; then
     stage install run_ctest release -L install
 else

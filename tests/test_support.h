@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -76,6 +77,28 @@ inline std::string find_in_path(const std::string& name) {
 }
 
 inline bool have(const std::string& program) { return !find_in_path(program).empty(); }
+
+/// Whether `program` is there, installing Debian `package` when it is missing and the test runs
+/// as root (scripts/deps.sh installs them all; this is for a test run by hand). When false,
+/// `why` says why, for GTEST_SKIP.
+inline bool ensure_program(const std::string& program, const std::string& package,
+                           std::string* why) {
+  if (have(program)) return true;
+  if (geteuid() != 0) {
+    *why = program + " (" + package + ") is not installed, and installing it needs root";
+    return false;
+  }
+  const std::string install = "DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -q "
+                              "--no-install-recommends " + package + " >/dev/null 2>&1";
+  if (std::system(install.c_str()) != 0 &&
+      std::system(("timeout 300 apt-get update -q >/dev/null 2>&1 && " + install).c_str()) != 0) {
+    *why = program + " is not installed and apt-get install " + package + " failed";
+    return false;
+  }
+  if (have(program)) return true;
+  *why = "apt-get install " + package + " did not provide " + program;
+  return false;
+}
 
 /// Runs `args` (args[0] looked up in PATH) with stdin from `in` and stdout/stderr into `out`
 /// and `err`, waits for it and returns what it did. A program that cannot start fails the test.

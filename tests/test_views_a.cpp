@@ -9,8 +9,8 @@
 //   - on malformed files: one "memkit: FILE: what" line on stderr, exit status 1, nothing on
 //     stdout;
 //   - as an unprivileged user (setpriv to nobody when run as root): the "needs root" errors.
-// procps comes from scripts/deps.sh; where it is missing the tests that need it are skipped,
-// saying why.
+// procps comes from scripts/deps.sh; when it is missing it is installed with apt-get if running
+// as root, else the tests that need it are skipped, saying why.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,11 +77,9 @@ class ViewsA : public ScratchDirTest {
   }
 };
 
-// procps (scripts/deps.sh installs it): present, or the caller skips.
+// procps: present, or installed when root (scripts/deps.sh installs it), or the caller skips.
 bool ensure_procps(std::string* why) {
-  if (have("free") && have("vmstat")) return true;
-  *why = "procps (free, vmstat) is not installed: run scripts/deps.sh";
-  return false;
+  return ensure_program("free", "procps", why) && ensure_program("vmstat", "procps", why);
 }
 
 #define REQUIRE_PROCPS()                                   \

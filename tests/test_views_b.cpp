@@ -477,7 +477,7 @@ std::vector<std::string> pmap_total(const Result& r) {
 }
 
 TEST_F(ViewsB, LiveMapsAgreesWithPmapAndStatus) {
-  if (!have("pmap")) GTEST_SKIP() << "pmap (procps) is not installed";
+  if (std::string why; !ensure_program("pmap", "procps", &why)) GTEST_SKIP() << why;
   const pid_t pid = start_sleep();
   ASSERT_GT(pid, 0);
   const std::string p = std::to_string(pid);
@@ -502,7 +502,7 @@ TEST_F(ViewsB, LiveMapsAgreesWithPmapAndStatus) {
 }
 
 TEST_F(ViewsB, LivePsAgreesWithProcps) {
-  if (!have("ps")) GTEST_SKIP() << "ps (procps) is not installed";
+  if (std::string why; !ensure_program("ps", "procps", &why)) GTEST_SKIP() << why;
   const pid_t pid = start_sleep();
   ASSERT_GT(pid, 0);
   const std::string p = std::to_string(pid);
@@ -525,7 +525,7 @@ TEST_F(ViewsB, LivePsAgreesWithProcps) {
 // smem's USS and RSS (its PSS moves: smem is a Python process that maps the same libraries,
 // reference §4.8, so memkit's PSS taken before smem runs can only be larger or equal).
 TEST_F(ViewsB, LivePsAgreesWithSmem) {
-  if (!have("smem")) GTEST_SKIP() << "smem is not installed: run scripts/deps.sh";
+  if (std::string why; !ensure_program("smem", "smem", &why)) GTEST_SKIP() << why;
   const pid_t pid = start_sleep();
   ASSERT_GT(pid, 0);
   const std::string p = std::to_string(pid);
@@ -570,7 +570,7 @@ TEST_F(ViewsB, LivePsAgreesWithSmem) {
 
 TEST_F(ViewsB, LiveSlabtopAgreesWithProcps) {
   if (geteuid() != 0) GTEST_SKIP() << "/proc/slabinfo needs root";
-  if (!have("slabtop")) GTEST_SKIP() << "slabtop (procps) is not installed";
+  if (std::string why; !ensure_program("slabtop", "procps", &why)) GTEST_SKIP() << why;
   if (access("/proc/slabinfo", R_OK) != 0) GTEST_SKIP() << "no /proc/slabinfo";
   // One copy of the live file, read by both: slabtop through a bind mount over /proc/slabinfo
   // in a private mount namespace.

@@ -26,7 +26,7 @@
 #include "workload.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_buddy_impl {
 
 struct SimulateArgs {
   int64_t pages = 4096;

@@ -24,7 +24,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_buddyinfo_impl {
 
 using inspect::BuddyInfo;
 using inspect::BuddyZone;

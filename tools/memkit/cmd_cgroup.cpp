@@ -17,7 +17,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_cgroup_impl {
 
 struct CgroupArgs {
   ViewArgs view;

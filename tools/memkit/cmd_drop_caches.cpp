@@ -23,7 +23,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_drop_caches_impl {
 
 struct DropArgs {
   ViewArgs view;

@@ -15,7 +15,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_free_impl {
 
 struct FreeArgs {
   ViewArgs view;

@@ -26,7 +26,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_maps_impl {
 
 using inspect::RegionKind;
 

@@ -15,7 +15,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_meminfo_impl {
 
 void run(const ViewArgs& a) {
   const inspect::ProcFs fs = open_procfs(a);

@@ -11,7 +11,7 @@
 #include "command.h"
 #include "options/options.h"
 
-namespace {
+namespace cmd_options_impl {
 
 void print_options() {
   size_t count = 0;

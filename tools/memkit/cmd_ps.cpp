@@ -29,7 +29,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_ps_impl {
 
 struct Args {
   ViewArgs view;

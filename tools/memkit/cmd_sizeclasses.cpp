@@ -18,7 +18,7 @@
 #include "kmalloc/kmalloc.h"
 #include "kmalloc/size_classes.h"
 
-namespace {
+namespace cmd_sizeclasses_impl {
 
 namespace sc = memkit::size_class;
 

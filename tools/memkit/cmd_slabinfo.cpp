@@ -20,7 +20,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_slabinfo_impl {
 
 using inspect::SlabCacheInfo;
 using inspect::SlabInfo;

@@ -15,7 +15,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_snapshot_impl {
 
 struct SnapshotArgs {
   ViewArgs view;

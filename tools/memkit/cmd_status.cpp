@@ -16,7 +16,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_status_impl {
 
 struct StatusArgs {
   ViewArgs view;

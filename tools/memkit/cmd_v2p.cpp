@@ -25,7 +25,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_v2p_impl {
 
 constexpr const char* kHidden = "PFN hidden by the kernel (needs CAP_SYS_ADMIN)";
 

@@ -6,7 +6,7 @@
 #include "command.h"
 #include "memkit/version.h"
 
-namespace {
+namespace cmd_version_impl {
 
 void setup_version(CLI::App& sub) {
   sub.callback([] { fmt::print("memkit {}\n", MEMKIT_VERSION); });

@@ -21,7 +21,7 @@
 #include "view.h"
 
 namespace memkit::cli {
-namespace {
+namespace cmd_vmstat_impl {
 
 struct VmstatArgs {
   ViewArgs view;

@@ -6,6 +6,10 @@
 //   void setup_foo(CLI::App& sub) { sub.add_option(...); sub.callback([] { ... }); }
 //   const memkit::cli::Registration kFoo{"foo", "one line for `memkit --help`", setup_foo};
 //
+// The commands are compiled in unity batches (several cmd_*.cpp in one translation unit), so
+// a command keeps its helpers in a namespace named after its file (cmd_foo.cpp: namespace
+// cmd_foo_impl), never in an anonymous one, where two commands' `setup` or `Args` would clash.
+//
 // main.cpp creates the subcommands in name order and calls each setup. A callback that meets
 // bad input throws memkit::cli::Failure (usage_error: exit status 2); anything else thrown is
 // an internal error (exit status 1). main prints the message as one "memkit: ..." line.

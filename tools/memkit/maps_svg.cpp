@@ -9,6 +9,7 @@
 #include <iterator>
 #include <utility>
 
+#include "svg_text.h"
 #include "view.h"
 
 namespace memkit::cli {
@@ -16,24 +17,15 @@ namespace {
 
 constexpr double kMinWidth = 1000;
 constexpr double kCharWidth = 6.8;  // of a 12 px sans-serif label, generously
-constexpr double kMargin = 20;
+constexpr double kMapMargin = 20;
 constexpr double kAddrWidth = 150;  // address labels, left of the bands
-constexpr double kBandX = kMargin + kAddrWidth;
+constexpr double kBandX = kMapMargin + kAddrWidth;
 constexpr double kBandWidth = 360;
 constexpr double kLabelX = kBandX + kBandWidth + 12;
 constexpr double kPage = 4096;
 
-template <typename... T>
-void put(std::string* out, fmt::format_string<T...> format, T&&... args) {
-  fmt::format_to(std::back_inserter(*out), format, std::forward<T>(args)...);
-}
-
-std::string num(double v) {
-  std::string s = fmt::format("{:.2f}", v);
-  while (s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.pop_back();
-  return s;
-}
+using svg::num;
+using svg::put;
 
 std::string escape(const std::string& s) {
   std::string out;
@@ -106,7 +98,7 @@ std::vector<std::pair<MapsSvgBand, size_t>> merge(const std::vector<MapsSvgBand>
 
 std::string render_maps_svg(const MapsSvgInput& in) {
   const std::vector<std::pair<MapsSvgBand, size_t>> bands = merge(in.bands);
-  const double top = kMargin + 64;
+  const double top = kMapMargin + 64;
 
   std::string body;
   double y = top;
@@ -136,7 +128,7 @@ std::string render_maps_svg(const MapsSvgInput& in) {
     if (count > 1) label += fmt::format("  ×{}", count);
     put(&body, "<text x=\"{}\" y=\"{}\">{}</text>\n", num(kLabelX),
         num(y + std::min(h, 24.0) / 2 + 4), escape(label));
-    width = std::max(width, kLabelX + kCharWidth * static_cast<double>(label.size()) + kMargin);
+    width = std::max(width, kLabelX + kCharWidth * static_cast<double>(label.size()) + kMapMargin);
     y += h;
     if (i > 0) {
       const uint64_t gap = b.start - bands[i - 1].first.end;
@@ -186,13 +178,13 @@ std::string render_maps_svg(const MapsSvgInput& in) {
       ".gaplabel {{ text-anchor: middle; fill: #777; font-size: 11px; }}\n</style>\n");
   put(&out, "<rect width=\"100%\" height=\"100%\" fill=\"#fff\" stroke=\"none\"/>\n");
   put(&out, "<text x=\"{}\" y=\"{}\" font-size=\"16\">memkit maps: PID {} {}</text>\n",
-      num(kMargin), num(kMargin + 14), in.pid, escape(in.command));
+      num(kMapMargin), num(kMapMargin + 14), in.pid, escape(in.command));
   put(&out,
       "<text x=\"{}\" y=\"{}\" fill=\"#555\">{} VMAs, highest address at the top; band height "
       "and gap height grow with log2(size); the dark bar in a band is its resident part</text>\n",
-      num(kMargin), num(kMargin + 34), in.bands.size());
+      num(kMapMargin), num(kMapMargin + 34), in.bands.size());
   out += body;
-  double x = kMargin;
+  double x = kMapMargin;
   for (size_t i = 0; i < std::size(samples); ++i) {
     put(&out, "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"14\" height=\"14\"/>\n",
         colour_of(samples[i]).cls, num(x), num(legend_top));

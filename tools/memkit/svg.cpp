@@ -7,11 +7,13 @@
 #include <iterator>
 #include <utility>
 
+#include "svg_text.h"
+
 namespace memkit::cli {
 namespace {
 
 constexpr double kStripWidth = 1200;  // px
-constexpr double kMargin = 20;
+constexpr double kStripMargin = 20;
 constexpr double kRowHeight = 24;
 constexpr double kRowGap = 6;
 constexpr double kMinRectWidth = 2;  // narrower blocks are merged into runs
@@ -20,18 +22,8 @@ constexpr size_t kMaxRows = 32;
 constexpr int kMixed = -1;     // a merged run of different kinds or orders
 constexpr int kMixShades = 5;  // merged runs: m0 (all allocated) .. m4 (all free)
 
-// A number for an attribute: at most two decimals, no trailing zeros.
-std::string num(double v) {
-  std::string s = fmt::format("{:.2f}", v);
-  while (s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.pop_back();
-  return s;
-}
-
-template <typename... T>
-void put(std::string* out, fmt::format_string<T...> format, T&&... args) {
-  fmt::format_to(std::back_inserter(*out), format, std::forward<T>(args)...);
-}
+using svg::num;
+using svg::put;
 
 // The class of a block: 2 * order, +1 when free.
 int block_class(const MapBlock& b) { return static_cast<int>(2 * b.order + (b.free ? 1 : 0)); }
@@ -102,7 +94,7 @@ class Strip {
   void rect(size_t row, size_t col, size_t pages, const std::string& cls) {
     const double y = top_ + static_cast<double>(row) * (kRowHeight + kRowGap);
     put(out_, "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n", cls,
-        num(kMargin + static_cast<double>(col) * px_), num(y),
+        num(kStripMargin + static_cast<double>(col) * px_), num(y),
         num(static_cast<double>(pages) * px_), num(kRowHeight));
   }
 
@@ -123,9 +115,9 @@ class Strip {
 std::string render_svg(const SvgInput& in) {
   const size_t row_pages = row_pages_for(in.pages);
   const size_t rows = (in.pages + row_pages - 1) / row_pages;
-  const double strip_top = kMargin + 40;
+  const double strip_top = kStripMargin + 40;
   const double legend_top = strip_top + static_cast<double>(rows) * (kRowHeight + kRowGap) + 14;
-  const double width = kStripWidth + 2 * kMargin;
+  const double width = kStripWidth + 2 * kStripMargin;
   const double height = legend_top + 110;
 
   std::string body;
@@ -164,39 +156,39 @@ std::string render_svg(const SvgInput& in) {
   put(&out,
       "<text x=\"{}\" y=\"{}\" font-size=\"16\">memkit buddy: {} pages, {} free "
       "(max order {})</text>\n",
-      num(kMargin), num(kMargin + 14), in.pages, in.free_pages, in.max_order);
+      num(kStripMargin), num(kStripMargin + 14), in.pages, in.free_pages, in.max_order);
   put(&out,
       "<text x=\"{}\" y=\"{}\" fill=\"#555\">{} pages a row, {} KiB pages; each block is one "
       "rectangle, width proportional to its pages</text>\n",
-      num(kMargin), num(kMargin + 32), row_pages, kSimPageSize / 1024);
+      num(kStripMargin), num(kStripMargin + 32), row_pages, kSimPageSize / 1024);
   out += body;
 
   // Legend: one swatch per order for free and for allocated blocks.
   const double swatch = std::min(40.0, (kStripWidth - 90) / (in.max_order + 1));
-  put(&out, "<text x=\"{}\" y=\"{}\">order</text>\n", num(kMargin), num(legend_top + 10));
+  put(&out, "<text x=\"{}\" y=\"{}\">order</text>\n", num(kStripMargin), num(legend_top + 10));
   for (unsigned k = 0; k <= in.max_order; ++k) {
     put(&out, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-        num(kMargin + 90 + swatch * (k + 0.5)), num(legend_top + 10), k);
+        num(kStripMargin + 90 + swatch * (k + 0.5)), num(legend_top + 10), k);
   }
   const char* kinds[] = {"free", "allocated"};
   for (int i = 0; i < 2; ++i) {
     const double y = legend_top + 18 + i * 22;
-    put(&out, "<text x=\"{}\" y=\"{}\">{}</text>\n", num(kMargin), num(y + 13), kinds[i]);
+    put(&out, "<text x=\"{}\" y=\"{}\">{}</text>\n", num(kStripMargin), num(y + 13), kinds[i]);
     for (unsigned k = 0; k <= in.max_order; ++k) {
       put(&out, "<rect class=\"{}{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"18\"/>\n",
-          i == 0 ? 'f' : 'a', k, num(kMargin + 90 + swatch * k), num(y), num(swatch));
+          i == 0 ? 'f' : 'a', k, num(kStripMargin + 90 + swatch * k), num(y), num(swatch));
     }
   }
   if (strip.used_mixed()) {
     const double y = legend_top + 18 + 2 * 22;
-    put(&out, "<text x=\"{}\" y=\"{}\">merged</text>\n", num(kMargin), num(y + 13));
+    put(&out, "<text x=\"{}\" y=\"{}\">merged</text>\n", num(kStripMargin), num(y + 13));
     for (int q = 0; q < kMixShades; ++q) {
       put(&out, "<rect class=\"m{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"18\"/>\n", q,
-          num(kMargin + 90 + swatch * q), num(y), num(swatch));
+          num(kStripMargin + 90 + swatch * q), num(y), num(swatch));
     }
     put(&out,
         "<text x=\"{}\" y=\"{}\">runs of blocks narrower than {} px: 0% to 100% free</text>\n",
-        num(kMargin + 96 + swatch * kMixShades), num(y + 13), num(kMinRectWidth));
+        num(kStripMargin + 96 + swatch * kMixShades), num(y + 13), num(kMinRectWidth));
   }
   put(&out, "</svg>\n");
   return out;
