@@ -26,6 +26,8 @@ PACKAGES=(
     procps
     smem
     util-linux
+    python3
+    sqlite3
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -158,6 +158,27 @@ void *mk_krealloc(void *p, size_t size, unsigned gfp);
 void mk_kfree(const void *p);                         /* NULL is ignored; a foreign pointer is a fatal report */
 size_t mk_ksize(const void *p);                       /* usable bytes of the block (>= the request); 0 for NULL */
 
+/* ---- malloc: the C library's API on memkit, prefixed ----
+ *
+ * What libmemkit.so (LD_PRELOAD) and libmemkit_malloc.a install as malloc, free, operator new
+ * ..., callable under these names by a program that keeps its C library's malloc. glibc's
+ * semantics: every result is 16-byte aligned; mk_malloc(0) is a unique pointer;
+ * mk_realloc(NULL, n) = mk_malloc(n); mk_realloc(p, 0) frees p and returns NULL; a size that
+ * cannot be had (> PTRDIFF_MAX, or more than can be mapped) is NULL with errno = ENOMEM;
+ * mk_calloc overflow is NULL with ENOMEM and skips zeroing pages fresh from the OS;
+ * alignments are powers of two, up to 2^62. A pointer that memkit did not hand out (the stack,
+ * a global, the middle of a block) or a large block freed twice is a fatal report
+ * ("memkit: ERROR: invalid-free mk_free 0x... ..."). */
+void *mk_malloc(size_t size);
+void mk_free(void *p);
+void *mk_calloc(size_t n, size_t size);
+void *mk_realloc(void *p, size_t size);
+void *mk_aligned_alloc(size_t align, size_t size);   /* align not a power of two: NULL, EINVAL */
+int mk_posix_memalign(void **out, size_t align, size_t size); /* 0, EINVAL or ENOMEM */
+size_t mk_malloc_usable_size(const void *p);         /* >= the request, all of it writable */
+int mk_malloc_trim(void);   /* empty slabs and free pages back to the OS; 1 if any went back */
+void mk_malloc_stats(void); /* memkit's page, slab and buddy statistics to stderr */
+
 /* ---- mempool: a guaranteed reserve (the kernel's mempool_t) ----
  *
  * A pool keeps min_nr pre-allocated elements in reserve for the moment the backing allocator

@@ -1,8 +1,10 @@
 // memkit — one arena (src/arena/arena.cpp)
 #include "arena/arena.h"
 
+
 #include <errno.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace memkit {
@@ -222,9 +224,9 @@ BuddyStatus Arena::free(void* p, unsigned order) {
 
 // ---- exact allocations (alloc_pages_exact) ----
 
-void* Arena::alloc_exact(size_t npages, bool* zeroed) {
+void* Arena::alloc_exact(size_t npages, bool* zeroed, unsigned min_order) {
   if (npages == 0) return nullptr;
-  const unsigned order = order_for_pages(npages);
+  const unsigned order = std::max(order_for_pages(npages), min_order);
   LockGuard guard(&lock_);
   if (!live_.load(std::memory_order_relaxed) || order > buddy_.max_order()) return nullptr;
   op_dirty_ = false;

@@ -93,7 +93,9 @@ class Arena {
   /// covering block of order ceil(log2(npages)) is allocated and its unused tail goes straight
   /// back to the buddy (BuddyAllocator::trim). The head descriptor says kAllocExact with the
   /// page count in `reserved`. nullptr if no block is free. *zeroed as for alloc().
-  void* alloc_exact(size_t npages, bool* zeroed);
+  /// min_order > the covering order cuts the pages from a larger block, so that they are
+  /// aligned to 2^min_order pages (aligned allocations).
+  void* alloc_exact(size_t npages, bool* zeroed, unsigned min_order = 0);
   /// Frees an exact allocation. kWrongOrder if p is a block of alloc() (not an exact one);
   /// otherwise the statuses of free().
   BuddyStatus free_exact(void* p);

@@ -1,9 +1,11 @@
 // memkit — the page heap (src/arena/page_heap.cpp)
 #include "arena/page_heap.h"
 
+
 #include <errno.h>
 #include <stdint.h>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -103,8 +105,10 @@ Arena* PageHeap::new_arena_locked() {
 }
 
 void* PageHeap::alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed) {
+  // Exact pages are cut from a block of `order`, which may exceed their covering order (an
+  // aligned request).
   auto take = [&](Arena& a) {
-    return exact_pages != 0 ? a.alloc_exact(exact_pages, zeroed) : a.alloc(order, zeroed);
+    return exact_pages != 0 ? a.alloc_exact(exact_pages, zeroed, order) : a.alloc(order, zeroed);
   };
   void* p = nullptr;
   // Fast scan: only arenas whose hint says a block of this order or larger is free.
@@ -188,9 +192,9 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
   return direct_map((bytes + page - 1) & ~(page - 1), /*exact=*/false);
 }
 
-void* PageHeap::direct_map(size_t size, bool exact) {
+void* PageHeap::direct_map(size_t size, bool exact, size_t align) {
   void* mem = nullptr;
-  const int err = os_->reserve(size, ArenaMap::kChunkSize, &mem);
+  const int err = os_->reserve(size, std::max<size_t>(align, ArenaMap::kChunkSize), &mem);
   if (err != 0) {
     errno = ENOMEM;
     return nullptr;
@@ -271,6 +275,32 @@ void* PageHeap::alloc_pages_exact(size_t npages, unsigned gfp) {
   const unsigned order = npages <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(npages - 1));
   bool zeroed = false;
   void* p = alloc_in_arenas(order, npages, &zeroed);
+  if (p == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if ((gfp & MK_GFP_ZERO) && !zeroed) std::memset(p, 0, npages << shift);
+  return p;
+}
+
+void* PageHeap::alloc_pages_exact_aligned(size_t npages, size_t align, unsigned gfp) {
+  const unsigned shift = config_.arena.page_shift;
+  if (align <= (size_t{1} << shift)) return alloc_pages_exact(npages, gfp);
+  if (npages == 0 || (align & (align - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (npages > (static_cast<size_t>(PTRDIFF_MAX) >> shift) || align > (size_t{1} << 62)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const unsigned align_order = static_cast<unsigned>(__builtin_ctzll(align)) - shift;
+  const unsigned max_order = config_.arena.max_order;
+  if (npages > (size_t{1} << max_order) || align_order > max_order)
+    return direct_map(npages << shift, true, align);  // fresh from the OS: zero
+  const unsigned cover = npages <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(npages - 1));
+  bool zeroed = false;
+  void* p = alloc_in_arenas(std::max(cover, align_order), npages, &zeroed);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;

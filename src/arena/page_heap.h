@@ -77,6 +77,10 @@ class PageHeap {
   /// to the buddy, or beyond the largest order a direct mapping. nullptr with errno ENOMEM
   /// (EINVAL for npages == 0). gfp: MK_GFP_ZERO (skipped when the pages are fresh).
   void* alloc_pages_exact(size_t npages, unsigned gfp);
+  /// The same, aligned to `align` bytes (a power of two; at most the page size changes
+  /// nothing): an arena block of order >= log2(align / page size) when npages fits the largest
+  /// order, else a direct mapping reserved at that alignment. Freed by free_pages_exact.
+  void* alloc_pages_exact_aligned(size_t npages, size_t align, unsigned gfp);
   /// Frees a block of alloc_pages_exact(). kOk, or why p was refused (nothing changes then):
   /// kOutOfRange (not memkit's), kDoubleFree, kWrongOrder (a block of alloc_pages or vmalloc,
   /// not an exact one), kMisaligned / kNotBlockStart (inside a block), ...
@@ -135,7 +139,7 @@ class PageHeap {
   // An arena block: 2^order pages (exact_pages == 0) or exactly exact_pages pages (order is
   // then their covering order). Tries the arenas, then a new one.
   void* alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed);
-  void* direct_map(size_t size, bool exact);
+  void* direct_map(size_t size, bool exact, size_t align = 0);
   void unmap_direct_locked(DirectMapping* d);
   void release_idle_arenas(bool require_purged, bool keep_one);
   DirectMapping* new_record_locked();

@@ -28,7 +28,8 @@ namespace memkit::cli {
 inline constexpr int kExitUsage = 2;     // bad arguments or input
 inline constexpr int kExitInternal = 1;  // memkit itself failed
 
-/// Thrown by command callbacks: `what()` is printed after "memkit: ", `status` is the exit code.
+/// Thrown by command callbacks: `what()` is printed after "memkit: " (nothing when empty, as
+/// for `memkit run` passing on its program's status), `status` is the exit code.
 class Failure : public std::runtime_error {
  public:
   Failure(int status, const std::string& message) : std::runtime_error(message), status_(status) {}

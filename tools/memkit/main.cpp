@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     const int status = app.exit(e);  // prints help, the version, or the usage error
     return status == 0 ? 0 : kExitUsage;
   } catch (const memkit::cli::Failure& e) {
-    fmt::print(stderr, "memkit: {}\n", e.what());
+    if (*e.what() != '\0') fmt::print(stderr, "memkit: {}\n", e.what());  // "": status only
     return e.status();
   } catch (const memkit::inspect::InspectError& e) {
     fmt::print(stderr, "memkit: {}\n", e.what());  // names the file and what was wrong

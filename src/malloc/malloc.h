@@ -1,0 +1,45 @@
+// memkit — the malloc layer (src/malloc/malloc.h): malloc semantics over kmalloc
+//
+//   malloc(n)            -> kmalloc(max(n, 16)): the 8-byte class is never used, so every
+//                           result is 16-byte aligned (glibc's guarantee on x86-64); size 0 is a
+//                           unique 16-byte object
+//   free(p)              -> kfree (a fatal report for anything memkit did not hand out)
+//   realloc(p, n)        -> krealloc: in place while n fits the block; n == 0 frees (glibc)
+//   memalign(a, n)       -> a <= 16: malloc; a <= page: the power-of-two class of max(n, a)
+//                           (naturally aligned up to the page size), else exact pages; a > page:
+//                           exact pages cut from a block (or a direct mapping) aligned to a
+//   calloc(n, s)         -> kmalloc(n * s, MK_GFP_ZERO) (pages fresh from the OS skip the
+//                           memset); overflow -> ENOMEM
+//
+// Every entry point takes the name of the public call it serves, for the fatal reports.
+// The prefixed C API (mk_malloc ...) is in memkit.h; the unprefixed malloc/free/operator new
+// that replace the C library's are in override/ (libmemkit.so and libmemkit_malloc.a only).
+#pragma once
+
+#include <stddef.h>
+
+#include "kmalloc/kmalloc.h"
+
+namespace memkit {
+
+inline constexpr size_t kMallocMinSize = 16;  // and the minimum alignment
+
+MK_FAST_PATH void* malloc_impl(size_t size) {
+  return kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0);
+}
+void* calloc_impl(size_t n, size_t size);
+void* realloc_impl(void* p, size_t size, const char* caller);
+/// align: a power of two (callers check their own rules first).
+void* memalign_impl(size_t align, size_t size);
+inline void free_impl(void* p, const char* caller) { kfree(p, caller); }
+size_t usable_size_impl(const void* p, const char* caller);
+/// Empty slabs of the kmalloc caches back to the page heap, free pages back to the OS.
+/// True if any memory went back.
+bool trim_impl();
+/// memkit's statistics (pages, arenas, one slabinfo line per kmalloc class in use) to fd.
+void write_stats(int fd);
+
+/// The page size of the heap under malloc.
+size_t malloc_page_size();
+
+}  // namespace memkit

@@ -1,0 +1,139 @@
+// memkit — the C library's allocation functions, replaced (src/malloc/override/malloc_override.cpp)
+//
+// Compiled only into libmemkit.so (for LD_PRELOAD) and libmemkit_malloc.a (to link statically),
+// never into libmemkit.a, whose users keep their C library's malloc and call mk_malloc.
+// Semantics are glibc's where C and POSIX leave room (see malloc/malloc.h for the data path).
+#include <errno.h>
+#include <malloc.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "malloc/malloc.h"
+#include "memkit/memkit.h"
+#include "options/options.h"
+
+#define MK_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+}  // namespace
+
+MK_EXPORT void* malloc(size_t size) { return memkit::malloc_impl(size); }
+
+MK_EXPORT void free(void* p) { memkit::free_impl(p, "free"); }
+
+MK_EXPORT void cfree(void* p) { memkit::free_impl(p, "cfree"); }
+
+MK_EXPORT void* calloc(size_t n, size_t size) { return memkit::calloc_impl(n, size); }
+
+MK_EXPORT void* realloc(void* p, size_t size) { return memkit::realloc_impl(p, size, "realloc"); }
+
+MK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return memkit::realloc_impl(p, bytes, "reallocarray");
+}
+
+MK_EXPORT void* aligned_alloc(size_t align, size_t size) {
+  if (!is_power_of_two(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return memkit::memalign_impl(align, size);
+}
+
+MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
+  if (!is_power_of_two(align) || align % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = memkit::memalign_impl(align, size);
+  if (p == nullptr) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+// glibc: an alignment that is not a power of two is rounded up to one.
+MK_EXPORT void* memalign(size_t align, size_t size) {
+  if (align > (size_t{1} << 62)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!is_power_of_two(align)) align = align <= 1 ? 1 : size_t{1} << (64 - __builtin_clzll(align - 1));
+  return memkit::memalign_impl(align, size);
+}
+
+MK_EXPORT void* valloc(size_t size) {
+  return memkit::memalign_impl(memkit::malloc_page_size(), size);
+}
+
+MK_EXPORT void* pvalloc(size_t size) {
+  const size_t page = memkit::malloc_page_size();
+  if (size > SIZE_MAX - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
+  return memkit::memalign_impl(page, rounded);
+}
+
+MK_EXPORT size_t malloc_usable_size(void* p) {
+  return memkit::usable_size_impl(p, "malloc_usable_size");
+}
+
+MK_EXPORT int malloc_trim(size_t /*pad*/) { return memkit::trim_impl() ? 1 : 0; }
+
+MK_EXPORT void malloc_stats(void) { memkit::write_stats(2); }
+
+// Every parameter is accepted, as glibc accepts its own: 1 is success.
+MK_EXPORT int mallopt(int /*param*/, int /*value*/) { return 1; }
+
+namespace {
+
+struct mallinfo2 counters() {
+  mk_page_stats s;
+  mk_get_page_stats(&s);
+  const size_t page = memkit::malloc_page_size();
+  struct mallinfo2 mi = {};
+  mi.arena = s.arena_bytes;                       // space reserved for arenas
+  size_t blocks = 0;
+  for (size_t n : s.nr_free) blocks += n;
+  mi.ordblks = blocks;                            // free buddy blocks
+  mi.hblks = s.direct_mappings;                   // directly mapped blocks
+  mi.hblkhd = s.direct_bytes;
+  mi.uordblks = s.allocated_pages * page + s.direct_bytes;  // pages handed out (incl. slabs)
+  mi.fordblks = s.free_pages * page;              // free pages in the arenas
+  mi.keepcost = s.dirty_pages * page;             // free, not yet given back to the OS
+  return mi;
+}
+
+int clamp(size_t v) { return v > INT32_MAX ? INT32_MAX : static_cast<int>(v); }
+
+}  // namespace
+
+MK_EXPORT struct mallinfo2 mallinfo2(void) { return counters(); }
+
+MK_EXPORT struct mallinfo mallinfo(void) {
+  const struct mallinfo2 m = counters();
+  struct mallinfo mi = {};
+  mi.arena = clamp(m.arena);
+  mi.ordblks = clamp(m.ordblks);
+  mi.hblks = clamp(m.hblks);
+  mi.hblkhd = clamp(m.hblkhd);
+  mi.uordblks = clamp(m.uordblks);
+  mi.fordblks = clamp(m.fordblks);
+  mi.keepcost = clamp(m.keepcost);
+  return mi;
+}
+
+// MEMKIT_OPTIONS=stats_fd=N: the statistics at exit (memkit run --stats).
+__attribute__((destructor)) static void memkit_report_at_exit() {
+  const long fd = memkit::options().stats_fd;
+  if (fd >= 0) memkit::write_stats(static_cast<int>(fd));
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# memkit — the drop-in malloc as a user meets it (tests/preload/run.sh BINARY_DIR PRELOAD)
+#
+#   1. the conformance program under LD_PRELOAD=libmemkit.so, and linked statically with
+#      libmemkit_malloc.a;
+#   2. real programs under LD_PRELOAD, each compared with the same run under glibc (exit status
+#      and output must be identical): python3 (dicts, strings, big integers, threads), git
+#      (init, add, commit, log with fixed dates), sqlite3 (thousands of inserts and selects),
+#      cmake configuring a tiny project and g++ compiling it (multi-file, C++17), and the
+#      resulting multi-threaded program.
+# A program that is not installed is reported and skipped (scripts/deps.sh installs them).
+set -uo pipefail
+
+bin=$1
+preload=$2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+echo "== conformance (LD_PRELOAD)"
+LD_PRELOAD=$preload "$bin/preload_conformance" || fail "conformance under LD_PRELOAD"
+echo "== conformance (static link)"
+"$bin/static_conformance" || fail "conformance, statically linked"
+
+# compare NAME DIR CMD...: runs CMD in DIR/glibc and DIR/memkit (fresh copies of DIR/seed if it
+# exists), with and without LD_PRELOAD; the exit status and stdout+stderr must match.
+compare() {
+    local name=$1 dir=$2
+    shift 2
+    local mode
+    for mode in glibc memkit; do
+        rm -rf "$dir/$mode"
+        if [[ -d $dir/seed ]]; then cp -r "$dir/seed" "$dir/$mode"; else mkdir -p "$dir/$mode"; fi
+        local rc=0
+        if [[ $mode == memkit ]]; then
+            (cd "$dir/$mode" && LD_PRELOAD=$preload "$@") >"$dir/$mode.out" 2>&1 || rc=$?
+        else
+            (cd "$dir/$mode" && "$@") >"$dir/$mode.out" 2>&1 || rc=$?
+        fi
+        echo "$rc" >"$dir/$mode.rc"
+        # The two runs differ only in their directory.
+        sed -i "s#$dir/$mode#DIR#g" "$dir/$mode.out"
+    done
+    if [[ $(cat "$dir/glibc.rc") != 0 ]]; then
+        fail "$name: exits $(cat "$dir/glibc.rc") even under glibc"
+        head -20 "$dir/glibc.out" >&2
+    elif ! cmp -s "$dir/glibc.rc" "$dir/memkit.rc" || ! cmp -s "$dir/glibc.out" "$dir/memkit.out"; then
+        fail "$name: under memkit exit $(cat "$dir/memkit.rc") (glibc 0), output differs:"
+        diff "$dir/glibc.out" "$dir/memkit.out" | head -20 >&2
+    else
+        echo "ok: $name ($(wc -l <"$dir/glibc.out") lines of output, identical)"
+    fi
+}
+
+need() {
+    if command -v "$1" >/dev/null; then return 0; fi
+    echo "SKIP: $1 is not installed (scripts/deps.sh installs it)"
+    return 1
+}
+
+echo "== memkit run"
+if [[ -x $bin/memkit ]]; then
+    before=$failures
+    rc=0; "$bin/memkit" run -- sh -c 'exit 7' || rc=$?
+    [[ $rc == 7 ]] || fail "memkit run: exit status $rc, want 7 (passed through)"
+    rc=0; "$bin/memkit" run -- no-such-program-memkit 2>/dev/null || rc=$?
+    [[ $rc == 127 ]] || fail "memkit run of a missing program: exit status $rc, want 127"
+    err=$("$bin/memkit" run --stats -- /bin/echo hello 2>&1 >/dev/null)
+    grep -q "^memkit: .* arenas" <<<"$err" || fail "memkit run --stats: no statistics line: $err"
+    grep -q "^slabinfo - version: 2.1" <<<"$err" || fail "memkit run --stats: no slabinfo: $err"
+    grep -q "^Node 0, zone   memkit" <<<"$err" || fail "memkit run --stats: no buddyinfo: $err"
+    out=$("$bin/memkit" run -- /bin/echo hello) && [[ $out == hello ]] ||
+        fail "memkit run -- echo hello printed '$out'"
+    [[ $failures == "$before" ]] && echo "ok: memkit run"
+else
+    echo "SKIP: memkit run (no CLI in this build)"
+fi
+
+echo "== real programs"
+if need /usr/bin/python3; then
+    mkdir -p "$work/python"
+    compare python3 "$work/python" /usr/bin/python3 "$here/programs.py"
+fi
+
+if need git; then
+    mkdir -p "$work/git"
+    compare git "$work/git" bash -c '
+        export GIT_AUTHOR_NAME=memkit GIT_AUTHOR_EMAIL=m@example.org GIT_COMMITTER_NAME=memkit
+        export GIT_COMMITTER_EMAIL=m@example.org GIT_AUTHOR_DATE="2026-01-01T00:00:00Z"
+        export GIT_COMMITTER_DATE="2026-01-01T00:00:00Z" HOME=$PWD GIT_CONFIG_NOSYSTEM=1
+        git init -q -b main repo && cd repo
+        for i in $(seq 1 200); do echo "line $i" >> "file$((i % 20)).txt"; done
+        git add -A && git commit -q -m "first"
+        for i in $(seq 1 50); do echo "more $i" >> "file$((i % 7)).txt"; done
+        git commit -q -am "second"
+        git log --stat --format="%H %s" && git gc -q && git count-objects -v | grep -v size'
+fi
+
+if need sqlite3; then
+    mkdir -p "$work/sqlite"
+    compare sqlite3 "$work/sqlite" bash -c '
+        {
+          echo "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, v REAL);"
+          echo "BEGIN;"
+          for i in $(seq 1 5000); do echo "INSERT INTO t (name, v) VALUES (\"n$((i % 97))\", $i.5);"; done
+          echo "COMMIT;"
+          echo "CREATE INDEX tn ON t(name);"
+          echo "SELECT name, count(*), sum(v) FROM t GROUP BY name ORDER BY name LIMIT 10;"
+          echo "SELECT count(*) FROM t WHERE v > 2500;"
+          echo "DELETE FROM t WHERE id % 3 = 0; VACUUM;"
+          echo "SELECT count(*), max(id) FROM t;"
+        } | sqlite3 db.sqlite'
+fi
+
+if need cmake && need g++; then
+    mkdir -p "$work/build"
+    cp -r "$here/project" "$work/build/seed"
+    compare "cmake + g++ + the program" "$work/build" bash -c '
+        cmake -S . -B b -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+        cmake --build b -- -s >/dev/null && echo built && ./b/tiny'
+fi
+
+if [[ $failures -ne 0 ]]; then
+    echo "preload: $failures failure(s)" >&2
+    exit 1
+fi
+echo "preload: all passed"
