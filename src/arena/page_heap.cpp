@@ -309,6 +309,18 @@ void* PageHeap::alloc_pages_exact_aligned(size_t npages, size_t align, unsigned 
   return p;
 }
 
+void PageHeap::fork_prepare() {
+  pthread_mutex_lock(&lock_);
+  const size_t n = arena_slots_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < n; ++i) pthread_mutex_lock(arenas_[i].lock());
+}
+
+void PageHeap::fork_release() {
+  const size_t n = arena_slots_.load(std::memory_order_relaxed);
+  for (size_t i = n; i-- > 0;) pthread_mutex_unlock(arenas_[i].lock());
+  pthread_mutex_unlock(&lock_);
+}
+
 BuddyStatus PageHeap::free_pages_exact(void* p) {
   if (Arena* a = arena_for(p)) {
     const BuddyStatus st = a->free_exact(p);

@@ -93,6 +93,11 @@ class PageHeap {
   /// Lock-free; like page_desc(), for a caller that owns the block it asks about.
   size_t exact_pages(const void* p) const;
 
+  /// fork(): takes the heap's lock, then every arena's (the order alloc takes them in), and
+  /// releases them after the fork in the parent and the child.
+  void fork_prepare();
+  void fork_release();
+
   /// Whether p lies in memory memkit handed out or keeps (an arena or a direct mapping).
   bool owns(const void* p) const;
 

@@ -11,6 +11,7 @@
 
 #include "arena/page_heap.h"
 #include "memkit/memkit.h"
+#include "slab/registry.h"
 
 namespace memkit {
 
@@ -78,7 +79,25 @@ void put(int fd, const char* text, size_t len) {
 pthread_mutex_t g_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 char g_stats_buf[1 << 16];  // under g_stats_lock: no malloc while reporting on malloc
 
+void fork_prepare() {
+  pthread_mutex_lock(&g_stats_lock);
+  registry_fork_prepare();
+  global_page_heap().fork_prepare();
+}
+
+void fork_release() {
+  global_page_heap().fork_release();
+  registry_fork_release();
+  pthread_mutex_unlock(&g_stats_lock);
+}
+
+pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
+
+void register_fork_handlers() { pthread_atfork(fork_prepare, fork_release, fork_release); }
+
 }  // namespace
+
+void install_fork_handlers() { pthread_once(&g_fork_once, register_fork_handlers); }
 
 void write_stats(int fd) {
   pthread_mutex_lock(&g_stats_lock);

@@ -39,6 +39,12 @@ bool trim_impl();
 /// memkit's statistics (pages, arenas, one slabinfo line per kmalloc class in use) to fd.
 void write_stats(int fd);
 
+/// Makes fork() safe in multithreaded programs: pthread_atfork handlers that take every lock
+/// of the heap (stats, slab layer, page heap) before the fork and release them after it, in
+/// the parent and in the child. Once per process; libmemkit.so and libmemkit_malloc.a call it
+/// at load time.
+void install_fork_handlers();
+
 /// The page size of the heap under malloc.
 size_t malloc_page_size();
 

@@ -249,6 +249,9 @@ void magazine_flush_this_thread_locked(SlabCache* cache) {
   flush_cpu_cache_locked(cache, &chunk[cache->index() % kCpuCacheChunk]);
 }
 
+void magazine_fork_lock() { pthread_mutex_lock(&g_threads_lock); }
+void magazine_fork_unlock() { pthread_mutex_unlock(&g_threads_lock); }
+
 void magazine_flush_all_threads(SlabCache* cache) {
   LockGuard guard(&g_threads_lock);
   for (ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {

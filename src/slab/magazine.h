@@ -115,6 +115,9 @@ inline Magazine* loaded_magazine(unsigned index) {
 void magazine_flush_this_thread_locked(SlabCache* cache);
 /// Moves every thread's magazines of `cache` to its depot (destroy; no concurrent use).
 void magazine_flush_all_threads(SlabCache* cache);
+/// fork(): the thread-list lock (see registry_fork_prepare).
+void magazine_fork_lock();
+void magazine_fork_unlock();
 /// Returns every object in the depot to the slabs and frees the depot's magazines
 /// (cache lock held).
 void magazine_drain_depot_locked(SlabCache* cache);

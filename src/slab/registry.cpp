@@ -70,6 +70,36 @@ void registry_for_each(void (*fn)(SlabCache*, void*), void* ctx) {
   pthread_mutex_unlock(&g_registry_lock);
 }
 
+void registry_fork_prepare() {
+  magazine_fork_lock();
+  pthread_mutex_lock(&g_registry_lock);
+  // Ordinary caches take magazine-cache locks while they hold their own (magazines are
+  // bootstrap objects), and the bootstrap caches are taken last by everyone.
+  for (size_t i = 0; i < g_high; ++i) {
+    SlabCache* c = g_caches[i];
+    if (c == nullptr) continue;
+    bool boot = false;
+    for (SlabCache* b : g_boot) boot = boot || b == c;
+    if (!boot) c->lock_for_fork();
+  }
+  for (size_t i = kBootstrapCount; i-- > 0;)  // magazines (3..), then cpu, thread, kmem_cache
+    if (g_boot[i] != nullptr) g_boot[i]->lock_for_fork();
+}
+
+void registry_fork_release() {
+  for (size_t i = 0; i < kBootstrapCount; ++i)
+    if (g_boot[i] != nullptr) g_boot[i]->unlock_after_fork();
+  for (size_t i = 0; i < g_high; ++i) {
+    SlabCache* c = g_caches[i];
+    if (c == nullptr) continue;
+    bool boot = false;
+    for (SlabCache* b : g_boot) boot = boot || b == c;
+    if (!boot) c->unlock_after_fork();
+  }
+  pthread_mutex_unlock(&g_registry_lock);
+  magazine_fork_unlock();
+}
+
 SlabCache* bootstrap_cache(Bootstrap kind) {
   pthread_once(&g_boot_once, init_boot);
   return g_boot[static_cast<size_t>(kind)];

@@ -21,6 +21,14 @@ void registry_remove(unsigned index);
 /// (so none is destroyed meanwhile).
 void registry_for_each(void (*fn)(SlabCache*, void*), void* ctx);
 
+/// fork() safety (pthread_atfork): takes every lock of the slab layer in the order the layer
+/// itself takes them — the thread list, the registry, the ordinary caches by index, the
+/// magazine caches, the other bootstrap caches — and releases them after the fork, in the
+/// parent and in the child, so that the child of a multithreaded parent finds them free and
+/// consistent.
+void registry_fork_prepare();
+void registry_fork_release();
+
 enum class Bootstrap { kCache, kThread, kCpuCache };
 /// The bootstrap cache of that kind.
 SlabCache* bootstrap_cache(Bootstrap kind);

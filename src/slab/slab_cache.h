@@ -115,6 +115,9 @@ class SlabCache {
   /// Gives back this thread's cached objects, the depot's, and every empty slab. Returns the
   /// pages given back to the page heap.
   size_t shrink();
+  /// fork(): the cache's lock, taken before and released after (registry_fork_*).
+  void lock_for_fork() { pthread_mutex_lock(&lock_); }
+  void unlock_after_fork() { pthread_mutex_unlock(&lock_); }
   /// Destroys the cache if no object is in use: drains every thread's magazines (the caller
   /// guarantees no other thread uses the cache meanwhile, as the kernel does), gives every slab
   /// back, returns 0. With objects in use, prints "N objects remaining in cache NAME" and

@@ -2,7 +2,7 @@
 # memkit — the drop-in malloc as a user meets it (tests/preload/run.sh BINARY_DIR PRELOAD)
 #
 #   1. the conformance program under LD_PRELOAD=libmemkit.so, and linked statically with
-#      libmemkit_malloc.a;
+#      libmemkit_malloc.a; 1000 forks while two threads churn; memkit run;
 #   2. real programs under LD_PRELOAD, each compared with the same run under glibc (exit status
 #      and output must be identical): python3 (dicts, strings, big integers, threads), git
 #      (init, add, commit, log with fixed dates), sqlite3 (thousands of inserts and selects),
@@ -63,6 +63,9 @@ need() {
     echo "SKIP: $1 is not installed (scripts/deps.sh installs it)"
     return 1
 }
+
+echo "== fork 1000 times while 2 threads churn (LD_PRELOAD)"
+LD_PRELOAD=$preload timeout 300 "$bin/preload_fork" 1000 || fail "fork test (status $?; 124 = deadlock)"
 
 echo "== memkit run"
 if [[ -x $bin/memkit ]]; then

@@ -132,6 +132,9 @@ MK_EXPORT struct mallinfo mallinfo(void) {
   return mi;
 }
 
+// At load time (before main, and before any thread the program starts): fork handlers.
+__attribute__((constructor)) static void memkit_malloc_init() { memkit::install_fork_handlers(); }
+
 // MEMKIT_OPTIONS=stats_fd=N: the statistics at exit (memkit run --stats).
 __attribute__((destructor)) static void memkit_report_at_exit() {
   const long fd = memkit::options().stats_fd;
