@@ -62,4 +62,18 @@ echo "pkg-config --cflags --libs memkit: $pc_flags"
 "$work/consumer-pc"
 echo "consumer (C++, pkg-config): ok"
 
+echo "== the drop-in malloc from the install"
+preload=$(find "$prefix" -path "*/memkit/libmemkit.so" -print -quit)
+if [[ -z "$preload" ]]; then
+    echo "libmemkit.so not installed under $prefix/<libdir>/memkit" >&2
+    exit 1
+fi
+if [[ -x "$prefix/bin/memkit" ]]; then
+    out=$("$prefix/bin/memkit" run -- /bin/echo installed)
+    [[ $out == installed ]] || { echo "installed memkit run printed '$out'" >&2; exit 1; }
+    echo "memkit run (installed, finds $preload): ok"
+fi
+LD_PRELOAD=$preload /bin/true
+echo "LD_PRELOAD=$preload: ok"
+
 echo "install test passed"

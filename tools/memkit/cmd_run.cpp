@@ -1,7 +1,8 @@
 // memkit CLI — `memkit run` (tools/memkit/cmd_run.cpp): a program on memkit's malloc.
 //
 // Runs PROGRAM with libmemkit.so prepended to LD_PRELOAD (found as MEMKIT_PRELOAD, else next to
-// this binary: BIN/../lib, BIN/../<install libdir>, BIN/), and passes its exit status through
+// this binary: BIN/../<install libdir>/memkit (an install), BIN/../lib (the build tree), BIN/),
+// and passes its exit status through
 // (128 + N for a death by signal N, as the shell does). --stats adds stats_fd=N to
 // MEMKIT_OPTIONS, N a copy of stderr, so that the program's memkit writes its statistics there
 // at exit.
@@ -51,16 +52,16 @@ std::string find_preload() {
   }
   const std::string dir = self_dir();
   for (const std::string& candidate :
-       {dir + "/../lib/libmemkit.so", dir + "/../" MEMKIT_INSTALL_LIBDIR "/libmemkit.so",
+       {dir + "/../" MEMKIT_INSTALL_LIBDIR "/memkit/libmemkit.so", dir + "/../lib/libmemkit.so",
         dir + "/libmemkit.so"}) {
     if (access(candidate.c_str(), R_OK) == 0) {
       char real[PATH_MAX];
       return realpath(candidate.c_str(), real) != nullptr ? std::string(real) : candidate;
     }
   }
-  throw internal_error("libmemkit.so not found next to " + dir + " (looked in ../lib, ../" +
+  throw internal_error("libmemkit.so not found next to " + dir + " (looked in ../" +
                        MEMKIT_INSTALL_LIBDIR +
-                       " and the same directory); set MEMKIT_PRELOAD to its path");
+                       "/memkit, ../lib and the same directory); set MEMKIT_PRELOAD to its path");
 }
 
 int run(const Args& args) {
