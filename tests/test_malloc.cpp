@@ -67,7 +67,9 @@ TEST(Malloc, CallocZeroesReusedMemory) {
 }
 
 TEST(Malloc, ReallocSemantics) {
-  EXPECT_EQ(mk_realloc(nullptr, 0) != nullptr, true);  // = mk_malloc(0)
+  void* zero = mk_realloc(nullptr, 0);  // = mk_malloc(0)
+  EXPECT_NE(zero, nullptr);
+  mk_free(zero);
   char* p = static_cast<char*>(mk_realloc(nullptr, 5));
   std::strcpy(p, "abcd");
   const size_t usable = mk_malloc_usable_size(p);

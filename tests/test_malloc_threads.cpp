@@ -60,6 +60,7 @@ TEST(MallocThreads, BlocksPassBetweenThreadsThatComeAndGo) {
                                                   : mk_malloc(n));
         if (p == nullptr || mk_malloc_usable_size(p) < n) {
           ++bad;
+          mk_free(p);
           continue;
         }
         std::memset(p, tag, n);

@@ -4,7 +4,8 @@
 //                           result is 16-byte aligned (glibc's guarantee on x86-64); size 0 is a
 //                           unique 16-byte object
 //   free(p)              -> kfree (a fatal report for anything memkit did not hand out)
-//   realloc(p, n)        -> krealloc: in place while n fits the block; n == 0 frees (glibc)
+//   realloc(p, n)        -> krealloc: in place while n fits the block and the block is not
+//                           much too big for it (see kmalloc.h); n == 0 frees (glibc)
 //   memalign(a, n)       -> a <= 16: malloc; a <= page: the power-of-two class of max(n, a)
 //                           (naturally aligned up to the page size), else exact pages; a > page:
 //                           exact pages cut from a block (or a direct mapping) aligned to a
@@ -42,7 +43,9 @@ void write_stats(int fd);
 /// Makes fork() safe in multithreaded programs: pthread_atfork handlers that take every lock
 /// of the heap (stats, slab layer, page heap) before the fork and release them after it, in
 /// the parent and in the child. Once per process; libmemkit.so and libmemkit_malloc.a call it
-/// at load time.
+/// at load time (programs on libmemkit.a alone do not get it). Limits, as for other
+/// allocators: another library's atfork handler registered before memkit's must not allocate,
+/// and the child keeps the parent's other threads' magazines unused (memory, not state).
 void install_fork_handlers();
 
 /// The page size of the heap under malloc.

@@ -70,32 +70,26 @@ void registry_for_each(void (*fn)(SlabCache*, void*), void* ctx) {
   pthread_mutex_unlock(&g_registry_lock);
 }
 
+// A bootstrap cache by where it lives (g_boot[] is filled after registry_add, outside the lock).
+static bool is_bootstrap(const SlabCache* c) {
+  const auto* p = reinterpret_cast<const unsigned char*>(c);
+  return p >= &g_boot_storage[0][0] && p < &g_boot_storage[0][0] + sizeof g_boot_storage;
+}
+
 void registry_fork_prepare() {
   magazine_fork_lock();
   pthread_mutex_lock(&g_registry_lock);
   // Ordinary caches take magazine-cache locks while they hold their own (magazines are
   // bootstrap objects), and the bootstrap caches are taken last by everyone.
-  for (size_t i = 0; i < g_high; ++i) {
-    SlabCache* c = g_caches[i];
-    if (c == nullptr) continue;
-    bool boot = false;
-    for (SlabCache* b : g_boot) boot = boot || b == c;
-    if (!boot) c->lock_for_fork();
-  }
-  for (size_t i = kBootstrapCount; i-- > 0;)  // magazines (3..), then cpu, thread, kmem_cache
-    if (g_boot[i] != nullptr) g_boot[i]->lock_for_fork();
+  for (size_t i = 0; i < g_high; ++i)
+    if (g_caches[i] != nullptr && !is_bootstrap(g_caches[i])) g_caches[i]->lock_for_fork();
+  for (size_t i = g_high; i-- > 0;)
+    if (g_caches[i] != nullptr && is_bootstrap(g_caches[i])) g_caches[i]->lock_for_fork();
 }
 
 void registry_fork_release() {
-  for (size_t i = 0; i < kBootstrapCount; ++i)
-    if (g_boot[i] != nullptr) g_boot[i]->unlock_after_fork();
-  for (size_t i = 0; i < g_high; ++i) {
-    SlabCache* c = g_caches[i];
-    if (c == nullptr) continue;
-    bool boot = false;
-    for (SlabCache* b : g_boot) boot = boot || b == c;
-    if (!boot) c->unlock_after_fork();
-  }
+  for (size_t i = 0; i < g_high; ++i)
+    if (g_caches[i] != nullptr) g_caches[i]->unlock_after_fork();
   pthread_mutex_unlock(&g_registry_lock);
   magazine_fork_unlock();
 }

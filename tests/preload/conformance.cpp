@@ -1,7 +1,7 @@
 // memkit — conformance of the replaced malloc entry points (tests/preload/conformance.cpp)
 //
 // An ordinary program that calls malloc, free, ..., operator new/delete under their standard
-// names. tests/test_preload.sh runs it twice: with LD_PRELOAD=libmemkit.so, and linked
+// names. tests/preload/run.sh runs it twice: with LD_PRELOAD=libmemkit.so, and linked
 // statically with libmemkit_malloc.a (MEMKIT_STATIC_LINK). It first proves that memkit serves
 // the calls (mk_malloc_usable_size accepts a block from malloc; it aborts on any other
 // pointer), then checks every entry point and edge case of the malloc issue. Prints one line per

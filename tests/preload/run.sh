@@ -78,6 +78,10 @@ if [[ -x $bin/memkit ]]; then
     grep -q "^memkit: .* arenas" <<<"$err" || fail "memkit run --stats: no statistics line: $err"
     grep -q "^slabinfo - version: 2.1" <<<"$err" || fail "memkit run --stats: no slabinfo: $err"
     grep -q "^Node 0, zone   memkit" <<<"$err" || fail "memkit run --stats: no buddyinfo: $err"
+    # Only PROGRAM reports, not its children (which inherit the options).
+    n=$("$bin/memkit" run --stats -- /usr/bin/python3 -c \
+        "import subprocess; subprocess.run(['/bin/echo', 'x'])" 2>&1 >/dev/null | grep -c " arenas (")
+    [[ $n == 1 ]] || fail "memkit run --stats: $n reports from python3 and its child, want 1"
     out=$("$bin/memkit" run -- /bin/echo hello) && [[ $out == hello ]] ||
         fail "memkit run -- echo hello printed '$out'"
     [[ $failures == "$before" ]] && echo "ok: memkit run"

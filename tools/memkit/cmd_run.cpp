@@ -1,16 +1,14 @@
 // memkit CLI — `memkit run` (tools/memkit/cmd_run.cpp): a program on memkit's malloc.
 //
-// Runs PROGRAM with libmemkit.so prepended to LD_PRELOAD (found as MEMKIT_PRELOAD, else next to
-// this binary: BIN/../<install libdir>/memkit (an install), BIN/../lib (the build tree), BIN/),
-// and passes its exit status through
-// (128 + N for a death by signal N, as the shell does). --stats adds stats_fd=N to
-// MEMKIT_OPTIONS, N a copy of stderr, so that the program's memkit writes its statistics there
-// at exit.
+// Execs PROGRAM in place with libmemkit.so prepended to LD_PRELOAD (found as MEMKIT_PRELOAD,
+// else next to this binary: BIN/../<install libdir>/memkit (an install), BIN/../lib (the build
+// tree), BIN/), so the exit status is PROGRAM's own. --stats adds stats_fd=N (a copy of stderr)
+// and stats_pid (PROGRAM's PID) to MEMKIT_OPTIONS: PROGRAM's memkit writes its statistics there
+// at exit; its children, which inherit the options, do not.
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -64,47 +62,37 @@ std::string find_preload() {
                        "/memkit, ../lib and the same directory); set MEMKIT_PRELOAD to its path");
 }
 
-int run(const Args& args) {
+// Replaces this process with PROGRAM (so its exit status, signals and Ctrl-C are the
+// program's own); returns only if the exec failed.
+[[noreturn]] void run(const Args& args) {
   if (args.command.empty())
     throw usage_error("run: no PROGRAM given (memkit run -- PROGRAM [ARGS...])");
   const std::string preload = find_preload();
   const char* old = std::getenv("LD_PRELOAD");
   const std::string ld = old != nullptr && *old != '\0' ? preload + ":" + old : preload;
-  std::string options;
-  int stats_fd = -1;
   if (args.stats) {
-    // A copy of stderr out of the program's way: many programs close stderr at exit
-    // (coreutils' close_stdout), before memkit's report runs.
-    stats_fd = fcntl(2, F_DUPFD, 100);
-    if (stats_fd < 0) throw internal_error(fmt::format("run: dup of stderr: {}", std::strerror(errno)));
+    // A copy of stderr out of the program's way (many programs close stderr at exit, e.g.
+    // coreutils' close_stdout, before memkit's report runs), and this PID, which PROGRAM
+    // keeps: its children inherit the options but do not report.
+    const int stats_fd = fcntl(2, F_DUPFD, 100);
+    if (stats_fd < 0)
+      throw internal_error(fmt::format("run: dup of stderr: {}", std::strerror(errno)));
     const char* mo = std::getenv("MEMKIT_OPTIONS");
-    const std::string key = fmt::format("stats_fd={}", stats_fd);
-    options = mo != nullptr && *mo != '\0' ? std::string(mo) + ":" + key : key;
+    const std::string keys = fmt::format("stats_fd={}:stats_pid={}", stats_fd, getpid());
+    const std::string options = mo != nullptr && *mo != '\0' ? std::string(mo) + ":" + keys : keys;
+    setenv("MEMKIT_OPTIONS", options.c_str(), 1);
   }
+  setenv("LD_PRELOAD", ld.c_str(), 1);
+  std::vector<std::string> copies(args.command);
+  std::vector<char*> argv;
+  for (std::string& a : copies) argv.push_back(a.data());
+  argv.push_back(nullptr);
   std::fflush(stdout);
   std::fflush(stderr);
-  const pid_t pid = fork();
-  if (pid < 0) throw internal_error(fmt::format("run: fork: {}", std::strerror(errno)));
-  if (pid == 0) {
-    setenv("LD_PRELOAD", ld.c_str(), 1);
-    if (args.stats) setenv("MEMKIT_OPTIONS", options.c_str(), 1);
-    std::vector<std::string> copies(args.command);
-    std::vector<char*> argv;
-    for (std::string& a : copies) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    const int err = errno;
-    fmt::print(stderr, "memkit: run: {}: {}\n", args.command[0], std::strerror(err));
-    _exit(err == ENOENT ? 127 : 126);
-  }
-  if (stats_fd >= 0) close(stats_fd);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw internal_error(fmt::format("run: waitpid: {}", std::strerror(errno)));
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+  execvp(argv[0], argv.data());
+  const int err = errno;
+  throw Failure(err == ENOENT ? 127 : 126,
+                fmt::format("run: {}: {}", args.command[0], std::strerror(err)));
 }
 
 void setup(CLI::App& sub) {
@@ -117,7 +105,7 @@ void setup(CLI::App& sub) {
       "Runs PROGRAM with libmemkit.so in LD_PRELOAD (MEMKIT_PRELOAD overrides where it is "
       "found) and exits with its status (128 + N if signal N killed it).\n"
       "Example: memkit run --stats -- python3 -c 'print(1)'");
-  sub.callback([args] { throw Failure(run(*args), ""); });
+  sub.callback([args] { run(*args); });
 }
 
 const Registration kRun{"run", "run a program on memkit's malloc (LD_PRELOAD)", setup};

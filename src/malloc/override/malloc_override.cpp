@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "malloc/malloc.h"
 #include "memkit/memkit.h"
@@ -61,7 +62,7 @@ MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
 
 // glibc: an alignment that is not a power of two is rounded up to one.
 MK_EXPORT void* memalign(size_t align, size_t size) {
-  if (align > (size_t{1} << 62)) {
+  if (align > SIZE_MAX / 2 + 1) {  // no power of two to round up to (glibc: EINVAL)
     errno = EINVAL;
     return nullptr;
   }
@@ -136,7 +137,11 @@ MK_EXPORT struct mallinfo mallinfo(void) {
 __attribute__((constructor)) static void memkit_malloc_init() { memkit::install_fork_handlers(); }
 
 // MEMKIT_OPTIONS=stats_fd=N: the statistics at exit (memkit run --stats).
+// stats_pid: only that process reports (memkit run sets the program's own; its children
+// inherit the options and may have reused the descriptor for something else).
 __attribute__((destructor)) static void memkit_report_at_exit() {
-  const long fd = memkit::options().stats_fd;
-  if (fd >= 0) memkit::write_stats(static_cast<int>(fd));
+  const memkit::Options& o = memkit::options();
+  if (o.stats_fd < 0) return;
+  if (o.stats_pid != 0 && o.stats_pid != static_cast<long>(getpid())) return;
+  memkit::write_stats(static_cast<int>(o.stats_fd));
 }
