@@ -5,7 +5,7 @@
 //   kmalloc (kmalloc.h, inline)  -> SlabCache::alloc            a class-sized request
 //     kmalloc_slow                -> init_once, then the class, or
 //       kmalloc_large             -> PageHeap::alloc_pages_exact
-//   kfree                         -> SlabCache::slab_of -> is_kmalloc_cache -> SlabCache::free
+//   kfree                         -> SlabCache::slab_of -> is_kmalloc_cache -> free_in_slab
 //     kfree_large                 -> PageHeap::free_pages_exact -> refuse (fatal) on error
 //   ksize                         -> the class size, or PageHeap::exact_pages * page size
 //   krealloc                      -> ksize -> in place (keep / shrink_pages_exact) or move
@@ -158,7 +158,7 @@ void kfree(const void* p, const char* caller) {
   if (MK_LIKELY(slab != nullptr)) {
     SlabCache* owner = slab_page::cache(slab);
     if (MK_LIKELY(is_kmalloc_cache(owner))) {
-      owner->free(const_cast<void*>(p), caller);  // checks that p starts an object
+      owner->free_in_slab(slab, const_cast<void*>(p), caller);  // checks that p starts an object
       return;
     }
     refuse_foreign_object("invalid-free", caller, p, owner);

@@ -471,8 +471,9 @@ __attribute__((noinline)) void* SlabCache::alloc_slow(unsigned gfp) {
   return obj;
 }
 
-void SlabCache::free(void* p, const char* caller) {
-  const PageDesc* slab = slab_of(heap_, p);
+void SlabCache::free(void* p, const char* caller) { free_in_slab(slab_of(heap_, p), p, caller); }
+
+void SlabCache::free_in_slab(const PageDesc* slab, void* p, const char* caller) {
   if (MK_UNLIKELY(slab == nullptr || slab_page::cache(slab) != this ||
                   !is_object_start_in(slab, p)))
     invalid_free(slab, p, caller);

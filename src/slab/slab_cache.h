@@ -111,6 +111,9 @@ class SlabCache {
   /// Frees an object of this cache. A pointer that is not one of its objects is a fatal
   /// report naming `caller`.
   void free(void* p, const char* caller);
+  /// free() for a caller that already looked up p's slab (slab_of(), nullptr if none), such as
+  /// kfree: the same checks and path without a second lookup.
+  void free_in_slab(const PageDesc* slab, void* p, const char* caller);
 
   /// Gives back this thread's cached objects, the depot's, and every empty slab. Returns the
   /// pages given back to the page heap.
