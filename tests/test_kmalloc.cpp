@@ -36,6 +36,7 @@
 
 #include "kmalloc/size_classes.h"
 #include "memkit/memkit.h"
+#include "test_support.h"
 
 namespace {
 
@@ -54,12 +55,7 @@ mk_page_stats page_stats() {
 
 bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-bool all_bytes(const void* p, size_t n, unsigned char v) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i)
-    if (b[i] != v) return false;
-  return true;
-}
+using memkit::testing::all_bytes;
 
 // A byte pattern that depends on the block's identity and the offset.
 unsigned char pattern(uint64_t id, size_t i) {

@@ -20,6 +20,7 @@
 
 #include "memkit/memkit.h"
 #include "memkit/pages.hpp"
+#include "test_support.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define MEMKIT_TEST_TSAN 1
@@ -41,12 +42,7 @@ mk_page_stats page_stats() {
   return s;
 }
 
-bool all_bytes(const void* p, size_t n, unsigned char v) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i)
-    if (b[i] != v) return false;
-  return true;
-}
+using memkit::testing::all_bytes;
 
 // VmRSS from /proc/self/status, in bytes (0 if unreadable).
 size_t vm_rss() {

@@ -21,6 +21,8 @@
 #include "arena/page_heap.h"
 #include "fake_os.h"
 #include "memkit/buddy.hpp"
+#include "test_support.h"
+#include "page_heap_testing.h"
 
 namespace memkit {
 void PrintTo(BuddyStatus s, std::ostream* os) { *os << to_string(s); }
@@ -50,22 +52,9 @@ PageHeapConfig small_config() {
   return c;
 }
 
-mk_page_stats stats_of(const PageHeap& h) {
-  mk_page_stats s;
-  h.stats(&s);
-  return s;
-}
-
-bool same_stats(const mk_page_stats& a, const mk_page_stats& b) {
-  return std::memcmp(&a, &b, sizeof a) == 0;
-}
-
-bool all_bytes(const void* p, size_t n, unsigned char v) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i)
-    if (b[i] != v) return false;
-  return true;
-}
+using memkit::testing::all_bytes;
+using memkit::testing::same_stats;
+using memkit::testing::stats_of;
 
 unsigned covering_order(size_t n) {
   unsigned k = 0;

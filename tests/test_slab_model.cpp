@@ -22,6 +22,7 @@
 
 #include "memkit/memkit.h"
 #include "slab_testing.h"
+#include "test_support.h"
 
 namespace {
 
@@ -91,12 +92,7 @@ bool check(const void* p, size_t size, uint64_t seed) {
   return true;
 }
 
-bool all_bytes(const void* p, size_t n, unsigned char v) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i)
-    if (b[i] != v) return false;
-  return true;
-}
+using memkit::testing::all_bytes;
 
 size_t expected_align(const Spec& s) {
   size_t align = s.align;

@@ -44,6 +44,14 @@ inline void spit(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
+/// Whether all n bytes at p equal v.
+inline bool all_bytes(const void* p, size_t n, unsigned char v) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; ++i)
+    if (b[i] != v) return false;
+  return true;
+}
+
 inline bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
