@@ -7,6 +7,9 @@
 // format_buddyinfo() all the time, so arena creation, purging and release race with the
 // allocation and free paths. A few huge vmalloc blocks (direct mappings) join in.
 //
+// The background purger (BackgroundPurge.*) gives the process heap's decayed blocks back while
+// nobody frees, and wakes again for later frees, with threads churning meanwhile.
+//
 // Meant to run clean under ThreadSanitizer (tsan preset) and AddressSanitizer (asan preset);
 // the iteration counts are smaller under sanitizers.
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -25,7 +29,9 @@
 #include <thread>
 #include <vector>
 
+#include "arena/background_purge.h"
 #include "arena/page_heap.h"
+#include "options/options.h"
 #include "fake_os.h"
 
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -316,5 +322,73 @@ TEST(PageHeapThreads, DecayZeroWithConcurrentPurge) { run(/*decay_ms=*/0, 3, tru
 TEST(PageHeapThreads, ShortDecayTwoThreads) { run(/*decay_ms=*/2, 2, false); }
 
 TEST(PageHeapThreads, NoDecayFourThreadsAndPurger) { run(/*decay_ms=*/-1, 4, true); }
+
+// Polls the process heap until nothing is dirty (or 10 s pass). True if it got there.
+bool wait_until_clean(PageHeap& heap) {
+  for (int i = 0; i < 1000; ++i) {
+    mk_page_stats st;
+    heap.stats(&st);
+    if (st.dirty_pages == 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+size_t dirty_pages(PageHeap& heap) {
+  mk_page_stats st;
+  heap.stats(&st);
+  return st.dirty_pages;
+}
+
+// The process heap (global_page_heap), with a short decay time when this test is the first to
+// use it (ctest runs each test in its own process); with the default 1 s it only takes longer.
+TEST(BackgroundPurge, GivesDecayedBlocksBackWhileIdleAndWakesAgain) {
+  namespace bg = memkit::bg_purge;
+  setenv("MEMKIT_OPTIONS", "decay_ms=40", 1);
+  memkit::reload_options_for_testing();
+  ASSERT_TRUE(bg::enable());
+  PageHeap& heap = memkit::global_page_heap();
+  const unsigned order = heap.config().arena.purge_order;
+
+  auto churn = [&heap, order](int blocks) {
+    std::vector<void*> held;
+    for (int i = 0; i < blocks; ++i) {
+      void* p = heap.alloc_pages(order + static_cast<unsigned>(i % 3), 0);
+      ASSERT_NE(p, nullptr);
+      std::memset(p, 0xa5, kPage);
+      held.push_back(p);
+    }
+    for (int i = 0; i < blocks; ++i)
+      ASSERT_EQ(heap.free_pages(held[static_cast<size_t>(i)], order + static_cast<unsigned>(i % 3)),
+                BuddyStatus::kOk);
+  };
+
+  // A free that leaves dirty blocks asks for the thread; a safe point starts it.
+  churn(32);
+  ASSERT_GT(dirty_pages(heap), 0u);
+  const int state = bg::g_state.load();
+  EXPECT_TRUE(state == bg::kStartRequested || state == bg::kRunning) << state;
+  bg::at_safe_point();
+  EXPECT_EQ(bg::g_state.load(), bg::kRunning);
+  ASSERT_TRUE(wait_until_clean(heap)) << dirty_pages(heap) << " pages still dirty";
+  const bg::Counters first = bg::counters();
+  EXPECT_GE(first.rounds, 1u);
+  EXPECT_GT(first.bytes, 0u);
+
+  // Asleep now (nothing dirty): the next frees wake it, also while threads churn.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&churn] {
+      for (int r = 0; r < 20; ++r) {
+        churn(8);
+        memkit::bg_purge::at_safe_point();
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  ASSERT_TRUE(wait_until_clean(heap)) << dirty_pages(heap) << " pages still dirty";
+  const bg::Counters second = bg::counters();
+  EXPECT_GE(second.wakeups, first.wakeups + 1);
+  EXPECT_GT(second.bytes, first.bytes);
+}
 
 }  // namespace

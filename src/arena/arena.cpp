@@ -58,6 +58,7 @@ int Arena::create(const os::OsApi* os, const ArenaConfig& config) {
   desc_ = reinterpret_cast<PageDesc*>(base_);  // fresh memory: every descriptor reads kNone
   dirty_head_ = dirty_tail_ = kNoPageLink;
   dirty_pages_ = 0;
+  dirty_hint_.store(0, std::memory_order_relaxed);
   purged_bytes_ = 0;
   op_dirty_ = false;  // fresh pages read as zero
   op_now_ = 0;
@@ -142,6 +143,7 @@ void Arena::dirty_push(size_t page) {
     dirty_head_ = static_cast<uint32_t>(page);
   dirty_tail_ = static_cast<uint32_t>(page);
   dirty_pages_ += size_t{1} << d.order;
+  dirty_hint_.store(dirty_pages_, std::memory_order_relaxed);
 }
 
 void Arena::dirty_remove(size_t page) {
@@ -156,6 +158,7 @@ void Arena::dirty_remove(size_t page) {
     dirty_tail_ = d.dirty_prev;
   d.flags &= static_cast<uint16_t>(~kPageOnDirty);
   dirty_pages_ -= size_t{1} << d.order;
+  dirty_hint_.store(dirty_pages_, std::memory_order_relaxed);
 }
 
 void Arena::publish_hint() {

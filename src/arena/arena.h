@@ -72,6 +72,8 @@ class Arena {
   void destroy();
 
   bool live() const { return live_.load(std::memory_order_acquire); }
+  /// Pages on the dirty list at the last change (a hint read without the lock).
+  size_t dirty_pages_hint() const { return dirty_hint_.load(std::memory_order_relaxed); }
   /// Orders that had a free block at the last change (a hint read without the lock).
   uint32_t free_orders_hint() const { return free_hint_.load(std::memory_order_relaxed); }
   // Read without the lock by lookups of any pointer (arena_for), so atomics.
@@ -143,6 +145,7 @@ class Arena {
   uint32_t dirty_head_ = kNoPageLink;
   uint32_t dirty_tail_ = kNoPageLink;
   size_t dirty_pages_ = 0;
+  std::atomic<size_t> dirty_hint_{0};  // dirty_pages_, for readers without the lock
   size_t purged_bytes_ = 0;
   // Scratch for the buddy events of the operation in progress (under the lock).
   bool op_dirty_ = false;

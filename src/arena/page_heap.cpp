@@ -150,7 +150,7 @@ BuddyStatus PageHeap::free_pages(void* p, unsigned order) {
   Arena* a = arena_for(p);
   if (a == nullptr) return BuddyStatus::kOutOfRange;
   const BuddyStatus st = a->free(p, order);
-  if (st == BuddyStatus::kOk) maybe_purge();
+  if (st == BuddyStatus::kOk) maybe_purge(a);
   return st;
 }
 
@@ -324,7 +324,7 @@ void PageHeap::fork_release() {
 BuddyStatus PageHeap::free_pages_exact(void* p) {
   if (Arena* a = arena_for(p)) {
     const BuddyStatus st = a->free_exact(p);
-    if (st == BuddyStatus::kOk) maybe_purge();
+    if (st == BuddyStatus::kOk) maybe_purge(a);
     return st;
   }
   LockGuard guard(&lock_);
@@ -340,7 +340,7 @@ BuddyStatus PageHeap::shrink_pages_exact(void* p, size_t npages) {
   Arena* a = arena_for(p);
   if (a == nullptr) return owns(p) ? BuddyStatus::kInvalidArgument : BuddyStatus::kOutOfRange;
   const BuddyStatus st = a->shrink_exact(p, npages);
-  if (st == BuddyStatus::kOk) maybe_purge();
+  if (st == BuddyStatus::kOk) maybe_purge(a);
   return st;
 }
 
@@ -399,8 +399,11 @@ size_t PageHeap::purge_expired(uint64_t now) {
   return bytes;
 }
 
-void PageHeap::maybe_purge() {
+void PageHeap::maybe_purge(const Arena* a) {
   if (config_.decay_ms < 0) return;
+  if (a->dirty_pages_hint() != 0) {
+    if (void (*hook)() = dirty_hook_.load(std::memory_order_acquire)) hook();
+  }
   const uint64_t now = os::now_ns();
   uint64_t due = next_purge_ns_.load(std::memory_order_relaxed);
   if (now < due) return;

@@ -19,7 +19,9 @@
 // Decay: free blocks of order >= purge_order stay committed for decay_ms after their free
 // (reuse is then free of page faults), then the next free_pages()/vfree() that finds the decay
 // time passed gives them back; decay_ms = 0 gives back at once, -1 never (only purge()).
-// A fully free arena is unmapped at that point (release_arenas), except the last one.
+// A fully free arena is unmapped at that point (release_arenas), except the last one. With no
+// frees to drive it (a program that frees and goes idle), the background purger does the same
+// (background_purge.h; the drop-in malloc turns it on).
 //
 // Locks: heap lock (arena creation/release, direct-mapping records) before an arena's lock.
 // Nothing here allocates through malloc: arenas live in a fixed table of slots, direct-mapping
@@ -120,6 +122,10 @@ class PageHeap {
   /// Gives back what has waited longer than the decay time (called by the free paths).
   size_t purge_expired(uint64_t now);
 
+  /// Called after a free that leaves dirty blocks in an arena (with decay_ms >= 0), whatever
+  /// locks of the layers above are held: the background purger's wake-up (background_purge.h).
+  void set_dirty_hook(void (*hook)()) { dirty_hook_.store(hook, std::memory_order_release); }
+
   void stats(mk_page_stats* out) const;
   /// One buddyinfo line per live arena. Returns the length needed.
   int format_buddyinfo(char* buf, size_t len) const;
@@ -148,13 +154,14 @@ class PageHeap {
   void unmap_direct_locked(DirectMapping* d);
   void release_idle_arenas(bool require_purged, bool keep_one);
   DirectMapping* new_record_locked();
-  void maybe_purge();
+  void maybe_purge(const Arena* a);
 
   const os::OsApi* os_;
   PageHeapConfig config_;
   mutable pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
   std::atomic<size_t> arena_slots_{0};  // slots [0, arena_slots_) have been used
   std::atomic<uint64_t> next_purge_ns_{0};
+  std::atomic<void (*)()> dirty_hook_{nullptr};
   std::atomic<size_t> direct_count_{0};
   std::atomic<size_t> direct_bytes_{0};
   std::atomic<size_t> purged_bytes_{0};

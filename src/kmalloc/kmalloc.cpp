@@ -19,6 +19,7 @@
 #include <cstring>
 #include <new>
 
+#include "arena/background_purge.h"
 #include "arena/page_heap.h"
 #include "memkit/memkit.h"
 #include "os/report.h"
@@ -116,6 +117,7 @@ void* kmalloc_large(size_t size, unsigned gfp) {
 MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller) {
   const BuddyStatus st = heap->free_pages_exact(const_cast<void*>(p));
   if (st != BuddyStatus::kOk) refuse_page_block(caller, p, st);
+  bg_purge::at_safe_point();  // no lock held here
 }
 
 }  // namespace
@@ -123,6 +125,7 @@ MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller)
 // ---- allocation ----
 
 void* kmalloc_slow(size_t size, unsigned gfp) {
+  bg_purge::at_safe_point();  // no lock held here
   pthread_once(&g_once, init_once);
   if (!g_ready.load(std::memory_order_acquire)) {
     errno = ENOMEM;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "arena/background_purge.h"
 #include "arena/page_heap.h"
 #include "memkit/memkit.h"
 #include "slab/registry.h"
@@ -91,9 +92,14 @@ void fork_release() {
   pthread_mutex_unlock(&g_stats_lock);
 }
 
+void fork_release_child() {
+  fork_release();
+  bg_purge::fork_child();
+}
+
 pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 
-void register_fork_handlers() { pthread_atfork(fork_prepare, fork_release, fork_release); }
+void register_fork_handlers() { pthread_atfork(fork_prepare, fork_release, fork_release_child); }
 
 }  // namespace
 

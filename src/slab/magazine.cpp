@@ -7,6 +7,7 @@
 #include <atomic>
 #include <utility>
 
+#include "arena/background_purge.h"
 #include "slab/registry.h"
 
 namespace memkit {
@@ -194,6 +195,7 @@ CpuCache* cpu_cache_slow(unsigned index) {
 }
 
 void* magazine_alloc_slow(SlabCache* cache, CpuCache* cc) {
+  bg_purge::at_safe_point();  // no lock held here
   // 1. The previous magazine has rounds: swap.
   if (cc->previous->rounds != 0) {
     std::swap(cc->loaded, cc->previous);
@@ -221,13 +223,9 @@ void* magazine_alloc_slow(SlabCache* cache, CpuCache* cc) {
   return m->slots[--m->rounds];
 }
 
-void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
-  // 1. The previous magazine is empty (and real): swap.
-  if (is_real(cc->previous) && cc->previous->rounds == 0) {
-    std::swap(cc->loaded, cc->previous);
-    cc->loaded->slots[cc->loaded->rounds++] = obj;
-    return;
-  }
+namespace {
+
+void exchange_with_depot(SlabCache* cache, CpuCache* cc, void* obj) {
   LockGuard guard(&cache->lock_);
   // 2. Loaded is full (or the sentinel): previous goes to the depot, loaded becomes previous,
   //    and an empty magazine from the depot (or a new one) is loaded.
@@ -241,6 +239,21 @@ void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
   cc->previous = cc->loaded;
   cc->loaded = empty;
   empty->slots[empty->rounds++] = obj;
+}
+
+}  // namespace
+
+void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
+  // 1. The previous magazine is empty (and real): swap.
+  if (is_real(cc->previous) && cc->previous->rounds == 0) {
+    std::swap(cc->loaded, cc->previous);
+    cc->loaded->slots[cc->loaded->rounds++] = obj;
+    return;
+  }
+  exchange_with_depot(cache, cc, obj);
+  // Slabs may have gone back to the page heap; the purger starts here if that asked for it
+  // (no lock is held: the magazine layer is entered from the callers' free).
+  bg_purge::at_safe_point();
 }
 
 void magazine_flush_this_thread_locked(SlabCache* cache) {

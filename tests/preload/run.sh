@@ -2,7 +2,9 @@
 # memkit — the drop-in malloc as a user meets it (tests/preload/run.sh BINARY_DIR PRELOAD)
 #
 #   1. the conformance program under LD_PRELOAD=libmemkit.so, and linked statically with
-#      libmemkit_malloc.a; 1000 forks while two threads churn; memkit run;
+#      libmemkit_malloc.a; 1000 forks while two threads churn; 1 GiB freed goes back to the OS
+#      while the program sleeps (background purger) and on malloc_trim; allocation before main, in
+#      dlopen'ed code and after main (against glibc's output); memkit run;
 #   2. real programs under LD_PRELOAD, each compared with the same run under glibc (exit status
 #      and output must be identical): python3 (dicts, strings, big integers, threads), git
 #      (init, add, commit, log with fixed dates), sqlite3 (thousands of inserts and selects),
@@ -66,6 +68,26 @@ need() {
 
 echo "== fork 1000 times while 2 threads churn (LD_PRELOAD)"
 LD_PRELOAD=$preload timeout 300 "$bin/preload_fork" 1000 || fail "fork test (status $?; 124 = deadlock)"
+
+echo "== allocation before main, in dlopen'ed code, in threads, at exit (vs glibc)"
+lib=$bin/libpreload_init_lib.so
+if "$bin/preload_init_order" "$lib" >"$work/init.glibc" 2>&1; then
+    EXPECT_MEMKIT=1 LD_PRELOAD=$preload "$bin/preload_init_order" "$lib" >"$work/init.memkit" 2>&1 ||
+        fail "init order under LD_PRELOAD (status $?)"
+    EXPECT_MEMKIT=1 "$bin/static_init_order" "$lib" >"$work/init.static" 2>&1 ||
+        fail "init order, statically linked (status $?)"
+    for mode in memkit static; do
+        cmp -s "$work/init.glibc" "$work/init.$mode" ||
+            { fail "init order: $mode output differs from glibc's"; diff "$work/init.glibc" "$work/init.$mode" | head -20 >&2; }
+    done
+    echo "ok: init order ($(wc -l <"$work/init.glibc") lines, identical under glibc, LD_PRELOAD and static link)"
+else
+    fail "init order fails under glibc"
+fi
+
+echo "== memory back to the OS: 1 GiB of small objects freed, then idle / malloc_trim"
+LD_PRELOAD=$preload "$bin/preload_decay" idle || fail "decay: idle program kept its memory"
+MEMKIT_OPTIONS=decay_ms=-1 LD_PRELOAD=$preload "$bin/preload_decay" trim || fail "decay: malloc_trim"
 
 echo "== memkit run"
 if [[ -x $bin/memkit ]]; then

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include "arena/background_purge.h"
 #include "malloc/malloc.h"
 #include "memkit/memkit.h"
 #include "options/options.h"
@@ -133,8 +134,12 @@ MK_EXPORT struct mallinfo mallinfo(void) {
   return mi;
 }
 
-// At load time (before main, and before any thread the program starts): fork handlers.
-__attribute__((constructor)) static void memkit_malloc_init() { memkit::install_fork_handlers(); }
+// At load time (before main, and before any thread the program starts): fork handlers, and
+// the background purger enabled (its thread starts only once a free leaves decayed blocks).
+__attribute__((constructor)) static void memkit_malloc_init() {
+  memkit::install_fork_handlers();
+  memkit::bg_purge::enable();
+}
 
 // MEMKIT_OPTIONS=stats_fd=N: the statistics at exit (memkit run --stats).
 // stats_pid: only that process reports (memkit run sets the program's own; its children
