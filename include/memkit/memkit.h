@@ -67,6 +67,8 @@ struct mk_page_stats {
   size_t purged_bytes;        /* bytes given back with madvise (decay or mk_purge) so far */
   size_t unmapped_bytes;      /* bytes unmapped so far: idle arenas and freed direct mappings */
   size_t nr_free[MK_NR_PAGE_ORDERS]; /* free blocks per order, over all arenas */
+  size_t used_bytes;          /* handed out now: arena pages + direct mappings */
+  size_t peak_used_bytes;     /* the most used_bytes has been */
 };
 void mk_get_page_stats(struct mk_page_stats *out);
 

@@ -128,7 +128,22 @@ void* PageHeap::alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed
       if (a != nullptr) p = take(*a);
     }
   }
+  if (p != nullptr) note_used(exact_pages != 0 ? exact_pages : size_t{1} << order);
   return p;
+}
+
+void PageHeap::note_used(size_t pages) {
+  const size_t now =
+      ((arena_used_pages_.fetch_add(pages, std::memory_order_relaxed) + pages) << config_.arena.page_shift) +
+      direct_bytes_.load(std::memory_order_relaxed);
+  size_t peak = peak_used_bytes_.load(std::memory_order_relaxed);
+  while (now > peak &&
+         !peak_used_bytes_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+
+void PageHeap::note_unused(size_t pages) {
+  arena_used_pages_.fetch_sub(pages, std::memory_order_relaxed);
 }
 
 void* PageHeap::alloc_pages(unsigned order, unsigned gfp) {
@@ -150,7 +165,9 @@ BuddyStatus PageHeap::free_pages(void* p, unsigned order) {
   Arena* a = arena_for(p);
   if (a == nullptr) return BuddyStatus::kOutOfRange;
   const BuddyStatus st = a->free(p, order);
-  if (st == BuddyStatus::kOk) maybe_purge(a);
+  if (st != BuddyStatus::kOk) return st;
+  note_unused(size_t{1} << order);
+  maybe_purge(a);
   return st;
 }
 
@@ -225,6 +242,7 @@ void* PageHeap::direct_map(size_t size, bool exact, size_t align) {
   live_direct_ = d;
   direct_count_.fetch_add(1, std::memory_order_relaxed);
   direct_bytes_.fetch_add(size, std::memory_order_relaxed);
+  note_used(0);  // the peak
   return mem;  // fresh from the OS: already zero
 }
 
@@ -323,8 +341,11 @@ void PageHeap::fork_release() {
 
 BuddyStatus PageHeap::free_pages_exact(void* p) {
   if (Arena* a = arena_for(p)) {
+    const size_t pages = exact_pages(p);  // meaningful only if the free succeeds
     const BuddyStatus st = a->free_exact(p);
-    if (st == BuddyStatus::kOk) maybe_purge(a);
+    if (st != BuddyStatus::kOk) return st;
+    note_unused(pages);
+    maybe_purge(a);
     return st;
   }
   LockGuard guard(&lock_);
@@ -339,8 +360,11 @@ BuddyStatus PageHeap::free_pages_exact(void* p) {
 BuddyStatus PageHeap::shrink_pages_exact(void* p, size_t npages) {
   Arena* a = arena_for(p);
   if (a == nullptr) return owns(p) ? BuddyStatus::kInvalidArgument : BuddyStatus::kOutOfRange;
+  const size_t before = exact_pages(p);  // meaningful only if the shrink succeeds
   const BuddyStatus st = a->shrink_exact(p, npages);
-  if (st == BuddyStatus::kOk) maybe_purge(a);
+  if (st != BuddyStatus::kOk) return st;
+  note_unused(before - npages);
+  maybe_purge(a);
   return st;
 }
 
@@ -436,6 +460,21 @@ void PageHeap::stats(mk_page_stats* out) const {
   out->direct_bytes = direct_bytes_.load(std::memory_order_relaxed);
   out->purged_bytes = purged_bytes_.load(std::memory_order_relaxed);
   out->unmapped_bytes = unmapped_bytes_.load(std::memory_order_relaxed);
+  out->used_bytes = (arena_used_pages_.load(std::memory_order_relaxed) << config_.arena.page_shift) +
+                    out->direct_bytes;
+  out->peak_used_bytes = peak_used_bytes_.load(std::memory_order_relaxed);
+  if (out->peak_used_bytes < out->used_bytes) out->peak_used_bytes = out->used_bytes;
+}
+
+void PageHeap::for_each_arena(void (*fn)(void* ctx, const ArenaStats& stats), void* ctx) const {
+  const size_t slots = arena_slots_.load(std::memory_order_acquire);
+  for (size_t i = 0; i < slots; ++i) {
+    Arena& a = const_cast<Arena&>(arenas_[i]);
+    if (!a.live()) continue;
+    ArenaStats s;
+    a.stats(&s);
+    if (s.bytes != 0) fn(ctx, s);  // 0: retired meanwhile
+  }
 }
 
 int PageHeap::format_buddyinfo(char* buf, size_t len) const {

@@ -127,6 +127,8 @@ class PageHeap {
   void set_dirty_hook(void (*hook)()) { dirty_hook_.store(hook, std::memory_order_release); }
 
   void stats(mk_page_stats* out) const;
+  /// fn(ctx, stats) for each live arena (each arena's stats taken under its lock).
+  void for_each_arena(void (*fn)(void* ctx, const ArenaStats& stats), void* ctx) const;
   /// One buddyinfo line per live arena. Returns the length needed.
   int format_buddyinfo(char* buf, size_t len) const;
 
@@ -155,6 +157,10 @@ class PageHeap {
   void release_idle_arenas(bool require_purged, bool keep_one);
   DirectMapping* new_record_locked();
   void maybe_purge(const Arena* a);
+  // Pages handed out from the arenas (and the peak of those plus direct mappings), kept for
+  // the statistics.
+  void note_used(size_t pages);
+  void note_unused(size_t pages);
 
   const os::OsApi* os_;
   PageHeapConfig config_;
@@ -164,6 +170,8 @@ class PageHeap {
   std::atomic<void (*)()> dirty_hook_{nullptr};
   std::atomic<size_t> direct_count_{0};
   std::atomic<size_t> direct_bytes_{0};
+  std::atomic<size_t> arena_used_pages_{0};
+  std::atomic<size_t> peak_used_bytes_{0};
   std::atomic<size_t> purged_bytes_{0};
   std::atomic<size_t> unmapped_bytes_{0};
   DirectMapping* live_direct_ = nullptr;   // under lock_

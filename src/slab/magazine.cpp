@@ -27,6 +27,7 @@ constexpr std::array<CpuCache, kCpuCacheChunk> make_no_cpu_caches() {
 
 pthread_mutex_t g_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 ThreadCache* g_threads = nullptr;  // live thread caches, under g_threads_lock
+ThreadStats g_exited_stats = {0, 0};  // counters of threads gone, under g_threads_lock
 pthread_key_t g_key;
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 
@@ -134,6 +135,14 @@ void thread_exit(void* arg) {
     LockGuard guard(&g_threads_lock);
     if (tc->prev != nullptr) tc->prev->next = tc->next; else g_threads = tc->next;
     if (tc->next != nullptr) tc->next->prev = tc->prev;
+    // The counters go to the totals in the same hold, so a reader counts them exactly once.
+    // Should the thread call in again (a later TLS destructor), a new ThreadCache picks up
+    // from zero and is folded in at its own exit.
+    std::atomic_ref<uint64_t> allocs(t_thread_stats.allocs), frees(t_thread_stats.frees);
+    g_exited_stats.allocs += allocs.load(std::memory_order_relaxed);
+    g_exited_stats.frees += frees.load(std::memory_order_relaxed);
+    allocs.store(0, std::memory_order_relaxed);
+    frees.store(0, std::memory_order_relaxed);
     FlushCtx ctx{tc};
     registry_for_each(flush_thread_cache_for, &ctx);
   }
@@ -157,6 +166,31 @@ constinit ThreadCache g_no_thread_cache = [] {
   return t;
 }();
 constinit thread_local ThreadCache* t_thread_cache = &g_no_thread_cache;
+constinit thread_local ThreadStats t_thread_stats = {0, 0};
+
+ThreadStats thread_stats_total() {
+  LockGuard guard(&g_threads_lock);
+  ThreadStats sum = g_exited_stats;
+  for (ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
+    sum.allocs += std::atomic_ref<uint64_t>(tc->stats->allocs).load(std::memory_order_relaxed);
+    sum.frees += std::atomic_ref<uint64_t>(tc->stats->frees).load(std::memory_order_relaxed);
+  }
+  return sum;
+}
+
+size_t magazine_cached_objects(const SlabCache* cache) {
+  if (cache->magazine_size_ == 0) return 0;
+  LockGuard guard(&g_threads_lock);
+  size_t n = 0;
+  for (ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
+    CpuCache* chunk = std::atomic_ref<CpuCache*>(tc->chunks[cache->index() / kCpuCacheChunk])
+                          .load(std::memory_order_acquire);
+    if (chunk == g_no_cpu_caches.data()) continue;
+    const CpuCache& cc = chunk[cache->index() % kCpuCacheChunk];
+    n += cc.loaded->rounds + cc.previous->rounds;
+  }
+  return n;
+}
 
 unsigned magazine_capacity_for(size_t size) {
   if (size <= 256) return 64;
@@ -172,6 +206,7 @@ CpuCache* cpu_cache_slow(unsigned index) {
     tc = static_cast<ThreadCache*>(bootstrap_cache(Bootstrap::kThread)->alloc(0));
     if (tc == nullptr) return nullptr;
     for (CpuCache*& chunk : tc->chunks) chunk = g_no_cpu_caches.data();
+    tc->stats = &t_thread_stats;
     {
       LockGuard guard(&g_threads_lock);
       tc->prev = nullptr;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -49,10 +50,30 @@ struct CpuCache {
 
 inline constexpr size_t kCpuCacheChunk = 64;
 
+// Per-thread call counters kept by the layers above (the malloc layer counts its calls): plain
+// thread-local words, written only by their thread with relaxed atomic stores (no
+// read-modify-write), read by statistics through the thread list, and folded into process
+// totals when the thread exits.
+struct ThreadStats {
+  uint64_t allocs;
+  uint64_t frees;
+};
+
+extern constinit thread_local ThreadStats t_thread_stats __attribute__((tls_model("initial-exec")));
+
+inline __attribute__((always_inline)) void thread_stat_add(uint64_t* counter) {
+  std::atomic_ref<uint64_t> c(*counter);
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+/// Every thread's counters: the live threads' plus those of threads that have exited.
+ThreadStats thread_stats_total();
+
 struct ThreadCache {
   CpuCache* chunks[kMaxSlabCaches / kCpuCacheChunk];
   ThreadCache* next;  // registry of live thread caches
   ThreadCache* prev;
+  ThreadStats* stats;  // the thread's t_thread_stats
 };
 
 // Sentinels, so that the fast paths need no null tests: a thread without a ThreadCache points
@@ -121,6 +142,9 @@ void magazine_fork_unlock();
 /// Returns every object in the depot to the slabs and frees the depot's magazines
 /// (cache lock held).
 void magazine_drain_depot_locked(SlabCache* cache);
+/// Objects of `cache` held in the magazines of every live thread (a snapshot: exact when the
+/// other threads do not use the cache meanwhile, as at exit).
+size_t magazine_cached_objects(const SlabCache* cache);
 /// Magazine capacity for objects of `size` bytes.
 unsigned magazine_capacity_for(size_t size);
 

@@ -97,9 +97,39 @@ if [[ -x $bin/memkit ]]; then
     rc=0; "$bin/memkit" run -- no-such-program-memkit 2>/dev/null || rc=$?
     [[ $rc == 127 ]] || fail "memkit run of a missing program: exit status $rc, want 127"
     err=$("$bin/memkit" run --stats -- /bin/echo hello 2>&1 >/dev/null)
-    grep -q "^memkit: .* arenas" <<<"$err" || fail "memkit run --stats: no statistics line: $err"
-    grep -q "^slabinfo - version: 2.1" <<<"$err" || fail "memkit run --stats: no slabinfo: $err"
-    grep -q "^Node 0, zone   memkit" <<<"$err" || fail "memkit run --stats: no buddyinfo: $err"
+    for want in "^memkit: heap report for PID [0-9]* (echo)" "^memkit:   calls: [0-9]* allocations" \
+        "^memkit:   heap: peak .* peak RSS" "^memkit:   given back to the OS" "^memkit: .* arenas" \
+        "^slabinfo - version: 2.1" "^kmalloc-[0-9]* " "^Node 0, zone   memkit" "^unusable_index " \
+        "^extfrag_index "; do
+        grep -q "$want" <<<"$err" || fail "memkit run --stats: no line like '$want' in: $err"
+    done
+    # The JSON report of a program whose heap is known (tests/preload/report.cpp).
+    rc=0; "$bin/memkit" run --json "$work/report.json" -- "$bin/preload_report" || rc=$?
+    [[ $rc == 0 ]] || fail "memkit run --json: status $rc"
+    /usr/bin/python3 - "$work/report.json" <<'PY' || fail "memkit run --json: report figures"
+import json, sys
+r = json.load(open(sys.argv[1]))
+def check(cond, what):
+    if not cond:
+        print("report:", what, {k: v for k, v in r.items() if not isinstance(v, (list, dict))}, file=sys.stderr)
+        sys.exit(1)
+check(r["program"] == "preload_report", "program")
+check(10000 <= r["allocations"] < 10200 and 4000 <= r["frees"] < 4200, "calls")
+check(r["blocks_in_use"] == r["allocations"] - r["frees"], "blocks = allocations - frees")
+check(6001 <= r["blocks_in_use"] < 6100, "blocks in use")
+low = 6000 * 112 + (1 << 20)
+check(low <= r["bytes_in_use"] < low + (1 << 20), "bytes in use")
+check(r["peak_heap_bytes"] >= 64 << 20 and r["heap_bytes"] < 8 << 20, "heap, peak and now")
+check(r["peak_rss_bytes"] >= 64 << 20, "peak RSS")
+check(r["returned_to_os_bytes"] >= 64 << 20, "returned to the OS")
+names = [c["name"] for c in r["size_classes"]]
+check("kmalloc-112" in names, "slabinfo of kmalloc-112")
+k112 = next(c for c in r["size_classes"] if c["name"] == "kmalloc-112")
+check(k112["active_objs"] >= 6000 and k112["objsize"] == 112, "kmalloc-112 objects")
+a = r["arenas"][0]
+check(len(a["nr_free"]) == len(a["unusable_index"]) == len(a["fragmentation_index"]) == 11, "arena orders")
+check(all(0 <= u <= 1 for u in a["unusable_index"]), "unusable index range")
+PY
     # Only PROGRAM reports, not its children (which inherit the options).
     n=$("$bin/memkit" run --stats -- /usr/bin/python3 -c \
         "import subprocess; subprocess.run(['/bin/echo', 'x'])" 2>&1 >/dev/null | grep -c " arenas (")

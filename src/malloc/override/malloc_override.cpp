@@ -91,7 +91,7 @@ MK_EXPORT size_t malloc_usable_size(void* p) {
 
 MK_EXPORT int malloc_trim(size_t /*pad*/) { return memkit::trim_impl() ? 1 : 0; }
 
-MK_EXPORT void malloc_stats(void) { memkit::write_stats(2); }
+MK_EXPORT void malloc_stats(void) { memkit::write_report(2, /*json=*/false); }
 
 // Every parameter is accepted, as glibc accepts its own: 1 is success.
 MK_EXPORT int mallopt(int /*param*/, int /*value*/) { return 1; }
@@ -141,12 +141,13 @@ __attribute__((constructor)) static void memkit_malloc_init() {
   memkit::bg_purge::enable();
 }
 
-// MEMKIT_OPTIONS=stats_fd=N: the statistics at exit (memkit run --stats).
+// MEMKIT_OPTIONS=stats_fd=N / json_fd=N: the heap report at exit (memkit run --stats / --json).
 // stats_pid: only that process reports (memkit run sets the program's own; its children
-// inherit the options and may have reused the descriptor for something else).
+// inherit the options and may have reused the descriptors for something else).
 __attribute__((destructor)) static void memkit_report_at_exit() {
   const memkit::Options& o = memkit::options();
-  if (o.stats_fd < 0) return;
+  if (o.stats_fd < 0 && o.json_fd < 0) return;
   if (o.stats_pid != 0 && o.stats_pid != static_cast<long>(getpid())) return;
-  memkit::write_stats(static_cast<int>(o.stats_fd));
+  if (o.stats_fd >= 0) memkit::write_report(static_cast<int>(o.stats_fd), /*json=*/false);
+  if (o.json_fd >= 0) memkit::write_report(static_cast<int>(o.json_fd), /*json=*/true);
 }
