@@ -7,8 +7,10 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
+#include "malloc/malloc.h"
 #include "memkit/memkit.h"
 
 namespace {
@@ -173,6 +175,53 @@ TEST(Malloc, TrimGivesMemoryBack) {
   std::memset(big, 1, 32 << 20);
   mk_free(big);
   EXPECT_EQ(mk_malloc_trim(), 1);
+}
+
+// The heap report's figures against a known sequence (memkit::heap_report, what malloc_stats
+// and `memkit run --stats/--json` print): calls counted on every path (fast, slow, large,
+// calloc, memalign, a realloc that moves), also by a thread that has exited since.
+TEST(MallocReport, CountsCallsAndBytesInUse) {
+  using memkit::HeapReport;
+  HeapReport before;
+  memkit::heap_report(&before);
+  std::vector<void*> small, large;
+  for (int i = 0; i < 1000; ++i) small.push_back(mk_malloc(100));           // kmalloc-112
+  for (int i = 0; i < 10; ++i) large.push_back(mk_malloc(100000));          // 25 pages
+  void* zeroed = mk_calloc(10, 10);                                          // kmalloc-112
+  void* aligned = mk_aligned_alloc(8192, 8192);                              // 2 pages
+  std::thread([&small] {
+    for (int i = 0; i < 100; ++i) small.push_back(mk_malloc(100));
+    for (int i = 0; i < 50; ++i) {
+      mk_free(small.back());
+      small.pop_back();
+    }
+  }).join();
+  for (int i = 0; i < 400; ++i) {
+    mk_free(small.back());
+    small.pop_back();
+  }
+  for (int i = 0; i < 5; ++i) {
+    mk_free(large.back());
+    large.pop_back();
+  }
+  void* moved = mk_realloc(mk_malloc(16), 1000);  // an allocation, a move: +2 allocs, +1 free
+  HeapReport after;
+  memkit::heap_report(&after);
+  EXPECT_EQ(after.allocations - before.allocations, 1000u + 10 + 1 + 1 + 100 + 2);
+  EXPECT_EQ(after.frees - before.frees, 50u + 400 + 5 + 1);
+  const size_t want = (650 + 1) * 112 + 5 * 25 * 4096 + 2 * 4096 + 1024;
+  EXPECT_EQ(after.in_use_bytes - before.in_use_bytes, want);
+  EXPECT_GE(after.peak_heap_bytes, after.heap_bytes);
+  EXPECT_GT(after.peak_rss_bytes, 0u);
+  for (void* p : small) mk_free(p);
+  for (void* p : large) mk_free(p);
+  mk_free(zeroed);
+  mk_free(aligned);
+  mk_free(moved);
+  HeapReport last;
+  memkit::heap_report(&last);
+  EXPECT_EQ(last.allocations - last.frees, before.allocations - before.frees);
+  EXPECT_EQ(last.in_use_bytes, before.in_use_bytes);
 }
 
 using MallocDeathTest = ::testing::Test;

@@ -23,6 +23,7 @@
 #include "arena/page_heap.h"
 #include "memkit/memkit.h"
 #include "os/report.h"
+#include "slab/magazine.h"
 #include "slab/slab_page.h"
 
 namespace memkit {
@@ -85,7 +86,7 @@ void* kmalloc_large(size_t size, unsigned gfp) {
     return nullptr;
   }
   const size_t npages = (size + (size_t{1} << g_page_shift) - 1) >> g_page_shift;
-  return g_heap->alloc_pages_exact(npages, gfp & MK_GFP_ZERO);
+  return kmalloc_pages(npages, 0, gfp);
 }
 
 [[noreturn]] void refuse_page_block(const char* caller, const void* p, BuddyStatus st) {
@@ -117,6 +118,7 @@ void* kmalloc_large(size_t size, unsigned gfp) {
 MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller) {
   const BuddyStatus st = heap->free_pages_exact(const_cast<void*>(p));
   if (st != BuddyStatus::kOk) refuse_page_block(caller, p, st);
+  thread_stat_add(&t_thread_stats.frees);
   bg_purge::at_safe_point();  // no lock held here
 }
 
@@ -133,6 +135,13 @@ void* kmalloc_slow(size_t size, unsigned gfp) {
   }
   if (size <= kMaxSize) return g_caches[size_class::size_to_class(size)]->alloc(gfp);
   return kmalloc_large(size, gfp);
+}
+
+void* kmalloc_pages(size_t npages, size_t align, unsigned gfp) {
+  PageHeap* heap = ready_heap();
+  void* p = heap->alloc_pages_exact_aligned(npages, align, gfp & MK_GFP_ZERO);
+  if (p != nullptr) thread_stat_add(&t_thread_stats.allocs);
+  return p;
 }
 
 bool is_kmalloc_cache(const SlabCache* c) {

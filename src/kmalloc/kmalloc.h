@@ -67,6 +67,11 @@ MK_FAST_PATH void* kmalloc(size_t size, unsigned gfp) {
   return kmalloc_slow(size, gfp);
 }
 
+/// npages pages aligned to max(align, page size) (align: 0 or a power of two) as a kmalloc
+/// block: kfree, ksize and krealloc know it (large blocks, and memalign's). Counted with
+/// kmalloc's large blocks. nullptr with errno ENOMEM.
+void* kmalloc_pages(size_t npages, size_t align, unsigned gfp);
+
 /// Frees a block of kmalloc (nullptr is ignored). Anything else is a fatal report naming
 /// `caller`: a pointer memkit did not hand out, the inside of a block, an object of a user
 /// cache, a page block of mk_alloc_pages/mk_vmalloc, a large block freed twice.

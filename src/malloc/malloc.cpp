@@ -15,6 +15,7 @@
 #include "arena/page_heap.h"
 #include "memkit/fragmentation.hpp"
 #include "memkit/memkit.h"
+#include "slab/magazine.h"
 #include "slab/registry.h"
 
 namespace memkit {
@@ -27,23 +28,20 @@ void* calloc_impl(size_t n, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = kmalloc(bytes < kMallocMinSize ? kMallocMinSize : bytes, MK_GFP_ZERO);
-  if (p != nullptr) thread_stat_add(&t_thread_stats.allocs);
-  return p;
+  return kmalloc(bytes < kMallocMinSize ? kMallocMinSize : bytes, MK_GFP_ZERO);
 }
 
 void* realloc_impl(void* p, size_t size, const char* caller) {
   if (p == nullptr) return malloc_impl(size);
   if (size == 0) {
-    free_impl(p, caller);
+    kfree(p, caller);
     return nullptr;
   }
   return krealloc(p, size < kMallocMinSize ? kMallocMinSize : size, 0, caller);
 }
 
-namespace {
-
-void* memalign_uncounted(size_t align, size_t size) {
+void* memalign_impl(size_t align, size_t size) {
+  if (align <= kMallocMinSize) return malloc_impl(size);
   if (size > static_cast<size_t>(PTRDIFF_MAX)) {
     errno = ENOMEM;
     return nullptr;
@@ -51,23 +49,14 @@ void* memalign_uncounted(size_t align, size_t size) {
   PageHeap& heap = global_page_heap();
   const size_t page = heap.page_size();
   const size_t npages = size == 0 ? 1 : (size + page - 1) / page;
-  if (align > page) return heap.alloc_pages_exact_aligned(npages, align, 0);
+  if (align > page) return kmalloc_pages(npages, align, 0);
   // Powers of two up to the page size are classes aligned to their size.
   const size_t want = size > align ? size : align;
   if (want <= page) {
     const size_t pow2 = size_t{1} << (64 - __builtin_clzll(want - 1));
     return kmalloc(pow2, 0);
   }
-  return heap.alloc_pages_exact(npages, 0);  // page-aligned; kfree and ksize know it
-}
-
-}  // namespace
-
-void* memalign_impl(size_t align, size_t size) {
-  if (align <= kMallocMinSize) return malloc_impl(size);
-  void* p = memalign_uncounted(align, size);
-  if (p != nullptr) thread_stat_add(&t_thread_stats.allocs);
-  return p;
+  return kmalloc_pages(npages, 0, 0);  // page-aligned; kfree and ksize know it
 }
 
 size_t usable_size_impl(const void* p, const char* caller) { return ksize(p, caller); }
@@ -122,9 +111,9 @@ void install_fork_handlers() { pthread_once(&g_fork_once, register_fork_handlers
 
 void heap_report(HeapReport* out) {
   *out = HeapReport{};
-  const ThreadStats calls = thread_stats_total();
-  out->allocations = calls.allocs;
-  out->frees = calls.frees;
+  const ThreadStats large = thread_stats_total();  // kmalloc's page blocks
+  out->allocations = large.allocs;
+  out->frees = large.frees;
   mk_page_stats s;
   mk_get_page_stats(&s);
   out->heap_bytes = s.used_bytes;
@@ -148,7 +137,10 @@ void heap_report(HeapReport* out) {
     if (cache == nullptr) continue;
     SlabCacheStats st;
     cache->stats(&st);
-    const size_t cached = st.depot_objects + magazine_cached_objects(cache);
+    const MagazineSnapshot snap = magazine_snapshot(cache);
+    out->allocations += snap.allocs;
+    out->frees += snap.frees;
+    const size_t cached = st.depot_objects + snap.cached;
     if (st.active_objs > cached) objects_bytes += (st.active_objs - cached) * st.object_size;
   }
   out->in_use_bytes = objects_bytes + (s.used_bytes > slab_bytes ? s.used_bytes - slab_bytes : 0);
@@ -304,11 +296,15 @@ void write_report(int fd, bool json) {
       cache->stats(&st);
       if (st.num_slabs == 0 && st.allocs == 0) continue;
       if (json) {
-        w.add("%s{\"name\":\"%s\",\"object_size\":%zu,\"active_objs\":%zu,\"num_objs\":%zu,"
+        const MagazineSnapshot snap = magazine_snapshot(cache);
+        w.add("%s{\"name\":\"%s\",\"allocations\":%llu,\"frees\":%llu,", listed ? "," : "",
+              st.name, static_cast<unsigned long long>(snap.allocs),
+              static_cast<unsigned long long>(snap.frees));
+        w.add("\"object_size\":%zu,\"active_objs\":%zu,\"num_objs\":%zu,"
               "\"objsize\":%zu,\"objperslab\":%u,\"pagesperslab\":%u,\"active_slabs\":%zu,"
               "\"num_slabs\":%zu,\"depot_objects\":%zu,\"slab_allocs\":%llu,\"slab_frees\":%llu,"
               "\"grows\":%llu,\"reaps\":%llu}",
-              listed ? "," : "", st.name, st.object_size, st.active_objs, st.num_objs, st.size,
+              st.object_size, st.active_objs, st.num_objs, st.size,
               st.objects_per_slab, 1u << st.order, st.active_slabs, st.num_slabs, st.depot_objects,
               static_cast<unsigned long long>(st.allocs), static_cast<unsigned long long>(st.frees),
               static_cast<unsigned long long>(st.grows), static_cast<unsigned long long>(st.reaps));

@@ -20,29 +20,19 @@
 #include <stddef.h>
 
 #include "kmalloc/kmalloc.h"
-#include "slab/magazine.h"
 
 namespace memkit {
 
 inline constexpr size_t kMallocMinSize = 16;  // and the minimum alignment
 
-// Each entry point counts its calls in the thread's ThreadStats (slab/magazine.h): a block
-// handed out is an allocation, a non-null pointer given back a free (realloc counts only when
-// it acts as malloc or free), so allocations - frees = blocks live.
 MK_FAST_PATH void* malloc_impl(size_t size) {
-  void* p = kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0);
-  if (MK_LIKELY(p != nullptr)) thread_stat_add(&t_thread_stats.allocs);
-  return p;
+  return kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0);
 }
 void* calloc_impl(size_t n, size_t size);
 void* realloc_impl(void* p, size_t size, const char* caller);
 /// align: a power of two (callers check their own rules first).
 void* memalign_impl(size_t align, size_t size);
-inline void free_impl(void* p, const char* caller) {
-  if (p == nullptr) return;
-  thread_stat_add(&t_thread_stats.frees);
-  kfree(p, caller);
-}
+inline void free_impl(void* p, const char* caller) { kfree(p, caller); }
 size_t usable_size_impl(const void* p, const char* caller);
 /// Empty slabs of the kmalloc caches back to the page heap, free pages back to the OS.
 /// True if any memory went back.
@@ -54,8 +44,8 @@ void write_report(int fd, bool json);
 
 /// The figures of the report, for tests and the prefixed API.
 struct HeapReport {
-  uint64_t allocations;      // blocks handed out by the malloc layer
-  uint64_t frees;
+  uint64_t allocations;      // kmalloc blocks handed out (malloc, calloc, realloc moves, new...)
+  uint64_t frees;            // and given back: allocations - frees blocks are live
   size_t in_use_bytes;       // usable bytes of the blocks live now
   size_t peak_heap_bytes;    // most pages held for blocks at once (slabs, large blocks, metadata)
   size_t heap_bytes;         // the same, now

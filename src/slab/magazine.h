@@ -43,17 +43,23 @@ struct Magazine {
   void* slots[];      // capacity entries
 };
 
+// allocs / frees: objects this thread took from / gave to the cache (fast and slow paths),
+// plain words written only by their thread (the sentinels, never written, are never counted:
+// a count follows a pop or push on a real magazine) and read racily by statistics; folded into
+// the cache's totals when the thread exits.
 struct CpuCache {
   Magazine* loaded;
   Magazine* previous;
+  uint64_t allocs;
+  uint64_t frees;
 };
 
 inline constexpr size_t kCpuCacheChunk = 64;
 
-// Per-thread call counters kept by the layers above (the malloc layer counts its calls): plain
-// thread-local words, written only by their thread with relaxed atomic stores (no
-// read-modify-write), read by statistics through the thread list, and folded into process
-// totals when the thread exits.
+// Per-thread counters of the blocks the layers above hand out outside the slab caches (kmalloc's
+// large blocks): thread-local words written only by their thread with relaxed atomic stores (no
+// read-modify-write; slow paths only), read by statistics through the thread list, and folded
+// into process totals when the thread exits.
 struct ThreadStats {
   uint64_t allocs;
   uint64_t frees;
@@ -61,12 +67,12 @@ struct ThreadStats {
 
 extern constinit thread_local ThreadStats t_thread_stats __attribute__((tls_model("initial-exec")));
 
-inline __attribute__((always_inline)) void thread_stat_add(uint64_t* counter) {
+inline void thread_stat_add(uint64_t* counter) {
   std::atomic_ref<uint64_t> c(*counter);
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-/// Every thread's counters: the live threads' plus those of threads that have exited.
+/// Every thread's ThreadStats: the live threads' plus those of threads that have exited.
 ThreadStats thread_stats_total();
 
 struct ThreadCache {
@@ -101,13 +107,14 @@ inline CpuCache* cpu_cache(unsigned index) {
 void* magazine_alloc_slow(SlabCache* cache, CpuCache* cc);
 void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj);
 
-/// The fast paths: one branch each.
+/// The magazine paths: one branch each, then the slow path.
 inline void* magazine_alloc(SlabCache* cache) {
   CpuCache* cc = cpu_cache(cache->index());
   if (MK_UNLIKELY(cc == nullptr)) return nullptr;
   Magazine* m = cc->loaded;
-  if (MK_LIKELY(m->rounds != 0)) return m->slots[--m->rounds];
-  return magazine_alloc_slow(cache, cc);
+  void* obj = MK_LIKELY(m->rounds != 0) ? m->slots[--m->rounds] : magazine_alloc_slow(cache, cc);
+  if (obj != nullptr) ++cc->allocs;
+  return obj;
 }
 
 /// Returns false if the object could not be cached (no thread cache): the caller frees it to
@@ -115,6 +122,7 @@ inline void* magazine_alloc(SlabCache* cache) {
 inline bool magazine_free(SlabCache* cache, void* obj) {
   CpuCache* cc = cpu_cache(cache->index());
   if (MK_UNLIKELY(cc == nullptr)) return false;
+  ++cc->frees;
   Magazine* m = cc->loaded;
   if (MK_LIKELY(m->rounds < m->capacity)) {
     m->slots[m->rounds++] = obj;
@@ -124,12 +132,13 @@ inline bool magazine_free(SlabCache* cache, void* obj) {
   return true;
 }
 
-/// This thread's loaded magazine for cache `index`, for the inline fast paths of
-/// SlabCache::alloc/free: a pop if it has rounds, a push if it has room. When this thread has no
-/// magazine for the cache yet it is the zero-capacity sentinel, and the caller takes its slow
-/// path as for an empty or full magazine. Never written through unless it has rounds or room.
-inline Magazine* loaded_magazine(unsigned index) {
-  return t_thread_cache->chunks[index / kCpuCacheChunk][index % kCpuCacheChunk].loaded;
+/// This thread's CpuCache for cache `index`, for the inline fast paths of SlabCache::alloc/free:
+/// a pop if its loaded magazine has rounds, a push if it has room (and a count). When this
+/// thread has no magazine for the cache yet, it is a sentinel whose magazine has neither, and
+/// the caller takes its slow path as for an empty or full magazine. Never written unless the
+/// magazine has rounds or room.
+inline CpuCache& this_cpu_cache(unsigned index) {
+  return t_thread_cache->chunks[index / kCpuCacheChunk][index % kCpuCacheChunk];
 }
 
 /// Moves this thread's magazines of `cache` to its depot (shrink; cache lock held).
@@ -142,9 +151,15 @@ void magazine_fork_unlock();
 /// Returns every object in the depot to the slabs and frees the depot's magazines
 /// (cache lock held).
 void magazine_drain_depot_locked(SlabCache* cache);
-/// Objects of `cache` held in the magazines of every live thread (a snapshot: exact when the
-/// other threads do not use the cache meanwhile, as at exit).
-size_t magazine_cached_objects(const SlabCache* cache);
+/// A snapshot of `cache` across threads (exact when the other threads do not use the cache
+/// meanwhile, as at exit): objects held in the magazines of every live thread, and the objects
+/// taken from and given back to the cache by every thread (live ones and exited ones).
+struct MagazineSnapshot {
+  size_t cached;
+  uint64_t allocs;
+  uint64_t frees;
+};
+MagazineSnapshot magazine_snapshot(const SlabCache* cache);
 /// Magazine capacity for objects of `size` bytes.
 unsigned magazine_capacity_for(size_t size);
 

@@ -448,8 +448,12 @@ void SlabCache::debug_on_free(void* obj, const char* caller) {
 
 void* SlabCache::alloc(unsigned gfp) {
   if (MK_LIKELY(((gfp & MK_GFP_ZERO) | slow_flags_) == 0)) {
-    Magazine* m = loaded_magazine(index_);
-    if (MK_LIKELY(m->rounds != 0)) return m->slots[--m->rounds];
+    CpuCache& cc = this_cpu_cache(index_);
+    Magazine* m = cc.loaded;
+    if (MK_LIKELY(m->rounds != 0)) {
+      ++cc.allocs;
+      return m->slots[--m->rounds];
+    }
   }
   return alloc_slow(gfp);
 }
@@ -478,8 +482,10 @@ void SlabCache::free_in_slab(const PageDesc* slab, void* p, const char* caller) 
                   !is_object_start_in(slab, p)))
     invalid_free(slab, p, caller);
   if (MK_LIKELY(slow_flags_ == 0)) {
-    Magazine* m = loaded_magazine(index_);
+    CpuCache& cc = this_cpu_cache(index_);
+    Magazine* m = cc.loaded;
     if (MK_LIKELY(m->rounds < m->capacity)) {
+      ++cc.frees;
       m->slots[m->rounds++] = p;
       return;
     }

@@ -155,6 +155,8 @@ class SlabCache {
   size_t depot_full_count_ = 0;
   size_t depot_empty_count_ = 0;
   unsigned magazine_size_ = 0;       // rounds per magazine (0: no magazine layer)
+  uint64_t exited_allocs_ = 0;       // under lock_: CpuCache counts of threads gone
+  uint64_t exited_frees_ = 0;
 
  private:
   struct SlabList {
