@@ -4,7 +4,8 @@
 #   1. the conformance program under LD_PRELOAD=libmemkit.so, and linked statically with
 #      libmemkit_malloc.a; 1000 forks while two threads churn; 1 GiB freed goes back to the OS
 #      while the program sleeps (background purger) and on malloc_trim; allocation before main, in
-#      dlopen'ed code and after main (against glibc's output); memkit run;
+#      dlopen'ed code and after main (against glibc's output); free-list poisoning after free
+#      is caught (safe-linking); memkit run --stats and --json (figures checked);
 #   2. real programs under LD_PRELOAD, each compared with the same run under glibc (exit status
 #      and output must be identical): python3 (dicts, strings, big integers, threads), git
 #      (init, add, commit, log with fixed dates), sqlite3 (thousands of inserts and selects),
@@ -83,6 +84,14 @@ if "$bin/preload_init_order" "$lib" >"$work/init.glibc" 2>&1; then
     echo "ok: init order ($(wc -l <"$work/init.glibc") lines, identical under glibc, LD_PRELOAD and static link)"
 else
     fail "init order fails under glibc"
+fi
+
+echo "== a write after free cannot steer malloc (safe-linking)"
+rc=0; LD_PRELOAD=$preload "$bin/preload_safe_link" >"$work/safe_link.out" 2>&1 || rc=$?
+if [[ $rc == 134 ]] && grep -q "^memkit: ERROR: slab-corruption" "$work/safe_link.out"; then
+    echo "ok: free-list poisoning caught ($(grep -m1 '^memkit: ERROR' "$work/safe_link.out"))"
+else
+    fail "safe-linking: status $rc (want 134, abort), output: $(head -3 "$work/safe_link.out")"
 fi
 
 echo "== memory back to the OS: 1 GiB of small objects freed, then idle / malloc_trim"
