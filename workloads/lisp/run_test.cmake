@@ -1,0 +1,37 @@
+# ctest driver for memkit-lisp (see workloads/CMakeLists.txt):
+#   cmake -DPROGRAM=memkit-lisp -DWORK_DIR=dir [-DARGS="a b"] [-DNAME=n -DSOURCE="line|line"]
+#         [-DRC=0] [-DEXPECTED=file] [-DSTDERR=regex] -P run_test.cmake
+# SOURCE is written to WORK_DIR/NAME.lisp ('|' separates lines) and run; the exit code must be
+# RC, stdout must equal the file EXPECTED, stderr must match STDERR (or be empty).
+cmake_minimum_required(VERSION 3.25)
+if(NOT DEFINED RC)
+  set(RC 0)
+endif()
+separate_arguments(args UNIX_COMMAND "${ARGS}")
+if(DEFINED SOURCE)
+  string(REPLACE "|" "\n" text "${SOURCE}")
+  file(MAKE_DIRECTORY ${WORK_DIR})
+  file(WRITE ${WORK_DIR}/${NAME}.lisp "${text}\n")
+  list(APPEND args ${WORK_DIR}/${NAME}.lisp)
+endif()
+execute_process(COMMAND ${PROGRAM} ${args}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc STREQUAL RC)
+  message(FATAL_ERROR "exit code ${rc}, expected ${RC}; stderr:\n${err}")
+endif()
+if(DEFINED STDERR)
+  if(NOT err MATCHES "${STDERR}")
+    message(FATAL_ERROR "stderr does not match '${STDERR}':\n${err}")
+  endif()
+elseif(NOT err STREQUAL "")
+  message(FATAL_ERROR "unexpected stderr:\n${err}")
+endif()
+if(DEFINED EXPECTED)
+  file(READ ${EXPECTED} expected)
+  if(NOT out STREQUAL expected)
+    file(MAKE_DIRECTORY ${WORK_DIR})
+    file(WRITE ${WORK_DIR}/actual.out "${out}")
+    message(FATAL_ERROR "stdout differs from ${EXPECTED}; it is in ${WORK_DIR}/actual.out")
+  endif()
+endif()
+message(STATUS "ok: exit code ${rc}")
