@@ -72,6 +72,13 @@ if [[ -x "$prefix/bin/memkit" ]]; then
     out=$("$prefix/bin/memkit" run -- /bin/echo installed)
     [[ $out == installed ]] || { echo "installed memkit run printed '$out'" >&2; exit 1; }
     echo "memkit run (installed, finds $preload): ok"
+    # No PROGRAM: the installed bundled workload, with the heap report on stderr.
+    "$prefix/bin/memkit" run >"$work/workload.out" 2>"$work/workload.err" ||
+        { echo "installed memkit run (bundled workload) failed:" >&2; cat "$work/workload.err" >&2; exit 1; }
+    grep -q "^checksum: " "$work/workload.out" &&
+        grep -q "^memkit: heap report for PID [0-9]* (memkit-lisp)" "$work/workload.err" ||
+        { echo "installed memkit run: no workload output or heap report" >&2; exit 1; }
+    echo "memkit run (installed, bundled workload): ok"
 fi
 LD_PRELOAD=$preload /bin/true
 echo "LD_PRELOAD=$preload: ok"

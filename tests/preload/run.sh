@@ -145,6 +145,15 @@ PY
     [[ $n == 1 ]] || fail "memkit run --stats: $n reports from python3 and its child, want 1"
     out=$("$bin/memkit" run -- /bin/echo hello) && [[ $out == hello ]] ||
         fail "memkit run -- echo hello printed '$out'"
+    # No PROGRAM: the bundled workload (README command 1), its output as under glibc, and the
+    # heap report of memkit-lisp's own PID.
+    rc=0; "$bin/memkit" run >"$work/default.out" 2>"$work/default.err" || rc=$?
+    [[ $rc == 0 ]] || fail "memkit run (bundled workload): status $rc: $(head -3 "$work/default.err")"
+    cmp -s "$work/default.out" "$here/../../workloads/lisp/demo.expected" ||
+        fail "memkit run (bundled workload): output differs from workloads/lisp/demo.expected"
+    grep -q "^memkit: heap report for PID [0-9]* (memkit-lisp)" "$work/default.err" &&
+        grep -q "^memkit:   calls: [1-9][0-9]\{6,\} allocations" "$work/default.err" ||
+        fail "memkit run (bundled workload): no heap report with millions of calls: $(head -3 "$work/default.err")"
     [[ $failures == "$before" ]] && echo "ok: memkit run"
 else
     echo "SKIP: memkit run (no CLI in this build)"
