@@ -28,6 +28,10 @@ PACKAGES=(
     util-linux
     python3
     sqlite3
+    # The allocators `memkit bench` measures memkit against.
+    libjemalloc2
+    libtcmalloc-minimal4
+    libmimalloc2.0
 )
 
 export DEBIAN_FRONTEND=noninteractive

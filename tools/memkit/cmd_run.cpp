@@ -10,7 +10,6 @@
 // libexecdir>/memkit in an install), with --stats unless --json is given.
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -23,13 +22,7 @@
 #include <vector>
 
 #include "command.h"
-
-#ifndef MEMKIT_INSTALL_LIBDIR
-#define MEMKIT_INSTALL_LIBDIR "lib"
-#endif
-#ifndef MEMKIT_INSTALL_LIBEXECDIR
-#define MEMKIT_INSTALL_LIBEXECDIR "libexec"
-#endif
+#include "install_paths.h"
 
 namespace memkit::cli {
 namespace cmd_run_impl {
@@ -39,50 +32,6 @@ struct Args {
   std::string json;
   std::vector<std::string> command;
 };
-
-std::string self_dir() {
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return ".";
-  std::string path(buf, static_cast<size_t>(n));
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "." : path.substr(0, slash);
-}
-
-std::string find_preload() {
-  if (const char* env = std::getenv("MEMKIT_PRELOAD"); env != nullptr && *env != '\0') {
-    if (access(env, R_OK) != 0)
-      throw usage_error(fmt::format("MEMKIT_PRELOAD={}: {}", env, std::strerror(errno)));
-    return env;
-  }
-  const std::string dir = self_dir();
-  for (const std::string& candidate :
-       {dir + "/../" MEMKIT_INSTALL_LIBDIR "/memkit/libmemkit.so", dir + "/../lib/libmemkit.so",
-        dir + "/libmemkit.so"}) {
-    if (access(candidate.c_str(), R_OK) == 0) {
-      char real[PATH_MAX];
-      return realpath(candidate.c_str(), real) != nullptr ? std::string(real) : candidate;
-    }
-  }
-  throw internal_error("libmemkit.so not found next to " + dir + " (looked in ../" +
-                       MEMKIT_INSTALL_LIBDIR +
-                       "/memkit, ../lib and the same directory); set MEMKIT_PRELOAD to its path");
-}
-
-// The bundled workload: memkit-lisp next to this binary (build tree) or in the install's
-// libexecdir.
-std::string find_workload() {
-  const std::string dir = self_dir();
-  for (const std::string& candidate :
-       {dir + "/memkit-lisp", dir + "/../" MEMKIT_INSTALL_LIBEXECDIR "/memkit/memkit-lisp"}) {
-    if (access(candidate.c_str(), X_OK) == 0) {
-      char real[PATH_MAX];
-      return realpath(candidate.c_str(), real) != nullptr ? std::string(real) : candidate;
-    }
-  }
-  throw internal_error("the bundled workload memkit-lisp was not found next to " + dir +
-                       " (or in ../" MEMKIT_INSTALL_LIBEXECDIR "/memkit)");
-}
 
 // A descriptor out of the program's way (>= 100), inherited across exec.
 int high_fd(int fd, const std::string& what) {
@@ -95,7 +44,11 @@ int high_fd(int fd, const std::string& what) {
 // program's own); returns only if the exec failed.
 [[noreturn]] void run(Args args) {
   if (args.command.empty()) {
-    args.command = {find_workload()};
+    const std::string workload = find_bundled("memkit-lisp");
+    if (workload.empty())
+      throw internal_error("the bundled workload memkit-lisp was not found next to " + self_dir() +
+                           " (or in the install's libexec/memkit)");
+    args.command = {workload};
     if (args.json.empty()) args.stats = true;
   }
   const std::string preload = find_preload();

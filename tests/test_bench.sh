@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `memkit bench` as CI runs it (tests/test_bench.sh): every workload once, short, under every
+# allocator installed (memkit, glibc, and the peers scripts/deps.sh installs), checking that
+# each works and prints the same checksum under all of them; then the bench's outputs and its
+# errors. Benchmarks are never timed here.
+set -euo pipefail
+if [[ -z ${MEMKIT_CLI:-} ]]; then
+    echo "SKIP: no CLI in this build"
+    exit 0
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+listed=$("$MEMKIT_CLI" bench --list)
+n_workloads=$(wc -l <<<"$listed")
+grep -q "^lisp " <<<"$listed" || { echo "bench --list has no lisp: $listed" >&2; exit 1; }
+(( n_workloads >= 11 )) || { echo "bench --list shows $n_workloads workloads, want >= 11" >&2; exit 1; }
+
+# The smoke run: exit 1 if any run fails or any checksum differs.
+"$MEMKIT_CLI" bench --runs 1 --scale 0.05 --threads 2 --no-progress --out "$work/out" | tee "$work/table"
+for f in runs.csv summary.json chart.svg; do
+    [[ -s $work/out/$f ]] || { echo "bench wrote no $f" >&2; exit 1; }
+done
+allocators=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["allocators"]))' "$work/out/summary.json")
+rows=$(( $(wc -l <"$work/out/runs.csv") - 1 ))
+(( rows == n_workloads * allocators )) ||
+    { echo "runs.csv has $rows runs, want $n_workloads x $allocators" >&2; exit 1; }
+python3 - "$work/out/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert "memkit" in s["allocators"] and "glibc" in s["allocators"], s["allocators"]
+for w, row in s["results"].items():
+    assert "problem" not in row, (w, row)
+    for a in s["allocators"]:
+        assert row[a]["time_s"] > 0 and row[a]["peak_rss_mib"] > 0, (w, a, row[a])
+    assert row["memkit_time_ratio"]["ratio"] > 0, (w, row)
+PY
+head -c 5 "$work/out/chart.svg" | grep -q "<svg" || { echo "chart.svg is not SVG" >&2; exit 1; }
+grep -q "^geomean/best" "$work/table" || { echo "no geomean line in the table" >&2; exit 1; }
+
+# Errors: exit status 2 with one line naming the problem.
+expect_usage() {
+    local rc=0 err
+    err=$("$MEMKIT_CLI" bench --no-progress --out "$work/e" "$@" 2>&1 >/dev/null) || rc=$?
+    [[ $rc == 2 ]] || { echo "bench $*: status $rc, want 2 ($err)" >&2; exit 1; }
+    grep -q "^memkit: bench: " <<<"$err" || { echo "bench $*: message '$err'" >&2; exit 1; }
+}
+expect_usage --allocators nosuch
+expect_usage --allocators memkit,memkit
+expect_usage --allocators "mine=/nonexistent/libmine.so"
+expect_usage --workloads nosuch
+expect_usage --runs 0
+expect_usage --scale 0
+
+# A run that fails is reported, and the bench exits 1.
+cat >"$work/bad.c" <<'C'
+#include <stdlib.h>
+#include <unistd.h>
+void* malloc(size_t n) { (void)n; _exit(42); }
+C
+if cc -shared -fPIC -o "$work/libbad.so" "$work/bad.c" 2>/dev/null; then
+    rc=0
+    err=$("$MEMKIT_CLI" bench --allocators "glibc,bad=$work/libbad.so" --workloads lisp --runs 1 \
+        --scale 0.05 --no-progress --out "$work/bad" 2>&1 >/dev/null) || rc=$?
+    [[ $rc == 1 ]] && grep -q "bad run 1: status 42" <<<"$err" ||
+        { echo "a failing allocator: status $rc, message '$err'" >&2; exit 1; }
+fi
+echo "bench: ok ($n_workloads workloads x $allocators allocators)"
