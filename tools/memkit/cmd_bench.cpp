@@ -453,7 +453,7 @@ std::string chart_svg(const Summary& s) {
   const double group_w = 14.0 * static_cast<double>(s.allocators.size()) + 16;
   const double plot_w = group_w * static_cast<double>(s.workloads.size());
   const double left = 50, panel_h = 180, top = 40, gap = 90;
-  const double width = std::max(left + plot_w + 20, 640.0), height = top + 2 * panel_h + gap + 60;
+  const double width = std::max(left + plot_w + 20, 640.0), height = top + 2 * panel_h + gap + 100;
   const double cap = 3.0;
   std::string out;
   svg::put(&out,
