@@ -14,7 +14,9 @@ trap 'rm -rf "$work"' EXIT
 listed=$("$MEMKIT_CLI" bench --list)
 n_workloads=$(wc -l <<<"$listed")
 grep -q "^lisp " <<<"$listed" || { echo "bench --list has no lisp: $listed" >&2; exit 1; }
-(( n_workloads >= 11 )) || { echo "bench --list shows $n_workloads workloads, want >= 11" >&2; exit 1; }
+grep -q "^gxx " <<<"$listed" && grep -q "^python " <<<"$listed" ||
+    { echo "bench --list has no gxx or python: $listed" >&2; exit 1; }
+(( n_workloads >= 13 )) || { echo "bench --list shows $n_workloads workloads, want >= 13" >&2; exit 1; }
 
 # The smoke run: exit 1 if any run fails or any checksum differs.
 "$MEMKIT_CLI" bench --runs 1 --scale 0.05 --threads 2 --no-progress --out "$work/out" | tee "$work/table"
