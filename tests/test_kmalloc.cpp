@@ -34,8 +34,12 @@
 #include <thread>
 #include <vector>
 
+#include "arena/page_heap.h"
+#include "kmalloc/kmalloc.h"
 #include "kmalloc/size_classes.h"
 #include "memkit/memkit.h"
+#include "slab/slab_cache.h"
+#include "slab/slab_page.h"
 #include "test_support.h"
 
 namespace {
@@ -83,6 +87,76 @@ bool check_sampled(const void* p, uint64_t id, size_t n) {
 // The usable size kmalloc promises for a request.
 size_t expected_ksize(size_t n) {
   return n <= sc::kMaxSize ? sc::class_size(sc::size_to_class(n)) : round_pages(n);
+}
+
+// ---- the fast path's view of a pointer (kmalloc.h: fast_index_of) ----
+
+// For every class: the fast check (page descriptor alone) names the class exactly for the
+// object starts of every slab the objects lie in, and says "no" for every other 8-byte-aligned
+// address of those slabs (the colour before the first object, the leftover after the last,
+// every interior), in agreement with the slab layer's own lookup. Enough objects for several
+// slabs, so several colours.
+TEST(KmallocFastPath, DescriptorCheckAgreesWithTheSlabLayerOnEveryAddress) {
+  memkit::PageHeap& heap = memkit::global_page_heap();
+  for (unsigned c = 0; c < sc::kNumClasses; ++c) {
+    const size_t size = sc::class_size(c);
+    const size_t n = std::max<size_t>(8, 3 * 64 * KiB / size);
+    std::vector<void*> objs;
+    for (size_t i = 0; i < n; ++i) objs.push_back(mk_kmalloc(size, 0));
+    std::map<const memkit::PageDesc*, int> slabs;
+    for (void* p : objs) {
+      ASSERT_EQ(memkit::fast_index_of(p), memkit::class_index(c)) << "class " << size;
+      slabs[memkit::SlabCache::slab_of(&heap, p)] = 0;
+    }
+    for (const auto& [slab, unused] : slabs) {
+      ASSERT_NE(slab, nullptr);
+      const memkit::SlabCache* cache = memkit::slab_page::cache(slab);
+      const auto* base = static_cast<const char*>(heap.page_address(slab));
+      const size_t bytes = heap.page_size() << slab->order;
+      size_t starts = 0;
+      for (size_t off = 0; off < bytes; off += 8) {
+        const bool start = cache->is_object_start(slab, base + off);
+        starts += start;
+        ASSERT_EQ(memkit::fast_index_of(base + off), start ? memkit::class_index(c) : 0u)
+            << "class " << size << ", slab offset " << off;
+      }
+      ASSERT_GT(starts, 0u);
+    }
+    for (void* p : objs) mk_kfree(p);
+  }
+}
+
+TEST(KmallocFastPath, OtherPointersAreNotObjects) {
+  int local = 0;
+  static char global_buf[64];
+  EXPECT_EQ(memkit::fast_index_of(nullptr), 0u);
+  EXPECT_EQ(memkit::fast_index_of(&local), 0u);
+  EXPECT_EQ(memkit::fast_index_of(global_buf), 0u);
+  EXPECT_EQ(memkit::fast_index_of(reinterpret_cast<void*>(~uintptr_t{0} - 4095)), 0u);
+  for (size_t size : {40 * KiB, 1 * MiB, 8 * MiB}) {  // arena pages, then a direct mapping
+    char* p = static_cast<char*>(mk_kmalloc(size, 0));
+    EXPECT_EQ(memkit::fast_index_of(p), 0u) << size;
+    EXPECT_EQ(memkit::fast_index_of(p + 4096), 0u) << size;
+    mk_kfree(p);
+  }
+  void* page = mk_alloc_pages(0, 0);
+  EXPECT_EQ(memkit::fast_index_of(page), 0u);
+  mk_free_pages(page, 0);
+}
+
+// A slab given back to the page heap no longer says it holds objects, so a stale pointer
+// into it takes the slow path (and its report) rather than a magazine.
+TEST(KmallocFastPath, ReleasedSlabsForgetTheirObjects) {
+  // A class no other test of this binary uses, so its slabs are all ours.
+  const size_t size = 28672;
+  std::vector<void*> objs;
+  for (int i = 0; i < 64; ++i) objs.push_back(mk_kmalloc(size, 0));
+  for (void* p : objs) ASSERT_NE(memkit::fast_index_of(p), 0u);
+  for (void* p : objs) mk_kfree(p);
+  memkit::kmalloc_cache(sc::size_to_class(size))->shrink();  // cached objects, empty slabs back
+  size_t still = 0;
+  for (void* p : objs) still += memkit::fast_index_of(p) != 0;
+  EXPECT_EQ(still, 0u);
 }
 
 // ---- classes ----

@@ -156,7 +156,7 @@ void Arena::dirty_remove(size_t page) {
     desc_[d.dirty_next].dirty_prev = d.dirty_prev;
   else
     dirty_tail_ = d.dirty_prev;
-  d.flags &= static_cast<uint16_t>(~kPageOnDirty);
+  d.flags &= static_cast<uint8_t>(~kPageOnDirty);
   dirty_pages_ -= size_t{1} << d.order;
   dirty_hint_.store(dirty_pages_, std::memory_order_relaxed);
 }
@@ -326,7 +326,7 @@ size_t Arena::purge(uint64_t now, uint64_t decay_ns, bool force) {
     if (os_->decommit(base_ + (page << page_shift_), len, config_.lazy_decommit) != 0) break;
     dirty_remove(page);
     // MADV_FREE may keep the old contents: only MADV_DONTNEED makes the pages read as zero.
-    if (!config_.lazy_decommit) d.flags &= static_cast<uint16_t>(~kPageDirty);
+    if (!config_.lazy_decommit) d.flags &= static_cast<uint8_t>(~kPageDirty);
     bytes += len;
   }
   purged_bytes_ += bytes;

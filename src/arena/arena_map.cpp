@@ -5,6 +5,10 @@
 
 namespace memkit {
 
+namespace fast_arena {
+constinit uint8_t g_table[kSlots] = {};
+}  // namespace fast_arena
+
 ArenaMap::~ArenaMap() {
   for (auto& slot : root_) {
     std::atomic<uintptr_t>* leaf = slot.load(std::memory_order_relaxed);

@@ -37,7 +37,7 @@ enum class PageKind : uint8_t {
   kAllocExact, // head of an exact allocation of `reserved` pages (cut from a block of `order`)
 };
 
-enum PageFlags : uint16_t {
+enum PageFlags : uint8_t {
   kPageDirty = 1u << 0,     // free block whose pages may be resident (not yet given back)
   kPageOnDirty = 1u << 1,   // on the arena's dirty list (waiting for the decay time)
 };
@@ -47,11 +47,27 @@ inline constexpr uint32_t kNoPageLink = 0xffffffffu;
 struct PageDesc {
   PageKind kind;
   uint8_t order;
-  uint16_t flags;
+  uint8_t flags;
+  // On every page of a slab whose cache has a page id (kmalloc's caches: the class + 1), that
+  // id; 0 on every other page. With the slab_* words below it lets a free find the object's
+  // class and check that the pointer starts an object from the page's own descriptor, without
+  // the slab's head (kfree's fast path, src/kmalloc/kmalloc.h).
+  uint8_t slab_id;
   uint32_t reserved;        // kAllocExact: the page count; otherwise 0
-  uint32_t dirty_prev;      // dirty list links (page indices), kNoPageLink at the ends
-  uint32_t dirty_next;
-  uint64_t freed_ns;        // when the block became free (for the decay time)
+  union {
+    struct {                // the head of a free block
+      uint32_t dirty_prev;  // dirty list links (page indices), kNoPageLink at the ends
+      uint32_t dirty_next;
+      uint64_t freed_ns;    // when the block became free (for the decay time)
+    };
+    struct {                // a page of a slab with a page id (slab_id != 0)
+      uint32_t slab_first;  // the address of the slab's first object, mod 2^32 (an object's
+                            // offset from it is then a 32-bit difference)
+      uint32_t slab_span;   // objects * slot size: the bytes the objects cover
+      uint64_t slab_div;    // ceil(2^64 / slot size): off is a multiple of the slot size
+                            // iff off * slab_div < slab_div (Lemire, for off < 2^32)
+    };
+  };
   uintptr_t slab[5];        // for the slab layer
 };
 static_assert(sizeof(PageDesc) == 64, "one cache line per page descriptor");

@@ -49,6 +49,7 @@ PageHeap::~PageHeap() {
   for (size_t i = 0; i < slots; ++i) {
     Arena& a = arenas_[i];
     if (!a.live()) continue;
+    if (uses_fast_table()) fast_arena::set(a.base(), false);
     map_.clear(a.base(), a.size());
     a.retire();
     a.destroy();
@@ -97,6 +98,7 @@ Arena* PageHeap::new_arena_locked() {
       return nullptr;
     }
     a.publish();
+    if (uses_fast_table()) fast_arena::set(a.base(), true);
     if (i >= arena_slots_.load(std::memory_order_relaxed))
       arena_slots_.store(i + 1, std::memory_order_release);
     return &a;
@@ -396,6 +398,7 @@ void PageHeap::release_idle_arenas(bool require_purged, bool keep_one) {
     Arena& a = arenas_[i];
     if (!a.live() || (keep_one && live <= 1)) continue;
     if (!a.retire_if_idle(require_purged)) continue;
+    if (uses_fast_table()) fast_arena::set(a.base(), false);
     map_.clear(a.base(), a.size());
     a.destroy();
     unmapped_bytes_.fetch_add(a.size(), std::memory_order_relaxed);
@@ -499,7 +502,11 @@ namespace {
 alignas(PageHeap) unsigned char g_heap_storage[sizeof(PageHeap)];
 PageHeap* g_heap = nullptr;
 pthread_once_t g_heap_once = PTHREAD_ONCE_INIT;
-void make_global_heap() { g_heap = new (g_heap_storage) PageHeap(); }
+void make_global_heap() {
+  PageHeapConfig config = PageHeapConfig::from_options();
+  config.fast_table = true;
+  g_heap = new (g_heap_storage) PageHeap(os::system_os(), config);
+}
 }  // namespace
 
 PageHeap& global_page_heap() {

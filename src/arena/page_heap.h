@@ -45,6 +45,9 @@ struct PageHeapConfig {
   ArenaConfig arena{};
   long decay_ms = 1000;
   bool release_arenas = true;
+  /// Lists the arenas in fast_arena::g_table (arena_map.h) for kfree's fast path: only the
+  /// heap under kmalloc (global_page_heap) does, and only with 256 MiB arenas of 4 KiB pages.
+  bool fast_table = false;
 
   /// The configuration MEMKIT_OPTIONS asks for (see options.def).
   static PageHeapConfig from_options();
@@ -147,6 +150,10 @@ class PageHeap {
   };
 
   Arena* arena_for(const void* p) const;
+  bool uses_fast_table() const {
+    return config_.fast_table && config_.arena.size == (size_t{1} << fast_arena::kShift) &&
+           config_.arena.page_shift == fast_arena::kPageShift;
+  }
   DirectMapping* direct_for(const void* p) const;
   Arena* new_arena_locked();
   // An arena block: 2^order pages (exact_pages == 0) or exactly exact_pages pages (order is

@@ -2,11 +2,12 @@
 //
 // Call tree (fast paths first):
 //
-//   kmalloc (kmalloc.h, inline)  -> SlabCache::alloc            a class-sized request
-//     kmalloc_slow                -> init_once, then the class, or
+//   kmalloc (kmalloc.h, inline)  -> a pop from the thread's CpuCache of the class
+//     kmalloc_slow                -> init_once, then the class's SlabCache::alloc, or
 //       kmalloc_large             -> PageHeap::alloc_pages_exact
-//   kfree                         -> SlabCache::slab_of -> is_kmalloc_cache -> free_in_slab
-//     kfree_large                 -> PageHeap::free_pages_exact -> refuse (fatal) on error
+//   kfree (kmalloc.h, inline)     -> fast_index_of (page descriptor) -> a push on the CpuCache
+//     kfree_slow                  -> SlabCache::slab_of -> is_kmalloc_cache -> free_in_slab
+//       kfree_large               -> PageHeap::free_pages_exact -> refuse (fatal) on error
 //   ksize                         -> the class size, or PageHeap::exact_pages * page size
 //   krealloc                      -> ksize -> in place (keep / shrink_pages_exact) or move
 #include "kmalloc/kmalloc.h"
@@ -28,14 +29,11 @@
 
 namespace memkit {
 
-namespace kmalloc_detail {
-constinit SlabCache* g_caches[size_class::kNumClasses] = {};
-constinit std::atomic<bool> g_ready{false};
-}  // namespace kmalloc_detail
-
 namespace {
 
-using namespace kmalloc_detail;
+// The cache of each class; valid once g_ready is true (set with release when all are made).
+constinit SlabCache* g_caches[size_class::kNumClasses] = {};
+constinit std::atomic<bool> g_ready{false};
 using size_class::kMaxSize;
 using size_class::kNumClasses;
 
@@ -56,9 +54,13 @@ void init_once() {
     char name[kSlabNameLen];
     std::snprintf(name, sizeof name, "kmalloc-%zu", size_class::class_size(c));
     SlabCache* cache = new (g_storage[c]) SlabCache();
+    // Class c is cache index c + 1 (a reserved index: the thread's CpuCache is first[c + 1])
+    // and marks its slab pages with the same number (PageDesc::slab_id), for the fast paths
+    // in kmalloc.h.
+    const unsigned index = class_index(c);
     if (cache->init(&heap, name, size_class::class_size(c), size_class::class_align(c, page), 0,
-                    nullptr) != 0) {
-      // Only a full cache registry can get here (mk_cache_create used every index first):
+                    nullptr, index, static_cast<uint8_t>(index)) != 0) {
+      // Cannot happen (the indices are reserved for kmalloc, the sizes valid); should it,
       // kmalloc stays unavailable (ENOMEM) rather than half made.
       cache->~SlabCache();
       for (unsigned k = 0; k < c; ++k) {
@@ -163,7 +165,7 @@ int kmalloc_class_geometry(unsigned cls, size_t page_size, unsigned max_order, S
 
 // ---- free and size ----
 
-void kfree(const void* p, const char* caller) {
+void kfree_slow(const void* p, const char* caller) {
   if (p == nullptr) return;
   PageHeap* heap = ready_heap();
   PageDesc* slab = SlabCache::slab_of(heap, p);
@@ -179,6 +181,8 @@ void kfree(const void* p, const char* caller) {
 }
 
 size_t ksize(const void* p, const char* caller) {
+  const unsigned index = fast_index_of(p);
+  if (MK_LIKELY(index - 1 < kNumClasses)) return size_class::class_size(index - 1);
   if (p == nullptr) return 0;
   PageHeap* heap = ready_heap();
   if (PageDesc* slab = SlabCache::slab_of(heap, p)) {

@@ -9,10 +9,13 @@
 //                        block with its unused tail given straight back (alloc_pages_exact)
 //     larger          -> a direct mapping of whole pages (the vmalloc analogue)
 //
-//   kfree(p)          -> SlabCache::slab_of(p) (arena map + page descriptor, no lock)
-//     a slab          -> its cache must be one of the kmalloc caches (their SlabCache objects
+//   kfree(p)          -> fast_class_of(p): the fast arena table, then p's page descriptor says
+//                        the class and where the slab's objects are (PageDesc::slab_id ...),
+//                        so that p is checked to start an object -> a push on the magazine
+//     otherwise       -> kfree_slow: SlabCache::slab_of(p) (arena map + page descriptor)
+//       a slab        -> its cache must be one of the kmalloc caches (their SlabCache objects
 //                        live in one static array, so that is a range check) -> cache->free
-//     otherwise       -> PageHeap::free_pages_exact (refuses anything else: foreign pointers,
+//       otherwise     -> PageHeap::free_pages_exact (refuses anything else: foreign pointers,
 //                        interiors, blocks of mk_alloc_pages / mk_vmalloc, double frees)
 //
 // The caches are made once (pthread_once) in static storage over global_page_heap(), with
@@ -27,7 +30,9 @@
 #include <atomic>
 #include <cstddef>
 
+#include "arena/arena_map.h"
 #include "kmalloc/size_classes.h"
+#include "slab/magazine.h"
 #include "slab/slab_cache.h"
 
 #if defined(__GNUC__)
@@ -37,35 +42,75 @@
 #ifndef MK_SLOW_PATH
 #define MK_SLOW_PATH __attribute__((noinline, cold))
 #endif
-#ifndef MK_LIKELY
-#define MK_LIKELY(x) __builtin_expect(!!(x), 1)  // as slab/magazine.h
-#endif
 #else
 #define MK_FAST_PATH inline
 #define MK_SLOW_PATH
-#define MK_LIKELY(x) (x)
 #endif
 
 namespace memkit {
 
-namespace kmalloc_detail {
-/// The cache of each class; valid once g_ready is true.
-extern SlabCache* g_caches[size_class::kNumClasses];
-/// Set (release) when every cache is made.
-extern std::atomic<bool> g_ready;
-}  // namespace kmalloc_detail
+/// kmalloc's class cls is the SlabCache with registry index cls + 1 (reserved indices), so a
+/// thread's CpuCache for it is t_thread_cache->first[cls + 1]. Index 0 is never given to any
+/// cache: first[0] stays a sentinel (no rounds, no room), which kfree's fast path relies on.
+constexpr unsigned class_index(unsigned cls) { return cls + 1; }
 
-/// Everything that is not a class-sized request on a ready kmalloc: first use, large sizes.
+/// Everything but a pop from a loaded magazine: first use, empty magazines, MK_GFP_ZERO,
+/// large sizes.
 MK_SLOW_PATH void* kmalloc_slow(size_t size, unsigned gfp);
+
+/// A pop from this thread's magazine of cache `index` (kmalloc's), or slow() if it has no
+/// rounds: a sentinel (kmalloc not made yet, or no magazine loaded for the class) or empty.
+template <typename Slow>
+MK_FAST_PATH void* kmalloc_pop(unsigned index, Slow slow) {
+  CpuCache& cc = t_thread_cache->first[index];
+  Magazine* m = cc.loaded;
+  const uint32_t rounds = m->rounds;
+  if (MK_UNLIKELY(rounds == 0)) return slow();
+  m->rounds = rounds - 1;
+  ++cc.allocs;
+  return m->slots[rounds - 1];
+}
 
 /// size bytes (at least; mk_ksize tells how many), or nullptr with errno = ENOMEM.
 /// gfp: MK_GFP_ZERO zeroes every usable byte; other bits are ignored.
 MK_FAST_PATH void* kmalloc(size_t size, unsigned gfp) {
-  using namespace kmalloc_detail;
-  if (MK_LIKELY(size <= size_class::kMaxSize && g_ready.load(std::memory_order_acquire)))
-    return g_caches[size_class::size_to_class(size)]->alloc(gfp);
+  if (MK_LIKELY(size <= size_class::kMaxSize && (gfp & MK_GFP_ZERO) == 0))
+    return kmalloc_pop(class_index(size_class::size_to_class(size)),
+                       [=] { return kmalloc_slow(size, gfp); });
   return kmalloc_slow(size, gfp);
 }
+
+/// The descriptor of the page at a, which lies in one of the heap's arenas
+/// (fast_arena::contains): the descriptor array starts at the arena's base, 64 bytes a page.
+MK_FAST_PATH const PageDesc* fast_page_desc(uintptr_t a) {
+  const uintptr_t base = a & ~((uintptr_t{1} << fast_arena::kShift) - 1);
+  const uintptr_t page_bytes = (a >> (fast_arena::kPageShift - 6)) &
+                               (((uintptr_t{1} << fast_arena::kShift) - 1) >> 6) & ~uintptr_t{63};
+  return reinterpret_cast<const PageDesc*>(base + page_bytes);
+}
+
+/// Whether p starts an object of the slab whose page descriptor is d, from the slab_* words
+/// (meaningful only when d->slab_id != 0): its offset from the first object, in 32 bits
+/// (slab_first is that object's address mod 2^32, and an address before it wraps and fails the
+/// span check), lies within the objects and is a multiple of the slot size.
+MK_FAST_PATH bool fast_is_object_start(const PageDesc* d, uintptr_t a) {
+  const uint32_t obj = static_cast<uint32_t>(a) - d->slab_first;
+  return obj < d->slab_span && uint64_t{obj} * d->slab_div < d->slab_div;
+}
+
+/// The cache index (class + 1) of the kmalloc object p starts, or 0 if p is not the start of
+/// an object of a kmalloc slab.
+MK_FAST_PATH unsigned fast_index_of(const void* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (!fast_arena::contains(a)) return 0;
+  const PageDesc* d = fast_page_desc(a);
+  if (d->slab_id == 0 || !fast_is_object_start(d, a)) return 0;
+  return d->slab_id;
+}
+
+/// kfree for everything but a push on a magazine with room: nullptr, full magazines, large
+/// blocks, and the reports for pointers kmalloc did not hand out.
+__attribute__((noinline)) void kfree_slow(const void* p, const char* caller);
 
 /// npages pages aligned to max(align, page size) (align: 0 or a power of two) as a kmalloc
 /// block: kfree, ksize and krealloc know it (large blocks, and memalign's). Counted with
@@ -75,7 +120,28 @@ void* kmalloc_pages(size_t npages, size_t align, unsigned gfp);
 /// Frees a block of kmalloc (nullptr is ignored). Anything else is a fatal report naming
 /// `caller`: a pointer memkit did not hand out, the inside of a block, an object of a user
 /// cache, a page block of mk_alloc_pages/mk_vmalloc, a large block freed twice.
-void kfree(const void* p, const char* caller);
+///
+/// The fast path reads p's page descriptor and pushes p on the magazine of the cache it names,
+/// without testing slab_id: on a page that is not a kmalloc slab's it is 0, and first[0] is
+/// the sentinel, whose magazine has no room, so the slow path sorts it out.
+MK_FAST_PATH void kfree(const void* p, const char* caller) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  if (MK_LIKELY(fast_arena::contains(a))) {
+    const PageDesc* d = fast_page_desc(a);
+    if (MK_LIKELY(fast_is_object_start(d, a))) {
+      CpuCache& cc = t_thread_cache->first[d->slab_id];
+      Magazine* m = cc.loaded;
+      const uint32_t rounds = m->rounds;
+      if (MK_LIKELY(rounds < m->capacity)) {
+        m->slots[rounds] = const_cast<void*>(p);
+        m->rounds = rounds + 1;
+        ++cc.frees;
+        return;
+      }
+    }
+  }
+  kfree_slow(p, caller);
+}
 
 /// The usable bytes of a kmalloc block (0 for nullptr); a fatal report for anything else.
 size_t ksize(const void* p, const char* caller);

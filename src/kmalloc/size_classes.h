@@ -87,6 +87,36 @@ constexpr unsigned size_to_class(size_t size) { return kLookup.cls[lookup_index(
 /// The bytes a class hands out.
 constexpr size_t class_size(unsigned cls) { return kSizes[cls]; }
 
+// ---- malloc's lookup: 16-byte steps, never the 8-byte class ----
+//
+// malloc hands out at least 16 bytes (its alignment), and every class from 16 B up is a
+// multiple of 16, so one load from a table in 16-byte steps is exact for every size up to
+// kMaxSize: index (size + 15) >> 4, 2049 bytes. The entries are class + 1, kmalloc's cache
+// index of the class (kmalloc.h), so the fast path uses them as they are.
+
+inline constexpr unsigned kMallocShift = 4;
+inline constexpr size_t kMallocLookupSize = (kMaxSize >> kMallocShift) + 1;
+
+struct MallocLookupTable {
+  uint8_t index[kMallocLookupSize];
+};
+
+constexpr MallocLookupTable make_malloc_lookup() {
+  MallocLookupTable t{};
+  for (size_t i = 0; i < kMallocLookupSize; ++i) {
+    const size_t size = i << kMallocShift;
+    t.index[i] = static_cast<uint8_t>(naive_class(size < 16 ? 16 : size) + 1);
+  }
+  return t;
+}
+
+inline constexpr MallocLookupTable kMallocLookup = make_malloc_lookup();
+
+/// class + 1 of a malloc request: the class of max(size, 16), 0 <= size <= kMaxSize.
+constexpr unsigned malloc_class_index(size_t size) {
+  return kMallocLookup.index[(size + (size_t{1} << kMallocShift) - 1) >> kMallocShift];
+}
+
 /// The alignment of a class's objects, given the page size: the class size for powers of two up
 /// to the page size (natural alignment), else 16 (8 for the 8-byte class).
 constexpr size_t class_align(unsigned cls, size_t page_size) {
@@ -166,6 +196,16 @@ constexpr bool lookup_is_exact() {
   return true;
 }
 
+// malloc's lookup gives the smallest class >= max(size, 16) for every size 0 .. kMaxSize.
+constexpr bool malloc_lookup_is_exact() {
+  unsigned c = 1;
+  for (size_t s = 0; s <= kMaxSize; ++s) {
+    while (kSizes[c] < s) ++c;
+    if (malloc_class_index(s) != c + 1) return false;
+  }
+  return true;
+}
+
 }  // namespace check
 
 static_assert(kSizes[0] == 8 && kSizes[1] == 16, "8 and 16 byte classes");
@@ -179,5 +219,6 @@ static_assert(kLookupSize == 253, "the lookup table is 253 bytes");
 static_assert(lookup_index(kMaxSize) == kLookupSize - 1, "the last index is the last entry");
 static_assert(lookup_index(kFineMax + 1) == lookup_index(kFineMax) + 1, "the halves are adjacent");
 static_assert(check::lookup_is_exact(), "size_to_class is the smallest class >= size");
+static_assert(check::malloc_lookup_is_exact(), "malloc_class_index is that of max(size, 16)");
 
 }  // namespace memkit::size_class

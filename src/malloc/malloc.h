@@ -25,8 +25,14 @@ namespace memkit {
 
 inline constexpr size_t kMallocMinSize = 16;  // and the minimum alignment
 
+/// The fast path is kmalloc's pop, with malloc's own class lookup (16-byte steps, so that the
+/// 16-byte minimum costs nothing); everything else is kmalloc_slow.
 MK_FAST_PATH void* malloc_impl(size_t size) {
-  return kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0);
+  static_assert(kMallocMinSize == 16, "malloc_class_index maps sizes below 16 to 16");
+  if (MK_LIKELY(size <= size_class::kMaxSize))
+    return kmalloc_pop(size_class::malloc_class_index(size),
+                       [=] { return kmalloc_slow(size < kMallocMinSize ? kMallocMinSize : size, 0); });
+  return kmalloc_slow(size, 0);
 }
 void* calloc_impl(size_t n, size_t size);
 void* realloc_impl(void* p, size_t size, const char* caller);

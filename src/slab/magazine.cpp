@@ -153,7 +153,7 @@ void thread_exit(void* arg) {
   }
   SlabCache* chunks = bootstrap_cache(Bootstrap::kCpuCache);
   for (CpuCache*& chunk : tc->chunks) {
-    if (chunk != g_no_cpu_caches.data()) chunks->free(chunk, "thread_exit");
+    if (chunk != g_no_cpu_caches.data() && chunk != tc->first) chunks->free(chunk, "thread_exit");
     chunk = g_no_cpu_caches.data();
   }
   t_thread_cache = &g_no_thread_cache;
@@ -167,6 +167,7 @@ void make_key() { pthread_key_create(&g_key, thread_exit); }
 constinit std::array<CpuCache, kCpuCacheChunk> g_no_cpu_caches = make_no_cpu_caches();
 constinit ThreadCache g_no_thread_cache = [] {
   ThreadCache t{};
+  for (CpuCache& cc : t.first) cc = CpuCache{&g_sentinel, &g_sentinel, 0, 0};
   for (CpuCache*& chunk : t.chunks) chunk = g_no_cpu_caches.data();
   return t;
 }();
@@ -219,7 +220,9 @@ CpuCache* cpu_cache_slow(unsigned index) {
     pthread_once(&g_key_once, make_key);
     tc = static_cast<ThreadCache*>(bootstrap_cache(Bootstrap::kThread)->alloc(0));
     if (tc == nullptr) return nullptr;
+    for (CpuCache& cc : tc->first) cc = CpuCache{&g_sentinel, &g_sentinel, 0, 0};
     for (CpuCache*& chunk : tc->chunks) chunk = g_no_cpu_caches.data();
+    tc->chunks[0] = tc->first;
     tc->stats = &t_thread_stats;
     {
       LockGuard guard(&g_threads_lock);

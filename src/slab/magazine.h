@@ -11,7 +11,8 @@
 //          and take an empty magazine
 //
 // A thread's CpuCaches live in chunks of 64 (by cache index) hanging off its ThreadCache, made
-// on first use from bootstrap caches that have no magazine layer themselves. When the thread
+// on first use from bootstrap caches that have no magazine layer themselves; the first chunk
+// (the reserved indices, kmalloc's classes) is inline in the ThreadCache. When the thread
 // exits (pthread key destructor) its magazines go to the depots, so nothing it cached is lost,
 // and memory it allocated can be freed by any thread at any time.
 //
@@ -76,6 +77,10 @@ inline void thread_stat_add(uint64_t* counter) {
 ThreadStats thread_stats_total();
 
 struct ThreadCache {
+  // The CpuCaches of caches 0..63 (the reserved indices: kmalloc's classes), inline, so that
+  // kmalloc's fast paths reach a class's CpuCache as t_thread_cache->first[class]; chunks[0]
+  // points here (at g_no_cpu_caches in the sentinel thread cache).
+  CpuCache first[kCpuCacheChunk];
   CpuCache* chunks[kMaxSlabCaches / kCpuCacheChunk];
   ThreadCache* next;  // registry of live thread caches
   ThreadCache* prev;

@@ -45,7 +45,7 @@ void init_boot() {
 
 int registry_add(SlabCache* cache, unsigned* index) {
   pthread_mutex_lock(&g_registry_lock);
-  for (size_t i = 0; i < kMaxSlabCaches; ++i) {
+  for (size_t i = kReservedCacheIndices; i < kMaxSlabCaches; ++i) {
     if (g_caches[i] != nullptr) continue;
     g_caches[i] = cache;
     if (i >= g_high) g_high = i + 1;
@@ -55,6 +55,18 @@ int registry_add(SlabCache* cache, unsigned* index) {
   }
   pthread_mutex_unlock(&g_registry_lock);
   return ENOSPC;
+}
+
+int registry_add_at(SlabCache* cache, unsigned index) {
+  if (index >= kMaxSlabCaches) return ENOSPC;
+  pthread_mutex_lock(&g_registry_lock);
+  const bool taken = g_caches[index] != nullptr;
+  if (!taken) {
+    g_caches[index] = cache;
+    if (index >= g_high) g_high = index + 1;
+  }
+  pthread_mutex_unlock(&g_registry_lock);
+  return taken ? ENOSPC : 0;
 }
 
 void registry_remove(unsigned index) {

@@ -14,8 +14,10 @@
 
 namespace memkit {
 
-/// Gives `cache` a free index. 0 or ENOSPC.
+/// Gives `cache` a free index at or above kReservedCacheIndices. 0 or ENOSPC.
 int registry_add(SlabCache* cache, unsigned* index);
+/// Gives `cache` the index `index` (any index, reserved or not). 0, or ENOSPC if it is taken.
+int registry_add_at(SlabCache* cache, unsigned index);
 void registry_remove(unsigned index);
 /// Calls fn(cache, ctx) for every registered cache, in index order, under the registry lock
 /// (so none is destroyed meanwhile).

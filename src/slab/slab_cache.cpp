@@ -136,7 +136,7 @@ int SlabCache::geometry(size_t size, size_t align, unsigned flags, bool has_ctor
 }
 
 int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align, unsigned flags,
-                    void (*ctor)(void*)) {
+                    void (*ctor)(void*), unsigned fixed_index, uint8_t page_id) {
   SlabGeometry g;
   if (!valid_name(name) ||
       geometry(size, align, flags, ctor != nullptr, heap->page_size(),
@@ -171,6 +171,12 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
   depot_full_ = depot_empty_ = nullptr;
   depot_full_count_ = depot_empty_count_ = 0;
   pthread_mutex_init(&lock_, nullptr);
+  page_id_ = page_id;
+  if (fixed_index != kAnyIndex) {
+    if (registry_add_at(this, fixed_index) != 0) return ENOSPC;
+    index_ = fixed_index;
+    return 0;
+  }
   return registry_add(this, &index_);
 }
 
@@ -265,6 +271,15 @@ bool SlabCache::grow_locked() {
     *link = encode(list, link);
     list = obj;
   }
+  if (page_id_ != 0) {
+    // Every page says which cache it belongs to and where the slab's objects lie (page_desc.h).
+    for (size_t i = 0; i < pages; ++i) {
+      head[i].slab_first = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(first));
+      head[i].slab_span = static_cast<uint32_t>(span_);
+      head[i].slab_div = ~uint64_t{0} / size_ + 1;
+      head[i].slab_id = page_id_;
+    }
+  }
   head->kind = PageKind::kSlab;
   head->order = static_cast<uint8_t>(order_);
   slab_page::set_cache(head, this);
@@ -279,6 +294,7 @@ bool SlabCache::grow_locked() {
 void SlabCache::release_slab_locked(PageDesc* slab) {
   void* mem = heap_->page_address(slab);
   const size_t pages = size_t{1} << order_;
+  for (size_t i = 0; i < pages; ++i) slab[i].slab_id = 0;
   for (size_t i = 1; i < pages; ++i) {
     slab[i].kind = PageKind::kNone;
     slab[i].order = 0;

@@ -49,6 +49,9 @@ struct Magazine;
 class SlabCache;
 
 inline constexpr size_t kMaxSlabCaches = 4096;
+/// Registry indices [0, kReservedCacheIndices) are given only on request (SlabCache::init's
+/// fixed_index): kmalloc's classes, so that their CpuCaches are the thread's first chunk.
+inline constexpr size_t kReservedCacheIndices = 64;
 inline constexpr size_t kSlabNameLen = 32;
 
 // Flags (the C API's MK_SLAB_* values; internal ones above 1 << 16).
@@ -102,9 +105,16 @@ class SlabCache {
                       unsigned max_order, SlabGeometry* out);
 
   /// Sets up a cache in place. Returns 0, or EINVAL (size 0 or too large, align not a power of
-  /// two or above the page size, name too long) / ENOSPC (no cache index left).
+  /// two or above the page size, name too long) / ENOSPC (no cache index left, or
+  /// `fixed_index` taken).
+  /// fixed_index: kAnyIndex, or the registry index the cache must have (one below
+  /// kReservedCacheIndices: kmalloc's classes, whose CpuCaches its fast paths index directly).
+  /// page_id: 0, or 1..255 to mark every page of its slabs (PageDesc::slab_id) for a fast
+  /// free that starts from the page descriptor (kmalloc's; needs a page heap with
+  /// fast_table).
+  static constexpr unsigned kAnyIndex = ~0u;
   int init(PageHeap* heap, const char* name, size_t size, size_t align, unsigned flags,
-           void (*ctor)(void*));
+           void (*ctor)(void*), unsigned fixed_index = kAnyIndex, uint8_t page_id = 0);
 
   /// An object, or nullptr (ENOMEM). gfp: MK_GFP_ZERO zeroes the object.
   void* alloc(unsigned gfp);
@@ -205,6 +215,7 @@ class SlabCache {
   void (*ctor_)(void*) = nullptr;
   uintptr_t secret_ = 0;
   unsigned index_ = 0;
+  uint8_t page_id_ = 0;         // PageDesc::slab_id of this cache's slab pages (0: none)
 
   SlabList partial_, full_, empty_;  // under lock_
   size_t active_objs_ = 0;           // under lock_: objects not on slab free lists
