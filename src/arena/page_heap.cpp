@@ -47,13 +47,14 @@ PageHeap::PageHeap(const os::OsApi& os, const PageHeapConfig& config)
 PageHeap::~PageHeap() {
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
   for (size_t i = 0; i < slots; ++i) {
-    Arena& a = arenas_[i];
+    Arena& a = arena_at(i);
     if (!a.live()) continue;
     if (uses_fast_table()) fast_arena::set(a.base(), false);
     map_.clear(a.base(), a.size());
     a.retire();
     a.destroy();
   }
+  for (size_t i = 0; i < slots; ++i) arena_at(i).~Arena();
   for (DirectMapping* d = live_direct_; d != nullptr; d = d->next) {
     map_.clear(d->base, d->size);
     os_->release(reinterpret_cast<void*>(d->base), d->size);
@@ -89,8 +90,11 @@ bool PageHeap::owns(const void* p) const { return arena_for(p) != nullptr || dir
 // ---- page blocks ----
 
 Arena* PageHeap::new_arena_locked() {
-  for (size_t i = 0; i < kMaxArenas; ++i) {
-    Arena& a = arenas_[i];
+  const size_t slots = arena_slots_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i <= slots && i < kMaxArenas; ++i) {
+    // Slots are constructed when first used: untouched ones cost no memory.
+    if (i == slots) new (arena_storage_[i]) Arena();
+    Arena& a = arena_at(i);
     if (a.live()) continue;
     if (a.create(os_, config_.arena) != 0) return nullptr;
     if (map_.set(a.base(), a.size(), reinterpret_cast<uintptr_t>(&a)) != 0) {
@@ -116,7 +120,7 @@ void* PageHeap::alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed
   // Fast scan: only arenas whose hint says a block of this order or larger is free.
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
   for (size_t i = 0; i < slots && p == nullptr; ++i) {
-    Arena& a = arenas_[i];
+    Arena& a = arena_at(i);
     if (a.live() && (a.free_orders_hint() >> order) != 0) p = take(a);
   }
   if (p == nullptr) {
@@ -124,7 +128,7 @@ void* PageHeap::alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed
     // Another thread may have freed or mapped meanwhile: try every arena, then a new one.
     const size_t n = arena_slots_.load(std::memory_order_relaxed);
     for (size_t i = 0; i < n && p == nullptr; ++i)
-      if (arenas_[i].live()) p = take(arenas_[i]);
+      if (arena_at(i).live()) p = take(arena_at(i));
     if (p == nullptr) {
       Arena* a = new_arena_locked();
       if (a != nullptr) p = take(*a);
@@ -332,12 +336,12 @@ void* PageHeap::alloc_pages_exact_aligned(size_t npages, size_t align, unsigned 
 void PageHeap::fork_prepare() {
   pthread_mutex_lock(&lock_);
   const size_t n = arena_slots_.load(std::memory_order_relaxed);
-  for (size_t i = 0; i < n; ++i) pthread_mutex_lock(arenas_[i].lock());
+  for (size_t i = 0; i < n; ++i) pthread_mutex_lock(arena_at(i).lock());
 }
 
 void PageHeap::fork_release() {
   const size_t n = arena_slots_.load(std::memory_order_relaxed);
-  for (size_t i = n; i-- > 0;) pthread_mutex_unlock(arenas_[i].lock());
+  for (size_t i = n; i-- > 0;) pthread_mutex_unlock(arena_at(i).lock());
   pthread_mutex_unlock(&lock_);
 }
 
@@ -393,9 +397,9 @@ void PageHeap::release_idle_arenas(bool require_purged, bool keep_one) {
   LockGuard guard(&lock_);
   const size_t slots = arena_slots_.load(std::memory_order_relaxed);
   size_t live = 0;
-  for (size_t i = 0; i < slots; ++i) live += arenas_[i].live() ? 1 : 0;
+  for (size_t i = 0; i < slots; ++i) live += arena_at(i).live() ? 1 : 0;
   for (size_t i = 0; i < slots; ++i) {
-    Arena& a = arenas_[i];
+    Arena& a = arena_at(i);
     if (!a.live() || (keep_one && live <= 1)) continue;
     if (!a.retire_if_idle(require_purged)) continue;
     if (uses_fast_table()) fast_arena::set(a.base(), false);
@@ -410,7 +414,7 @@ size_t PageHeap::purge() {
   const uint64_t now = os::now_ns();
   size_t bytes = 0;
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
-  for (size_t i = 0; i < slots; ++i) bytes += arenas_[i].purge(now, 0, true);
+  for (size_t i = 0; i < slots; ++i) bytes += arena_at(i).purge(now, 0, true);
   purged_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   release_idle_arenas(/*require_purged=*/false, /*keep_one=*/false);
   return bytes;
@@ -420,7 +424,7 @@ size_t PageHeap::purge_expired(uint64_t now) {
   const uint64_t decay_ns = static_cast<uint64_t>(config_.decay_ms) * 1000000u;
   size_t bytes = 0;
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
-  for (size_t i = 0; i < slots; ++i) bytes += arenas_[i].purge(now, decay_ns, false);
+  for (size_t i = 0; i < slots; ++i) bytes += arena_at(i).purge(now, decay_ns, false);
   purged_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   release_idle_arenas(/*require_purged=*/true, /*keep_one=*/true);
   return bytes;
@@ -447,7 +451,7 @@ void PageHeap::stats(mk_page_stats* out) const {
   std::memset(out, 0, sizeof *out);
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
   for (size_t i = 0; i < slots; ++i) {
-    Arena& a = const_cast<Arena&>(arenas_[i]);
+    Arena& a = const_cast<Arena&>(arena_at(i));
     ArenaStats s;
     a.stats(&s);
     if (s.pages == 0) continue;
@@ -472,7 +476,7 @@ void PageHeap::stats(mk_page_stats* out) const {
 void PageHeap::for_each_arena(void (*fn)(void* ctx, const ArenaStats& stats), void* ctx) const {
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
   for (size_t i = 0; i < slots; ++i) {
-    Arena& a = const_cast<Arena&>(arenas_[i]);
+    Arena& a = const_cast<Arena&>(arena_at(i));
     if (!a.live()) continue;
     ArenaStats s;
     a.stats(&s);
@@ -486,7 +490,7 @@ int PageHeap::format_buddyinfo(char* buf, size_t len) const {
   if (len > 0) buf[0] = '\0';
   const size_t slots = arena_slots_.load(std::memory_order_acquire);
   for (size_t i = 0; i < slots; ++i) {
-    Arena& a = const_cast<Arena&>(arenas_[i]);
+    Arena& a = const_cast<Arena&>(arena_at(i));
     if (!a.live()) continue;
     const int n = a.format_buddyinfo(len ? buf + used : nullptr, len ? len - used : 0);
     if (n <= 0) continue;
