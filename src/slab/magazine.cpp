@@ -29,6 +29,7 @@ pthread_mutex_t g_threads_lock = PTHREAD_MUTEX_INITIALIZER;
 ThreadCache* g_threads = nullptr;  // live thread caches, under g_threads_lock
 ThreadStats g_exited_stats = {0, 0};  // counters of threads gone, under g_threads_lock
 pthread_key_t g_key;
+std::atomic<unsigned> g_next_lane{0};  // threads take the lanes in turn
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 
 struct LockGuard {
@@ -224,6 +225,7 @@ CpuCache* cpu_cache_slow(unsigned index) {
     for (CpuCache*& chunk : tc->chunks) chunk = g_no_cpu_caches.data();
     tc->chunks[0] = tc->first;
     tc->stats = &t_thread_stats;
+    tc->lane = g_next_lane.fetch_add(1, std::memory_order_relaxed) % kSlabLanes;
     {
       LockGuard guard(&g_threads_lock);
       tc->prev = nullptr;

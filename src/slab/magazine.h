@@ -85,6 +85,7 @@ struct ThreadCache {
   ThreadCache* next;  // registry of live thread caches
   ThreadCache* prev;
   ThreadStats* stats;  // the thread's t_thread_stats
+  unsigned lane;       // the partial-slab lane its refills use (< kSlabLanes; 0 for the sentinel)
 };
 
 // Sentinels, so that the fast paths need no null tests: a thread without a ThreadCache points

@@ -165,7 +165,8 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
   magazine_size_ = (flags & kSlabNoMagazines) ? 0 : magazine_capacity_for(size_);
   slow_flags_ = (flags & (kSlabRedZone | kSlabPoison)) | (magazine_size_ == 0 ? kSlabNoMagazines : 0);
   os::random_bytes(&secret_, sizeof secret_);
-  partial_ = full_ = empty_ = SlabList{};
+  for (SlabList& lane : partial_) lane = SlabList{};
+  full_ = empty_ = SlabList{};
   active_objs_ = num_slabs_ = 0;
   allocs_ = frees_ = grows_ = reaps_ = 0;
   depot_full_ = depot_empty_ = nullptr;
@@ -301,6 +302,7 @@ void SlabCache::release_slab_locked(PageDesc* slab) {
   }
   slab->kind = PageKind::kAlloc;  // hand the block back as the page heap gave it
   slab->order = static_cast<uint8_t>(order_);
+  slab->reserved = 0;             // the lane
   for (uintptr_t& w : slab->slab) w = 0;
   --num_slabs_;
   ++reaps_;
@@ -331,10 +333,11 @@ void* SlabCache::take_object_locked(PageDesc* slab) {
   const uint32_t inuse = slab_page::inuse(slab) + 1;
   slab_page::set_counts(slab, inuse, slab_page::colour(slab));
   if (inuse == 1) {
+    // An empty slab joins the lane of the thread that starts it (alloc_batch_locked set it).
     list_del(&empty_, slab);
-    list_add(inuse == objects_ ? &full_ : &partial_, slab);
+    list_add(inuse == objects_ ? &full_ : &partial_[slab->reserved], slab);
   } else if (inuse == objects_) {
-    list_del(&partial_, slab);
+    list_del(&partial_[slab->reserved], slab);
     list_add(&full_, slab);
   }
   ++active_objs_;
@@ -355,23 +358,35 @@ void SlabCache::put_object_locked(void* obj) {
   slab_page::set_counts(slab, inuse, slab_page::colour(slab));
   if (inuse + 1 == objects_) {
     list_del(&full_, slab);
-    list_add(inuse == 0 ? &empty_ : &partial_, slab);
+    list_add(inuse == 0 ? &empty_ : &partial_[slab->reserved], slab);
   } else if (inuse == 0) {
-    list_del(&partial_, slab);
+    list_del(&partial_[slab->reserved], slab);
     list_add(&empty_, slab);
   }
   --active_objs_;
   ++frees_;
 }
 
+// The slab a refill takes objects from: a partial slab of the caller's lane, else an empty one
+// (which joins the lane), else a new slab; only when no slab can be had, a partial slab of
+// another lane (taking one before growing would put two threads' objects in one slab again).
+PageDesc* SlabCache::refill_slab_locked(unsigned lane) {
+  if (partial_[lane].head != nullptr) return partial_[lane].head;
+  if (empty_.head == nullptr && !grow_locked()) {
+    for (unsigned other = 1; other < kSlabLanes; ++other)
+      if (PageDesc* slab = partial_[(lane + other) % kSlabLanes].head) return slab;
+    return nullptr;
+  }
+  empty_.head->reserved = lane;
+  return empty_.head;
+}
+
 size_t SlabCache::alloc_batch_locked(void** out, size_t n) {
+  const unsigned lane = t_thread_cache->lane;
   size_t got = 0;
   while (got < n) {
-    PageDesc* slab = partial_.head != nullptr ? partial_.head : empty_.head;
-    if (slab == nullptr) {
-      if (!grow_locked()) break;
-      slab = empty_.head;
-    }
+    PageDesc* slab = refill_slab_locked(lane);
+    if (slab == nullptr) break;
     while (got < n && slab_page::freelist(slab) != nullptr) out[got++] = take_object_locked(slab);
   }
   return got;
@@ -574,7 +589,8 @@ void SlabCache::stats(SlabCacheStats* out) {
   out->objects_per_slab = objects_;
   out->active_objs = active_objs_;
   out->num_objs = num_slabs_ * objects_;
-  out->active_slabs = partial_.count + full_.count;
+  out->active_slabs = full_.count;
+  for (const SlabList& lane : partial_) out->active_slabs += lane.count;
   out->num_slabs = num_slabs_;
   out->magazine_size = magazine_size_;
   out->batch = magazine_size_ / 2;

@@ -52,6 +52,8 @@ inline constexpr size_t kMaxSlabCaches = 4096;
 /// Registry indices [0, kReservedCacheIndices) are given only on request (SlabCache::init's
 /// fixed_index): kmalloc's classes, so that their CpuCaches are the thread's first chunk.
 inline constexpr size_t kReservedCacheIndices = 64;
+/// Lanes of partial slabs per cache (see SlabCache::partial_).
+inline constexpr unsigned kSlabLanes = 4;
 inline constexpr size_t kSlabNameLen = 32;
 
 // Flags (the C API's MK_SLAB_* values; internal ones above 1 << 16).
@@ -182,6 +184,7 @@ class SlabCache {
   void debug_on_alloc(void* obj);
   void debug_on_free(void* obj, const char* caller);
   bool grow_locked();
+  PageDesc* refill_slab_locked(unsigned lane);
   void* take_object_locked(PageDesc* slab);
   void put_object_locked(void* obj);
   void release_slab_locked(PageDesc* slab);
@@ -217,7 +220,11 @@ class SlabCache {
   unsigned index_ = 0;
   uint8_t page_id_ = 0;         // PageDesc::slab_id of this cache's slab pages (0: none)
 
-  SlabList partial_, full_, empty_;  // under lock_
+  // Partial slabs in lanes (SLUB's per-cpu slabs, loosely): each thread refills its magazines
+  // from the slabs of its own lane (ThreadCache::lane) while there are any, so that two threads
+  // do not take their objects from the same slab and write to the same cache lines. A slab
+  // joins the lane of the thread that takes its first object (PageDesc::reserved says which).
+  SlabList partial_[kSlabLanes], full_, empty_;  // under lock_
   size_t active_objs_ = 0;           // under lock_: objects not on slab free lists
   size_t num_slabs_ = 0;
   uint64_t allocs_ = 0, frees_ = 0, grows_ = 0, reaps_ = 0;
