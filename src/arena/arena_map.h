@@ -72,7 +72,8 @@ namespace fast_arena {
 inline constexpr unsigned kShift = 28;  // the arena size, 256 MiB
 inline constexpr unsigned kPageShift = 12;
 inline constexpr size_t kSlots = size_t{1} << (ArenaMap::kAddressBits - kShift);
-extern uint8_t g_table[kSlots];
+// Hidden: inside libmemkit.so it is reached RIP-relative, not through the GOT.
+extern uint8_t g_table[kSlots] __attribute__((visibility("hidden")));
 
 /// Whether p lies in an arena of the fast table.
 inline bool contains(uintptr_t p) {

@@ -79,7 +79,7 @@ constexpr LookupTable make_lookup() {
   return t;
 }
 
-inline constexpr LookupTable kLookup = make_lookup();
+inline constexpr LookupTable kLookup __attribute__((visibility("hidden"))) = make_lookup();
 
 /// The class of a request of size bytes, 0 <= size <= kMaxSize (0 gets the smallest class).
 constexpr unsigned size_to_class(size_t size) { return kLookup.cls[lookup_index(size)]; }
@@ -110,7 +110,8 @@ constexpr MallocLookupTable make_malloc_lookup() {
   return t;
 }
 
-inline constexpr MallocLookupTable kMallocLookup = make_malloc_lookup();
+inline constexpr MallocLookupTable kMallocLookup __attribute__((visibility("hidden"))) =
+    make_malloc_lookup();
 
 /// class + 1 of a malloc request: the class of max(size, 16), 0 <= size <= kMaxSize.
 constexpr unsigned malloc_class_index(size_t size) {
