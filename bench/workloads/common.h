@@ -19,6 +19,8 @@
 #include <cstring>
 #include <string>
 
+#include <time.h>
+
 namespace mkb {
 
 inline const char* g_name = "mkb";  // "mkb-NAME", set by parse_args, prefixes every message
@@ -48,19 +50,21 @@ inline const char* g_name = "mkb";  // "mkb-NAME", set by parse_args, prefixes e
 struct Options {
   unsigned threads = 2;
   double scale = 1.0;
+  long idle_ms = 0;  // workloads that free everything: sleep this long, then print RSS again
 };
 
 constexpr unsigned kMaxThreads = 1024;
 constexpr double kMaxScale = 1000.0;
 
 [[noreturn]] inline void usage_error(const char* what, const char* arg) {
-  std::fprintf(stderr, "%s: %s '%s'\nusage: %s [--threads T] [--scale S]\n", g_name, what, arg,
-               g_name);
+  std::fprintf(stderr, "%s: %s '%s'\nusage: %s [--threads T] [--scale S] [--idle-ms N]\n", g_name,
+               what, arg, g_name);
   std::exit(2);
 }
 
-// Parses `[--threads T] [--scale S]` (also --threads=T, --scale=S; -h/--help prints the usage).
-// T: integer in [1, 1024]; S: number in (0, 1000]. Anything else: message on stderr, exit 2.
+// Parses `[--threads T] [--scale S] [--idle-ms N]` (also --threads=T, ...; -h/--help prints the
+// usage). T: integer in [1, 1024]; S: number in (0, 1000]; N: integer in [0, 60000] (only the
+// workloads that end by freeing everything use it). Anything else: message on stderr, exit 2.
 inline Options parse_args(int argc, char** argv, const char* name) {
   static std::string full_name;
   full_name = std::string("mkb-") + name;
@@ -69,9 +73,11 @@ inline Options parse_args(int argc, char** argv, const char* name) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") {
-      std::printf("usage: %s [--threads T] [--scale S]\n"
+      std::printf("usage: %s [--threads T] [--scale S] [--idle-ms N]\n"
                   "  --threads T  worker threads, 1..%u (default 2)\n"
-                  "  --scale S    multiplies the amount of work, (0, %g] (default 1)\n",
+                  "  --scale S    multiplies the amount of work, (0, %g] (default 1)\n"
+                  "  --idle-ms N  fragmentation, malloc_large: after freeing everything, sleep N\n"
+                  "               ms and print the RSS again (memory given back; default 0)\n",
                   g_name, kMaxThreads, kMaxScale);
       std::exit(0);
     }
@@ -83,7 +89,8 @@ inline Options parse_args(int argc, char** argv, const char* name) {
       value = arg.substr(eq + 1);
       has_value = true;
     }
-    if (key != "--threads" && key != "--scale") usage_error("unknown option", arg.c_str());
+    if (key != "--threads" && key != "--scale" && key != "--idle-ms")
+      usage_error("unknown option", arg.c_str());
     if (!has_value) {
       if (i + 1 >= argc) usage_error("missing value for", arg.c_str());
       value = argv[++i];
@@ -96,6 +103,12 @@ inline Options parse_args(int argc, char** argv, const char* name) {
       if (end == nullptr || end == s || *end != '\0' || errno != 0 || t < 1 || t > kMaxThreads)
         usage_error("invalid thread count (1..1024)", s);
       opt.threads = static_cast<unsigned>(t);
+    } else if (key == "--idle-ms") {
+      errno = 0;
+      long long ms = (*s >= '0' && *s <= '9') ? std::strtoll(s, &end, 10) : -1;
+      if (end == nullptr || end == s || *end != '\0' || errno != 0 || ms < 0 || ms > 60000)
+        usage_error("invalid idle time (0..60000 ms)", s);
+      opt.idle_ms = static_cast<long>(ms);
     } else {
       errno = 0;
       double v = *s != '\0' && *s != ' ' ? std::strtod(s, &end) : 0.0;
@@ -290,5 +303,16 @@ inline long proc_status_kib(const char* field) {
 }
 inline long rss_kib() { return proc_status_kib("VmRSS"); }
 inline long peak_rss_kib() { return proc_status_kib("VmHWM"); }
+
+// After a workload freed everything: with --idle-ms N, sleeps N ms (making no call into the
+// allocator) and prints the RSS again, which shows what an allocator gives back on its own
+// while the program is idle (memkit: after its decay time, by its background purger).
+inline void print_rss_after_idle(const Options& opt) {
+  if (opt.idle_ms <= 0) return;
+  timespec ts{static_cast<time_t>(opt.idle_ms / 1000), (opt.idle_ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  std::printf("rss after %ld ms idle: %ld KiB\n", opt.idle_ms, rss_kib());
+}
 
 }  // namespace mkb

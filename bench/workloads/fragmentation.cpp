@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
   std::printf("large objects: %zu of %zu..%zu B\n", large_size.size(), kLargeMin, kLargeMax);
   std::printf("peak rss (VmHWM): %ld KiB\n", peak);
   print_rss("final, after freeing everything");
+  mkb::print_rss_after_idle(opt);
   mkb::print_checksum(h);
   return 0;
 }

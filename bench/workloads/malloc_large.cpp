@@ -103,6 +103,8 @@ int main(int argc, char** argv) {
   std::printf("blocks: %" PRIu64 " of %zu..%zu MiB, up to %zu live per thread\n",
               per_thread * threads, kMinSize / kMiB, kMaxSize / kMiB, live);
   std::printf("allocated: %" PRIu64 " MiB in all\n", total_bytes / kMiB);
+  std::printf("rss after freeing everything: %ld KiB\n", mkb::rss_kib());
+  mkb::print_rss_after_idle(opt);
   mkb::print_checksum(h);
   return 0;
 }

@@ -3,7 +3,8 @@
 #
 #   1. the conformance program under LD_PRELOAD=libmemkit.so, and linked statically with
 #      libmemkit_malloc.a; 1000 forks while two threads churn; 1 GiB freed goes back to the OS
-#      while the program sleeps (background purger) and on malloc_trim; allocation before main, in
+#      while the program sleeps (background purger) and on malloc_trim, and so does the
+#      fragmentation workload's heap after it frees everything; allocation before main, in
 #      dlopen'ed code and after main (against glibc's output); free-list poisoning after free
 #      is caught (safe-linking); memkit run --stats and --json (figures checked);
 #   2. real programs under LD_PRELOAD, each compared with the same run under glibc (exit status
@@ -97,6 +98,20 @@ fi
 echo "== memory back to the OS: 1 GiB of small objects freed, then idle / malloc_trim"
 LD_PRELOAD=$preload "$bin/preload_decay" idle || fail "decay: idle program kept its memory"
 MEMKIT_OPTIONS=decay_ms=-1 LD_PRELOAD=$preload "$bin/preload_decay" trim || fail "decay: malloc_trim"
+
+echo "== memory back to the OS after the fragmentation workload, while it sleeps"
+if [[ -x $bin/mkb-fragmentation ]]; then
+    out=$(LD_PRELOAD=$preload "$bin/mkb-fragmentation" --threads 1 --scale 0.25 --idle-ms 2500)
+    peak=$(sed -n 's/^peak rss (VmHWM): \([0-9]*\) KiB$/\1/p' <<<"$out")
+    idle=$(sed -n 's/^rss after 2500 ms idle: \([0-9]*\) KiB$/\1/p' <<<"$out")
+    if [[ -n $peak && -n $idle ]] && ((idle * 4 < peak)); then
+        echo "ok: mkb-fragmentation: peak $peak KiB, $idle KiB after 2.5 s idle"
+    else
+        fail "mkb-fragmentation kept its memory while idle (peak '$peak' KiB, idle '$idle' KiB)"
+    fi
+else
+    fail "mkb-fragmentation not built"
+fi
 
 echo "== memkit run"
 if [[ -x $bin/memkit ]]; then
