@@ -69,6 +69,8 @@ struct mk_page_stats {
   size_t nr_free[MK_NR_PAGE_ORDERS]; /* free blocks per order, over all arenas */
   size_t used_bytes;          /* handed out now: arena pages + direct mappings */
   size_t peak_used_bytes;     /* the most used_bytes has been */
+  size_t direct_cached;       /* freed direct mappings kept committed for reuse (decay_ms) */
+  size_t direct_cached_bytes; /* their bytes: neither used nor given back yet */
 };
 void mk_get_page_stats(struct mk_page_stats *out);
 
