@@ -78,11 +78,13 @@ class FakeOs {
       uintptr_t start;
       size_t size;
       size_t mapped;
+      uint64_t seq;  // reserve order
     };
     static constexpr size_t kMaxRegions = 4096;
     std::atomic_flag regions_lock = ATOMIC_FLAG_INIT;
     Region regions[kMaxRegions] = {};
     size_t nregions = 0;
+    uint64_t next_seq = 0;
   };
 
   static State& state() {
@@ -177,21 +179,25 @@ class FakeOs {
   static void track(uintptr_t start, size_t size) {
     State& s = state();
     lock_regions();
-    if (s.nregions < State::kMaxRegions) s.regions[s.nregions++] = {start, size, size};
+    if (s.nregions < State::kMaxRegions) s.regions[s.nregions++] = {start, size, size, s.next_seq++};
     unlock_regions();
   }
-  // [p, p+size) is no longer mapped where it was: true if that ended a region.
+  // [p, p+size) is no longer mapped where it was: true if that ended a region. Called before
+  // the unmap, so the kernel cannot yet have handed these addresses to another reserve; the
+  // region is the newest that contains p (a region's unmapped parts may have been reserved
+  // again since, as a region of their own, and no address ever goes back to an older region).
   static bool untrack(uintptr_t p, size_t size) {
     State& s = state();
     lock_regions();
     bool ended = true;  // an untracked region ends with its release
-    for (size_t i = 0; i < s.nregions; ++i) {
-      State::Region& r = s.regions[i];
-      if (p - r.start >= r.size) continue;
-      r.mapped = size < r.mapped ? r.mapped - size : 0;
-      ended = r.mapped == 0;
-      if (ended) r = s.regions[--s.nregions];
-      break;
+    State::Region* r = nullptr;
+    for (size_t i = 0; i < s.nregions; ++i)
+      if (p - s.regions[i].start < s.regions[i].size && (r == nullptr || s.regions[i].seq > r->seq))
+        r = &s.regions[i];
+    if (r != nullptr) {
+      r->mapped = size < r->mapped ? r->mapped - size : 0;
+      ended = r->mapped == 0;
+      if (ended) *r = s.regions[--s.nregions];
     }
     unlock_regions();
     return ended;
@@ -217,10 +223,13 @@ class FakeOs {
   static int release(void* p, size_t size) {
     State& s = state();
     s.release_calls.fetch_add(1);
+    const bool ended = untrack(reinterpret_cast<uintptr_t>(p), size);
     const int err = os::system_os().release(p, size);
     if (err == 0) {
       s.live_bytes.fetch_sub(static_cast<long long>(size));
-      if (untrack(reinterpret_cast<uintptr_t>(p), size)) s.live_regions.fetch_sub(1);
+      if (ended) s.live_regions.fetch_sub(1);
+    } else if (ended) {
+      track(reinterpret_cast<uintptr_t>(p), size);  // still mapped after all
     }
     return err;
   }
@@ -229,11 +238,14 @@ class FakeOs {
     State& s = state();
     s.move_calls.fetch_add(1);
     if (s.fail_move.load()) return ENOMEM;
+    const bool ended = untrack(reinterpret_cast<uintptr_t>(from), size);
     const int err = os::system_os().move(from, size, to);
     if (err == 0) {
       s.moved_bytes.fetch_add(static_cast<long>(size));
       s.live_bytes.fetch_sub(static_cast<long long>(size));
-      if (untrack(reinterpret_cast<uintptr_t>(from), size)) s.live_regions.fetch_sub(1);
+      if (ended) s.live_regions.fetch_sub(1);
+    } else if (ended) {
+      track(reinterpret_cast<uintptr_t>(from), size);
     }
     return err;
   }

@@ -58,9 +58,9 @@ namespace memkit {
 
 struct PageHeapConfig {
   ArenaConfig arena{};
+  size_t direct_cache_bytes = size_t{64} << 20;  // freed direct mappings kept; 0: none
   long decay_ms = 1000;
   bool release_arenas = true;
-  size_t direct_cache_bytes = size_t{64} << 20;  // freed direct mappings kept; 0: none
 
   /// The configuration MEMKIT_OPTIONS asks for (see options.def).
   static PageHeapConfig from_options();
