@@ -58,7 +58,7 @@ namespace memkit {
 
 struct PageHeapConfig {
   ArenaConfig arena{};
-  size_t direct_cache_bytes = size_t{64} << 20;  // freed direct mappings kept; 0: none
+  size_t direct_cache_bytes = size_t{128} << 20;  // freed direct mappings kept; 0: none
   long decay_ms = 1000;
   bool release_arenas = true;
 
