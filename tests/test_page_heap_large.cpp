@@ -27,6 +27,7 @@
 #include "arena/page_heap.h"
 #include "fake_os.h"
 #include "memkit/buddy.hpp"
+#include "memkit/memkit.h"
 #include "page_heap_testing.h"
 #include "test_support.h"
 
@@ -247,18 +248,28 @@ TEST_F(LargeCacheTest, FreesOfACachedMappingAreRefused) {
   EXPECT_FALSE(heap().owns(static_cast<char*>(p) + 3 * MiB));
   EXPECT_FALSE(heap().owns(v));
   EXPECT_EQ(heap().exact_pages(p), 0u);
-  EXPECT_EQ(heap().free_pages_exact(p), BuddyStatus::kOutOfRange) << "double free";
+  EXPECT_EQ(heap().free_pages_exact(p), BuddyStatus::kDoubleFree);
   EXPECT_EQ(heap().free_pages_exact(static_cast<char*>(p) + kPage), BuddyStatus::kOutOfRange);
-  EXPECT_EQ(heap().vfree(v), BuddyStatus::kOutOfRange) << "double vfree";
-  EXPECT_EQ(heap().vfree(p), BuddyStatus::kOutOfRange);
-  EXPECT_EQ(heap().free_pages_exact(v), BuddyStatus::kOutOfRange);
+  EXPECT_EQ(heap().vfree(v), BuddyStatus::kDoubleFree) << "double vfree";
+  EXPECT_EQ(heap().vfree(p), BuddyStatus::kDoubleFree);
+  EXPECT_EQ(heap().free_pages_exact(v), BuddyStatus::kDoubleFree);
   EXPECT_EQ(heap().shrink_pages_exact(p, 1), BuddyStatus::kOutOfRange);
   EXPECT_TRUE(same_stats(before, stats_of(heap()))) << "refused frees change nothing";
-  // Reused again, the mapping is a live one of its new kind only.
-  void* q = heap().vmalloc(6 * MiB, 0);
+  // The tail of a split piece, and what is left of a piece once its head moved, never started
+  // a block: a free there is of memory not handed out.
+  void* q = exact(5 * MiB);  // in place: p's first 5 MiB; its last MiB stays cached
   ASSERT_EQ(q, p);
-  EXPECT_EQ(heap().free_pages_exact(q), BuddyStatus::kWrongOrder);
-  EXPECT_EQ(heap().vfree(q), BuddyStatus::kOk);
+  EXPECT_EQ(heap().free_pages_exact(static_cast<char*>(p) + 5 * MiB), BuddyStatus::kOutOfRange);
+  EXPECT_EQ(heap().free_pages_exact(q), BuddyStatus::kOk);
+  // Reused again, the mapping is a live one of its new kind only.
+  heap().purge();
+  void* w = heap().vmalloc(6 * MiB, 0);
+  ASSERT_NE(w, nullptr);
+  ASSERT_EQ(heap().vfree(w), BuddyStatus::kOk);
+  void* x = heap().alloc_pages_exact(pages(6 * MiB), 0);
+  ASSERT_EQ(x, w);
+  EXPECT_EQ(heap().vfree(x), BuddyStatus::kNotBlockStart) << "an exact block now, not vmalloc";
+  EXPECT_EQ(heap().free_pages_exact(x), BuddyStatus::kOk);
 }
 
 TEST_F(LargeCacheTest, DecayZeroUnmapsAtOnce) {
@@ -433,6 +444,34 @@ TEST_F(LargeCacheTest, ThreadsShareTheCache) {
   EXPECT_LE(s.direct_cached_bytes, 48 * MiB);
   heap().purge();
   EXPECT_EQ(stats_of(heap()).direct_cached, 0u);
+}
+
+// Through mk_kmalloc (the global heap, default options): a large block freed twice is a double
+// free even while its mapping is cached, and mk_kzalloc of a reused one reads zero.
+TEST(LargeCacheKmalloc, ReuseIsZeroedAndASecondFreeIsCaught) {
+  void* p = mk_kmalloc(8 * MiB, 0);
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xaa, 8 * MiB);
+  mk_kfree(p);
+  void* z = mk_kzalloc(8 * MiB, 0);
+  ASSERT_NE(z, nullptr);
+  EXPECT_TRUE(all_bytes(z, 8 * MiB, 0));
+  mk_kfree(z);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        void* b = mk_kmalloc(9 * MiB, 0);
+        mk_kfree(b);
+        mk_kfree(b);
+      },
+      "memkit: ERROR: double-free mk_kfree 0x[0-9a-f]+ the block is already free");
+  EXPECT_DEATH(
+      {
+        char* b = static_cast<char*>(mk_kmalloc(9 * MiB, 0));
+        mk_kfree(b);
+        mk_kfree(b + kPage);
+      },
+      "memkit: ERROR: invalid-free mk_kfree 0x[0-9a-f]+ is not memory memkit handed out");
 }
 
 }  // namespace

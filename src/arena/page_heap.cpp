@@ -304,7 +304,7 @@ void* PageHeap::take_cached_locked(size_t size, bool exact, size_t align) {
     DirectMapping* d = new_record_locked();
     d->base = base;
     d->size = size;
-    d->exact = 0;
+    d->exact = 1;  // it started a block
     d->freed_ns = os::now_ns();
     d->prev = nullptr;
     d->next = cached_;
@@ -342,6 +342,7 @@ size_t PageHeap::gather_cached(uintptr_t dst, size_t size, Span* moved) {
         from[n] = {over->base, want};
         over->base += want;  // the rest stays cached, at its age
         over->size -= want;
+        over->exact = 0;
         cached_bytes_.fetch_sub(want, std::memory_order_relaxed);
       }
       moved[n] = {filled, from[n].size};
@@ -362,6 +363,14 @@ size_t PageHeap::gather_cached(uintptr_t dst, size_t size, Span* moved) {
     }
   }
   return kept;
+}
+
+BuddyStatus PageHeap::cached_status_locked(const void* p) const {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  for (const DirectMapping* c = cached_; c != nullptr; c = c->next)
+    if (a - c->base < c->size)
+      return a == c->base && c->exact ? BuddyStatus::kDoubleFree : BuddyStatus::kOutOfRange;
+  return BuddyStatus::kOutOfRange;
 }
 
 void PageHeap::unlink_live_locked(DirectMapping* d) {
@@ -395,8 +404,9 @@ size_t PageHeap::retire_direct_locked(DirectMapping* d, Span* release, bool* cac
     free_record_locked(d);
     return 1;
   }
-  // Cached, newest first; a pointer into it is no longer ours (the map entry is gone).
-  std::atomic_ref<uintptr_t>(d->exact).store(0, std::memory_order_relaxed);
+  // Cached, newest first; a pointer into it is no longer ours (the map entry is gone). `exact`
+  // now says whether base is where a block started (a second free of it is a double free).
+  std::atomic_ref<uintptr_t>(d->exact).store(1, std::memory_order_relaxed);
   d->freed_ns = os::now_ns();
   d->prev = nullptr;
   d->next = cached_;
@@ -468,7 +478,7 @@ BuddyStatus PageHeap::vfree(void* p) {
   {
     LockGuard guard(&lock_);
     DirectMapping* d = direct_for(p);
-    if (d == nullptr) return BuddyStatus::kOutOfRange;
+    if (d == nullptr) return cached_status_locked(p);
     if (d->base != reinterpret_cast<uintptr_t>(p) || d->exact) return BuddyStatus::kNotBlockStart;
     n = retire_direct_locked(d, release, &cached);
   }
@@ -554,7 +564,7 @@ BuddyStatus PageHeap::free_pages_exact(void* p) {
   {
     LockGuard guard(&lock_);
     DirectMapping* d = direct_for(p);
-    if (d == nullptr) return BuddyStatus::kOutOfRange;
+    if (d == nullptr) return cached_status_locked(p);
     if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
     if (!d->exact) return BuddyStatus::kWrongOrder;  // a vmalloc block
     n = retire_direct_locked(d, release, &cached);

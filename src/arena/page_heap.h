@@ -19,8 +19,9 @@
 // The direct-mapping cache: a freed direct mapping is not unmapped but kept, committed, on a
 // list of cached pieces (oldest last) for later direct mappings, up to direct_cache_bytes and
 // kMaxCached pieces, each until decay_ms has passed since its free (0: no cache; -1: until
-// purge()). A cached piece is free memory: it is out of the arena map (owns() says no, a free
-// of it is refused as a free of something not handed out) and out of direct_count_/bytes_. A
+// purge()). A cached piece is free memory: it is out of the arena map (owns() says no; a free
+// of the block it was is refused as a double free, of a pointer inside it as one of memory not
+// handed out) and out of direct_count_/bytes_. A
 // request for size bytes takes, in this order:
 //   1. in place: the smallest cached piece of >= size bytes that starts on the alignment (every
 //      freed mapping does); its tail beyond size stays cached as a piece of its own;
@@ -159,7 +160,8 @@ class PageHeap {
   struct DirectMapping {
     uintptr_t base;
     size_t size;
-    uintptr_t exact;  // 1: made by alloc_pages_exact (freed by free_pages_exact), 0: vmalloc
+    uintptr_t exact;  // 1: made by alloc_pages_exact (freed by free_pages_exact), 0: vmalloc;
+                      // cached: 1 if base is where a freed block started
     DirectMapping* prev;
     DirectMapping* next;
     uint64_t freed_ns;  // cached: when it was freed (os::now_ns)
@@ -191,6 +193,9 @@ class PageHeap {
   // Frees a live mapping: cached (*cached; then the oldest pieces beyond the bounds are added
   // to release[]), or itself added to release[]. Returns the count in release[] (<= kReleaseBatch).
   size_t retire_direct_locked(DirectMapping* d, Span* release, bool* cached);
+  // Why a free of p, not a live mapping, is refused: kDoubleFree if p starts a cached piece
+  // that a freed block left, else kOutOfRange.
+  BuddyStatus cached_status_locked(const void* p) const;
   void unlink_live_locked(DirectMapping* d);
   void unlink_cached_locked(DirectMapping* d);
   void free_record_locked(DirectMapping* d);
