@@ -18,6 +18,11 @@
 // test can put a region where it wants, e.g. in a part of the address space the arena map has
 // no leaf for. This is the one place the fake calls mmap itself rather than system_os().
 //
+// Regions are tracked by address: a release or a move (mremap) may take part of a reserved
+// region (the page heap splits cached direct mappings), and live_regions() counts the reserved
+// regions some byte of which is still mapped, so that a partial release neither leaks nor
+// counts twice. FakeOs::fail_moves(true) makes every move fail with ENOMEM.
+//
 // A hook (FakeOs::set_reserve_hook) is called at the start of every reserve, before the
 // failure plan is applied, with the requested size and alignment; tests use it to run code at
 // an exact point inside an operation (e.g. while the page heap makes an arena-map leaf).
@@ -47,6 +52,8 @@ class FakeOs {
     std::atomic<long> decommit_calls{0};
     std::atomic<long> protect_calls{0};
     std::atomic<long> hugepage_hint_calls{0};
+    std::atomic<long> move_calls{0};
+    std::atomic<long> moved_bytes{0};
     std::atomic<long> decommitted_bytes{0};
     // Bytes reserved and not released, and the number of such regions. Not reset by reset()
     // (regions may outlive a test's scope); compare against a baseline.
@@ -57,12 +64,27 @@ class FakeOs {
     std::atomic<long> fail_reserve_at{0};      // fail the reserve with this call number (1-based)
     std::atomic<long> fail_reserves_from{0};   // fail every reserve with call number >= this
     std::atomic<bool> fail_decommit{false};    // every decommit returns EIO
+    std::atomic<bool> fail_move{false};        // every move returns ENOMEM
     std::atomic<int> reserve_errno{ENOMEM};
 
     std::atomic<uintptr_t> place_at{0};        // next reserve at exactly this address
 
     std::atomic<ReserveHook> hook{nullptr};
     std::atomic<void*> hook_ctx{nullptr};
+
+    // Reserved regions and the bytes of each still mapped (under regions_lock). A region
+    // that does not fit in the table is counted but not tracked (its release ends it).
+    struct Region {
+      uintptr_t start;
+      size_t size;
+      size_t mapped;
+      uint64_t seq;  // reserve order
+    };
+    static constexpr size_t kMaxRegions = 4096;
+    std::atomic_flag regions_lock = ATOMIC_FLAG_INIT;
+    Region regions[kMaxRegions] = {};
+    size_t nregions = 0;
+    uint64_t next_seq = 0;
   };
 
   static State& state() {
@@ -71,8 +93,8 @@ class FakeOs {
   }
 
   static const os::OsApi& api() {
-    static const os::OsApi table = {"fake",   &reserve, &release,  &commit,
-                                    &decommit, &protect, &hugepage_hint};
+    static const os::OsApi table = {"fake",   &reserve, &release,       &commit,
+                                    &decommit, &protect, &hugepage_hint, &move};
     return table;
   }
 
@@ -87,6 +109,8 @@ class FakeOs {
     s.protect_calls = 0;
     s.hugepage_hint_calls = 0;
     s.decommitted_bytes = 0;
+    s.move_calls = 0;
+    s.moved_bytes = 0;
     stop_failing();
   }
 
@@ -101,6 +125,7 @@ class FakeOs {
   /// The next reserve maps at exactly addr (see above).
   static void place_next_reserve_at(uintptr_t addr) { state().place_at = addr; }
   static void fail_decommits(bool on) { state().fail_decommit = on; }
+  static void fail_moves(bool on) { state().fail_move = on; }
   static void set_reserve_hook(ReserveHook hook, void* ctx) {
     state().hook_ctx = ctx;
     state().hook = hook;
@@ -110,6 +135,7 @@ class FakeOs {
     s.fail_reserve_at = 0;
     s.fail_reserves_from = 0;
     s.fail_decommit = false;
+    s.fail_move = false;
     s.reserve_errno = ENOMEM;
     s.place_at = 0;
     s.hook = nullptr;
@@ -121,6 +147,7 @@ class FakeOs {
   static long reserve_calls() { return state().reserve_calls.load(); }
   static long release_calls() { return state().release_calls.load(); }
   static long decommit_calls() { return state().decommit_calls.load(); }
+  static long move_calls() { return state().move_calls.load(); }
 
  private:
   static int reserve(size_t size, size_t align, void** out) {
@@ -139,8 +166,41 @@ class FakeOs {
     if (err == 0) {
       s.live_bytes.fetch_add(static_cast<long long>(size));
       s.live_regions.fetch_add(1);
+      track(reinterpret_cast<uintptr_t>(*out), size);
     }
     return err;
+  }
+  // Region bookkeeping (see above).
+  static void lock_regions() {
+    while (state().regions_lock.test_and_set(std::memory_order_acquire)) {
+    }
+  }
+  static void unlock_regions() { state().regions_lock.clear(std::memory_order_release); }
+  static void track(uintptr_t start, size_t size) {
+    State& s = state();
+    lock_regions();
+    if (s.nregions < State::kMaxRegions) s.regions[s.nregions++] = {start, size, size, s.next_seq++};
+    unlock_regions();
+  }
+  // [p, p+size) is no longer mapped where it was: true if that ended a region. Called before
+  // the unmap, so the kernel cannot yet have handed these addresses to another reserve; the
+  // region is the newest that contains p (a region's unmapped parts may have been reserved
+  // again since, as a region of their own, and no address ever goes back to an older region).
+  static bool untrack(uintptr_t p, size_t size) {
+    State& s = state();
+    lock_regions();
+    bool ended = true;  // an untracked region ends with its release
+    State::Region* r = nullptr;
+    for (size_t i = 0; i < s.nregions; ++i)
+      if (p - s.regions[i].start < s.regions[i].size && (r == nullptr || s.regions[i].seq > r->seq))
+        r = &s.regions[i];
+    if (r != nullptr) {
+      r->mapped = size < r->mapped ? r->mapped - size : 0;
+      ended = r->mapped == 0;
+      if (ended) *r = s.regions[--s.nregions];
+    }
+    unlock_regions();
+    return ended;
   }
   static int reserve_at(uintptr_t addr, size_t size, size_t align, void** out) {
     if (align == 0 || (align & (align - 1)) != 0 || addr % align != 0) return EINVAL;
@@ -163,10 +223,29 @@ class FakeOs {
   static int release(void* p, size_t size) {
     State& s = state();
     s.release_calls.fetch_add(1);
+    const bool ended = untrack(reinterpret_cast<uintptr_t>(p), size);
     const int err = os::system_os().release(p, size);
     if (err == 0) {
       s.live_bytes.fetch_sub(static_cast<long long>(size));
-      s.live_regions.fetch_sub(1);
+      if (ended) s.live_regions.fetch_sub(1);
+    } else if (ended) {
+      track(reinterpret_cast<uintptr_t>(p), size);  // still mapped after all
+    }
+    return err;
+  }
+  // The destination was reserved (and counted) already: the source's bytes go.
+  static int move(void* from, size_t size, void* to) {
+    State& s = state();
+    s.move_calls.fetch_add(1);
+    if (s.fail_move.load()) return ENOMEM;
+    const bool ended = untrack(reinterpret_cast<uintptr_t>(from), size);
+    const int err = os::system_os().move(from, size, to);
+    if (err == 0) {
+      s.moved_bytes.fetch_add(static_cast<long>(size));
+      s.live_bytes.fetch_sub(static_cast<long long>(size));
+      if (ended) s.live_regions.fetch_sub(1);
+    } else if (ended) {
+      track(reinterpret_cast<uintptr_t>(from), size);
     }
     return err;
   }

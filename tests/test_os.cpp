@@ -1,7 +1,9 @@
 // Unit tests of the OS seam (src/os/os.h): reserve with every kind of alignment gives aligned,
 // writable, zeroed memory; bad arguments are EINVAL; protect makes a write fault and commit
 // undoes it; decommit (MADV_DONTNEED) makes pages read as zero, and the lazy one (MADV_FREE)
-// succeeds; page_size, now_ns and random_bytes. Also checks the FakeOs of tests/fake_os.h.
+// succeeds; move (mremap) carries pages with their contents and unmaps the source; page_size,
+// now_ns and random_bytes. Also checks the FakeOs of tests/fake_os.h, including its region
+// count across partial releases and moves.
 #include <errno.h>
 #include <unistd.h>
 
@@ -154,6 +156,29 @@ TEST(Os, HugepageHintIsHarmless) {
   EXPECT_EQ(system_os().release(p, 4 * MiB), 0);
 }
 
+TEST(Os, MoveCarriesThePagesAndUnmapsTheSource) {
+  void* src = nullptr;
+  void* dst = nullptr;
+  ASSERT_EQ(system_os().reserve(8 * kPage, kPage, &src), 0);
+  ASSERT_EQ(system_os().reserve(16 * kPage, kPage, &dst), 0);
+  unsigned char* s = static_cast<unsigned char*>(src);
+  unsigned char* d = static_cast<unsigned char*>(dst);
+  for (size_t i = 0; i < 8; ++i) s[i * kPage] = static_cast<unsigned char>(i + 1);
+  std::memset(d, 0x77, 16 * kPage);
+  // The middle 4 pages of src to the second quarter of dst.
+  ASSERT_EQ(system_os().move(s + 2 * kPage, 4 * kPage, d + 4 * kPage), 0);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(d[(4 + i) * kPage], i + 3) << i;
+  EXPECT_EQ(d[0], 0x77) << "the rest of dst is untouched";
+  EXPECT_EQ(d[8 * kPage], 0x77);
+  EXPECT_EQ(s[0], 1);
+  EXPECT_EQ(s[7 * kPage], 8);
+  // The moved range is no longer mapped at its old address: madvise there fails.
+  EXPECT_NE(system_os().decommit(s + 2 * kPage, kPage, false), 0);
+  EXPECT_NE(system_os().move(s + 2 * kPage, kPage, d), 0) << "nothing left to move";
+  EXPECT_EQ(system_os().release(src, 8 * kPage), 0);  // unmapping a hole is fine
+  EXPECT_EQ(system_os().release(dst, 16 * kPage), 0);
+}
+
 TEST(Os, SystemName) { EXPECT_STREQ(system_os().name, "system"); }
 
 TEST(Os, PageSizeIsSysconf) {
@@ -219,6 +244,34 @@ TEST(FakeOs, ForwardsAndCounts) {
   EXPECT_EQ(s.commit_calls, 1);
   EXPECT_EQ(s.decommit_calls, 1);
   EXPECT_EQ(s.hugepage_hint_calls, 1);
+}
+
+TEST(FakeOs, CountsRegionsAcrossPartialReleasesAndMoves) {
+  FakeOsScope scope;
+  const auto& os = FakeOs::api();
+  const long long base = FakeOs::live_bytes();
+  const long regions = FakeOs::live_regions();
+  void* a = nullptr;
+  void* b = nullptr;
+  ASSERT_EQ(os.reserve(8 * kPage, kPage, &a), 0);
+  ASSERT_EQ(os.reserve(8 * kPage, kPage, &b), 0);
+  char* ac = static_cast<char*>(a);
+  char* bc = static_cast<char*>(b);
+  EXPECT_EQ(FakeOs::live_regions(), regions + 2);
+  // Half of a moves into b; a's other half is released in two parts.
+  ASSERT_EQ(os.move(ac, 4 * kPage, bc), 0);
+  EXPECT_EQ(FakeOs::move_calls(), 1);
+  EXPECT_EQ(FakeOs::live_bytes(), base + static_cast<long long>(12 * kPage));
+  EXPECT_EQ(os.release(ac + 4 * kPage, 2 * kPage), 0);
+  EXPECT_EQ(FakeOs::live_regions(), regions + 2) << "a still has mapped pages";
+  EXPECT_EQ(os.release(ac + 6 * kPage, 2 * kPage), 0);
+  EXPECT_EQ(FakeOs::live_regions(), regions + 1) << "a is gone";
+  FakeOs::fail_moves(true);
+  EXPECT_EQ(os.move(bc, kPage, bc + 4 * kPage), ENOMEM);
+  FakeOs::stop_failing();
+  EXPECT_EQ(os.release(b, 8 * kPage), 0);
+  EXPECT_EQ(FakeOs::live_regions(), regions);
+  EXPECT_EQ(FakeOs::live_bytes(), base);
 }
 
 TEST(FakeOs, InjectsFailures) {

@@ -680,7 +680,19 @@ TEST_F(PageHeapTest, VmallocHugeIsADirectMapping) {
   s = stats_of(heap());
   EXPECT_EQ(s.direct_mappings, 1u);
   EXPECT_EQ(s.direct_bytes, 9 * MiB);
+  // decay_ms = -1: the freed mapping stays cached (committed, not ours) until purge().
+  EXPECT_EQ(s.direct_cached, 1u);
+  EXPECT_EQ(s.direct_cached_bytes, rounded);
+  EXPECT_EQ(s.unmapped_bytes, 0u);
+  EXPECT_FALSE(heap().owns(p));
+  EXPECT_EQ(heap().vfree(p), BuddyStatus::kDoubleFree) << "vfree of a cached mapping";
+  EXPECT_EQ(heap().vfree(c + kPage), BuddyStatus::kOutOfRange);
+  EXPECT_EQ(heap().purge(), rounded);
+  s = stats_of(heap());
+  EXPECT_EQ(s.direct_cached, 0u);
+  EXPECT_EQ(s.direct_cached_bytes, 0u);
   EXPECT_EQ(s.unmapped_bytes, rounded);
+  EXPECT_EQ(s.direct_mappings, 1u);
   EXPECT_FALSE(heap().owns(p));
   EXPECT_EQ(heap().vfree(p), BuddyStatus::kOutOfRange) << "vfree of an unmapped mapping";
   // z stays mapped: the destructor gives it back (checked in TearDown).

@@ -143,10 +143,20 @@ TEST(PagesCapi, Vmalloc) {
   EXPECT_TRUE(all_bytes(zh, kPage, 0));
   EXPECT_TRUE(all_bytes(static_cast<char*>(zh) + 5 * MiB, kPage, 0));
   mk_vfree(huge);
+  // The freed mapping is cached and comes back for the next one, zeroed by mk_vzalloc.
+  EXPECT_GE(page_stats().direct_cached_bytes, 6 * MiB);
+  void* again = mk_vzalloc(6 * MiB);
+  ASSERT_NE(again, nullptr);
+  EXPECT_TRUE(all_bytes(again, 6 * MiB, 0));
+  mk_vfree(again);
   mk_vfree(zh);
   s = page_stats();
   EXPECT_EQ(s.direct_mappings, before.direct_mappings);
   EXPECT_EQ(s.direct_bytes, before.direct_bytes);
+  EXPECT_GE(s.direct_cached_bytes, 11 * MiB) << "freed, kept until the decay time";
+  mk_purge();
+  s = page_stats();
+  EXPECT_EQ(s.direct_cached_bytes, 0u);
   EXPECT_GE(s.unmapped_bytes, before.unmapped_bytes + 11 * MiB);
 
   mk_vfree(nullptr);

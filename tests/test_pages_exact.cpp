@@ -139,6 +139,9 @@ TEST_F(PagesExact, BeyondTheLargestOrderIsADirectMapping) {
     ASSERT_EQ(h.free_pages_exact(p), BuddyStatus::kOk);
     EXPECT_EQ(stats_of(h).direct_mappings, 0u);
     EXPECT_FALSE(h.owns(p));
+    // Cached for reuse (decay_ms = -1) until purge().
+    EXPECT_EQ(stats_of(h).direct_cached_bytes, n * kPage);
+    EXPECT_EQ(h.purge(), n * kPage);
     // The mapping is gone; what the first one made stays: an arena-map leaf for its address
     // range and a page of direct-mapping records (64 KiB each).
     EXPECT_LE(FakeOs::live_bytes() - before_bytes, 2 * 64 * 1024) << n;

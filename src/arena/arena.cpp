@@ -242,7 +242,9 @@ void* Arena::alloc_exact(size_t npages, bool* zeroed, unsigned min_order) {
   // Known before the tail goes back (whose events must not change the answer). The tail's
   // tiles go back as dirty as the block they were cut from: op_dirty_ is still the block's.
   const bool clean = !op_dirty_;
-  buddy_.trim(page, order, npages);  // cannot fail: (page, order) was allocated just now
+  // Cannot fail: (page, order) was allocated just now. A whole block has no tail (64 KiB,
+  // 256 KiB, ...: the common kmalloc sizes), so the check and re-tiling are skipped.
+  if (npages != size_t{1} << order) buddy_.trim(page, order, npages);
   PageDesc& d = desc_[page];
   d.kind = PageKind::kAllocExact;
   d.order = static_cast<uint8_t>(order);
@@ -286,7 +288,10 @@ BuddyStatus Arena::free_exact(void* p) {
   d.reserved = 0;
   op_dirty_ = true;  // the caller has used the pages
   op_now_ = 0;
-  st = buddy_.unreserve_range(page, npages);
+  // A whole block (never trimmed nor shrunk) is one tile: free it as such, skipping the
+  // range walk's second check.
+  st = npages == uint32_t{1} << order ? buddy_.free_index(page, order)
+                                      : buddy_.unreserve_range(page, npages);
   if (st != BuddyStatus::kOk) {  // all or nothing: nothing was freed, the record stays
     d.kind = PageKind::kAllocExact;
     d.order = order;

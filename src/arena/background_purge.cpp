@@ -34,8 +34,8 @@ void init_cv() {
   pthread_condattr_destroy(&attr);
 }
 
-// PageHeap's dirty hook: runs after a free that left dirty blocks, possibly under a slab cache's
-// lock, so it never starts the thread itself.
+// PageHeap's dirty hook: runs after a free that left dirty blocks or cached a direct mapping,
+// possibly under a slab cache's lock, so it never starts the thread itself.
 void on_dirty() {
   const int s = g_state.load(std::memory_order_acquire);
   if (s == kIdle) {
@@ -43,8 +43,9 @@ void on_dirty() {
     g_state.compare_exchange_strong(expected, kStartRequested, std::memory_order_acq_rel);
     return;
   }
-  // The free's arena unlock orders its dirty block before this load; the thread sets g_waiting
-  // before its last look at the arenas (under their locks), so one of the two sees the other.
+  // The free's arena unlock orders its dirty block before this load (a cached direct mapping:
+  // the seq_cst add to the cached bytes); the thread sets g_waiting before its last look at
+  // the arenas (under their locks) and the cached bytes, so one of the two sees the other.
   if (s != kRunning || !g_waiting.load(std::memory_order_seq_cst)) return;
   pthread_mutex_lock(&g_lock);
   g_work = true;
@@ -52,10 +53,11 @@ void on_dirty() {
   pthread_mutex_unlock(&g_lock);
 }
 
+// Dirty arena pages and cached direct mappings: what waits for the decay time.
 size_t dirty_pages(PageHeap& heap) {
   mk_page_stats s;
-  heap.stats(&s);  // under each arena's lock
-  return s.dirty_pages;
+  heap.stats(&s);  // under each arena's lock; the cached bytes with a seq_cst load
+  return s.dirty_pages + s.direct_cached_bytes / heap.page_size();
 }
 
 void sleep_ns(uint64_t ns) {

@@ -2,9 +2,9 @@
 //
 // The page heap gives decayed free blocks back to the OS from its free paths (page_heap.h), so a
 // program that frees a lot and then goes quiet would keep them resident for ever. The purger is
-// a thread that does it instead: it sleeps until a free leaves dirty blocks behind, then every
-// decay_ms / 4 gives back what has waited longer than decay_ms, and goes back to sleep once
-// nothing is dirty. The drop-in malloc enables it (option background_purge); libmemkit.a users
+// a thread that does it instead: it sleeps until a free leaves dirty blocks behind (or caches a
+// freed direct mapping), then every decay_ms / 4 gives back what has waited longer than
+// decay_ms, and goes back to sleep once nothing is dirty or cached. The drop-in malloc enables it (option background_purge); libmemkit.a users
 // call enable() themselves if they want it.
 //
 // Starting a thread allocates (pthread_create's TLS), and the free that finds dirty blocks may

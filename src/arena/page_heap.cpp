@@ -38,6 +38,7 @@ PageHeapConfig PageHeapConfig::from_options() {
   c.arena.hugepage_hint = o.huge_pages;
   c.decay_ms = o.decay_ms;
   c.release_arenas = o.release_arenas;
+  c.direct_cache_bytes = o.direct_cache_mb <= 0 ? 0 : static_cast<size_t>(std::min(o.direct_cache_mb, 1L << 30)) << 20;
   return c;
 }
 
@@ -59,6 +60,8 @@ PageHeap::~PageHeap() {
     map_.clear(d->base, d->size);
     os_->release(reinterpret_cast<void*>(d->base), d->size);
   }
+  for (DirectMapping* d = cached_; d != nullptr; d = d->next)
+    os_->release(reinterpret_cast<void*>(d->base), d->size);
   while (record_pages_ != nullptr) {
     void* next = *static_cast<void**>(record_pages_);
     os_->release(record_pages_, kRecordPageBytes);
@@ -212,17 +215,10 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
   const size_t page = page_size();
   const unsigned order = BuddyAllocator::order_for_bytes(bytes, page);
   if (order <= config_.arena.max_order) return alloc_pages(order, gfp);
-  return direct_map((bytes + page - 1) & ~(page - 1), /*exact=*/false);
+  return direct_map((bytes + page - 1) & ~(page - 1), /*exact=*/false, 0, gfp);
 }
 
-void* PageHeap::direct_map(size_t size, bool exact, size_t align) {
-  void* mem = nullptr;
-  const int err = os_->reserve(size, std::max<size_t>(align, ArenaMap::kChunkSize), &mem);
-  if (err != 0) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  LockGuard guard(&lock_);
+void* PageHeap::publish_direct_locked(void* mem, size_t size, bool exact) {
   DirectMapping* d = new_record_locked();
   if (d != nullptr) {  // filled before the map publishes it
     std::atomic_ref<uintptr_t>(d->base).store(reinterpret_cast<uintptr_t>(mem), std::memory_order_relaxed);
@@ -232,13 +228,7 @@ void* PageHeap::direct_map(size_t size, bool exact, size_t align) {
   if (d == nullptr ||
       map_.set(reinterpret_cast<uintptr_t>(mem), size,
                reinterpret_cast<uintptr_t>(d) | ArenaMap::kDirectTag) != 0) {
-    if (d != nullptr) {
-      std::atomic_ref<uintptr_t>(d->base).store(0, std::memory_order_relaxed);
-      std::atomic_ref<size_t>(d->size).store(0, std::memory_order_relaxed);
-      d->next = free_records_;
-      free_records_ = d;
-    }
-    os_->release(mem, size);
+    if (d != nullptr) free_record_locked(d);
     errno = ENOMEM;
     return nullptr;
   }
@@ -249,22 +239,235 @@ void* PageHeap::direct_map(size_t size, bool exact, size_t align) {
   direct_count_.fetch_add(1, std::memory_order_relaxed);
   direct_bytes_.fetch_add(size, std::memory_order_relaxed);
   note_used(0);  // the peak
-  return mem;  // fresh from the OS: already zero
+  return mem;
 }
 
-void PageHeap::unmap_direct_locked(DirectMapping* d) {
-  const size_t size = d->size;
-  map_.clear(d->base, size);
-  os_->release(reinterpret_cast<void*>(d->base), size);
+void* PageHeap::direct_map(size_t size, bool exact, size_t align, unsigned gfp) {
+  align = std::max<size_t>(align, ArenaMap::kChunkSize);
+  const bool cache = cached_bytes_.load(std::memory_order_relaxed) != 0;
+  if (cache) {
+    void* p;
+    {
+      LockGuard guard(&lock_);
+      p = take_cached_locked(size, exact, align);
+    }
+    if (p != nullptr) {
+      if (gfp & MK_GFP_ZERO) std::memset(p, 0, size);
+      return p;
+    }
+  }
+  void* mem = nullptr;
+  if (os_->reserve(size, align, &mem) != 0) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  Span moved[kMaxGather];
+  const size_t nmoved = cache ? gather_cached(reinterpret_cast<uintptr_t>(mem), size, moved) : 0;
+  void* p;
+  {
+    LockGuard guard(&lock_);
+    p = publish_direct_locked(mem, size, exact);
+  }
+  if (p == nullptr) {
+    os_->release(mem, size);  // with any pages moved into it
+    return nullptr;
+  }
+  // The fresh parts read as zero; the moved ones hold what their last user left.
+  if (gfp & MK_GFP_ZERO)
+    for (size_t i = 0; i < nmoved; ++i) std::memset(static_cast<char*>(p) + moved[i].base, 0, moved[i].size);
+  return p;
+}
+
+void* PageHeap::take_cached_locked(size_t size, bool exact, size_t align) {
+  DirectMapping* best = nullptr;
+  for (DirectMapping* c = cached_; c != nullptr; c = c->next)
+    if ((c->base & (align - 1)) == 0 && c->size >= size && (best == nullptr || c->size < best->size))
+      best = c;
+  if (best == nullptr) return nullptr;
+  // The tail stays cached as a piece of its own, at the same age (the same place in the list).
+  DirectMapping* tail = nullptr;
+  if (best->size > size) {
+    tail = new_record_locked();
+    if (tail == nullptr) return nullptr;  // no record for the tail: map fresh instead
+    tail->base = best->base + size;
+    tail->size = best->size - size;
+    tail->exact = 0;
+    tail->freed_ns = best->freed_ns;
+    tail->prev = best;
+    tail->next = best->next;
+    if (best->next != nullptr) best->next->prev = tail; else cached_tail_ = tail;
+    best->next = tail;
+    cached_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  const uintptr_t base = best->base;
+  unlink_cached_locked(best);
+  cached_bytes_.fetch_sub(size, std::memory_order_relaxed);  // the tail's bytes stay counted
+  free_record_locked(best);
+  void* p = publish_direct_locked(reinterpret_cast<void*>(base), size, exact);
+  if (p == nullptr) {
+    // No leaf for the map (cannot happen for a range that was mapped before; handled anyway):
+    // the head goes back as a piece of its own. A record was just freed, so one is there.
+    DirectMapping* d = new_record_locked();
+    d->base = base;
+    d->size = size;
+    d->exact = 1;  // it started a block
+    d->freed_ns = os::now_ns();
+    d->prev = nullptr;
+    d->next = cached_;
+    if (cached_ != nullptr) cached_->prev = d; else cached_tail_ = d;
+    cached_ = d;
+    cached_count_.fetch_add(1, std::memory_order_relaxed);
+    cached_bytes_.fetch_add(size, std::memory_order_seq_cst);
+  }
+  return p;
+}
+
+size_t PageHeap::gather_cached(uintptr_t dst, size_t size, Span* moved) {
+  Span from[kMaxGather];
+  size_t n = 0, filled = 0;
+  {
+    LockGuard guard(&lock_);
+    while (filled < size && n < kMaxGather && cached_ != nullptr) {
+      const size_t want = size - filled;
+      // The largest piece that fits whole, else the head of the smallest larger one.
+      DirectMapping* fit = nullptr;
+      DirectMapping* over = nullptr;
+      for (DirectMapping* c = cached_; c != nullptr; c = c->next) {
+        if (c->size <= want) {
+          if (fit == nullptr || c->size > fit->size) fit = c;
+        } else if (over == nullptr || c->size < over->size) {
+          over = c;
+        }
+      }
+      if (fit != nullptr) {
+        from[n] = {fit->base, fit->size};
+        unlink_cached_locked(fit);
+        cached_bytes_.fetch_sub(fit->size, std::memory_order_relaxed);
+        free_record_locked(fit);
+      } else {
+        from[n] = {over->base, want};
+        over->base += want;  // the rest stays cached, at its age
+        over->size -= want;
+        over->exact = 0;
+        cached_bytes_.fetch_sub(want, std::memory_order_relaxed);
+      }
+      moved[n] = {filled, from[n].size};
+      filled += from[n].size;
+      ++n;
+    }
+  }
+  // Page tables only, outside the lock: the detached pieces belong to this call alone.
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (os_->move(reinterpret_cast<void*>(from[i].base), from[i].size,
+                  reinterpret_cast<void*>(dst + moved[i].base)) == 0) {
+      moved[kept++] = moved[i];
+    } else {
+      // Could not move (e.g. the kernel's mapping count): give the piece back; that part of
+      // dst stays fresh.
+      release_spans(&from[i], 1);
+    }
+  }
+  return kept;
+}
+
+BuddyStatus PageHeap::cached_status_locked(const void* p) const {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  for (const DirectMapping* c = cached_; c != nullptr; c = c->next)
+    if (a - c->base < c->size)
+      return a == c->base && c->exact ? BuddyStatus::kDoubleFree : BuddyStatus::kOutOfRange;
+  return BuddyStatus::kOutOfRange;
+}
+
+void PageHeap::unlink_live_locked(DirectMapping* d) {
   if (d->prev != nullptr) d->prev->next = d->next; else live_direct_ = d->next;
   if (d->next != nullptr) d->next->prev = d->prev;
-  direct_count_.fetch_sub(1, std::memory_order_relaxed);
-  direct_bytes_.fetch_sub(size, std::memory_order_relaxed);
-  unmapped_bytes_.fetch_add(size, std::memory_order_relaxed);
+}
+
+void PageHeap::unlink_cached_locked(DirectMapping* d) {
+  if (d->prev != nullptr) d->prev->next = d->next; else cached_ = d->next;
+  if (d->next != nullptr) d->next->prev = d->prev; else cached_tail_ = d->prev;
+  cached_count_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void PageHeap::free_record_locked(DirectMapping* d) {
   std::atomic_ref<uintptr_t>(d->base).store(0, std::memory_order_relaxed);
   std::atomic_ref<size_t>(d->size).store(0, std::memory_order_relaxed);
   d->next = free_records_;
   free_records_ = d;
+}
+
+size_t PageHeap::retire_direct_locked(DirectMapping* d, Span* release, bool* cached) {
+  const size_t size = d->size;
+  map_.clear(d->base, size);
+  unlink_live_locked(d);
+  direct_count_.fetch_sub(1, std::memory_order_relaxed);
+  direct_bytes_.fetch_sub(size, std::memory_order_relaxed);
+  const size_t limit = config_.direct_cache_bytes;
+  *cached = config_.decay_ms != 0 && size <= limit;
+  if (!*cached) {
+    release[0] = {d->base, size};
+    free_record_locked(d);
+    return 1;
+  }
+  // Cached, newest first; a pointer into it is no longer ours (the map entry is gone). `exact`
+  // now says whether base is where a block started (a second free of it is a double free).
+  std::atomic_ref<uintptr_t>(d->exact).store(1, std::memory_order_relaxed);
+  d->freed_ns = os::now_ns();
+  d->prev = nullptr;
+  d->next = cached_;
+  if (cached_ != nullptr) cached_->prev = d; else cached_tail_ = d;
+  cached_ = d;
+  cached_count_.fetch_add(1, std::memory_order_relaxed);
+  // seq_cst: ordered before the purger hook's look at whether the purger sleeps.
+  size_t bytes = cached_bytes_.fetch_add(size, std::memory_order_seq_cst) + size;
+  size_t n = 0;
+  while ((bytes > limit || cached_count_.load(std::memory_order_relaxed) > kMaxCached) &&
+         n < kReleaseBatch) {
+    DirectMapping* old = cached_tail_;
+    release[n++] = {old->base, old->size};
+    unlink_cached_locked(old);
+    cached_bytes_.fetch_sub(old->size, std::memory_order_relaxed);
+    bytes -= old->size;
+    free_record_locked(old);
+  }
+  return n;
+}
+
+size_t PageHeap::release_spans(const Span* spans, size_t n) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    os_->release(reinterpret_cast<void*>(spans[i].base), spans[i].size);
+    bytes += spans[i].size;
+  }
+  unmapped_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  return bytes;
+}
+
+size_t PageHeap::release_cached(uint64_t before) {
+  size_t bytes = 0;
+  for (;;) {
+    Span spans[kReleaseBatch];
+    size_t n = 0;
+    {
+      LockGuard guard(&lock_);
+      while (n < kReleaseBatch && cached_tail_ != nullptr && cached_tail_->freed_ns < before) {
+        DirectMapping* old = cached_tail_;
+        spans[n++] = {old->base, old->size};
+        unlink_cached_locked(old);
+        cached_bytes_.fetch_sub(old->size, std::memory_order_relaxed);
+        free_record_locked(old);
+      }
+    }
+    if (n == 0) return bytes;
+    bytes += release_spans(spans, n);
+  }
+}
+
+void PageHeap::after_direct_cached() {
+  if (config_.decay_ms < 0) return;
+  if (void (*hook)() = dirty_hook_.load(std::memory_order_acquire)) hook();
+  run_decay_clock();
 }
 
 BuddyStatus PageHeap::vfree(void* p) {
@@ -275,11 +478,18 @@ BuddyStatus PageHeap::vfree(void* p) {
     if (st != BuddyStatus::kOk) return st;
     return free_pages(p, order);
   }
-  LockGuard guard(&lock_);
-  DirectMapping* d = direct_for(p);
-  if (d == nullptr) return BuddyStatus::kOutOfRange;
-  if (d->base != reinterpret_cast<uintptr_t>(p) || d->exact) return BuddyStatus::kNotBlockStart;
-  unmap_direct_locked(d);
+  Span release[kReleaseBatch];
+  size_t n;
+  bool cached;
+  {
+    LockGuard guard(&lock_);
+    DirectMapping* d = direct_for(p);
+    if (d == nullptr) return cached_status_locked(p);
+    if (d->base != reinterpret_cast<uintptr_t>(p) || d->exact) return BuddyStatus::kNotBlockStart;
+    n = retire_direct_locked(d, release, &cached);
+  }
+  release_spans(release, n);
+  if (cached) after_direct_cached();
   return BuddyStatus::kOk;
 }
 
@@ -295,7 +505,7 @@ void* PageHeap::alloc_pages_exact(size_t npages, unsigned gfp) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (npages > (size_t{1} << config_.arena.max_order)) return direct_map(npages << shift, true);
+  if (npages > (size_t{1} << config_.arena.max_order)) return direct_map(npages << shift, true, 0, gfp);
   const unsigned order = npages <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(npages - 1));
   bool zeroed = false;
   void* p = alloc_in_arenas(order, npages, &zeroed);
@@ -321,7 +531,7 @@ void* PageHeap::alloc_pages_exact_aligned(size_t npages, size_t align, unsigned 
   const unsigned align_order = static_cast<unsigned>(__builtin_ctzll(align)) - shift;
   const unsigned max_order = config_.arena.max_order;
   if (npages > (size_t{1} << max_order) || align_order > max_order)
-    return direct_map(npages << shift, true, align);  // fresh from the OS: zero
+    return direct_map(npages << shift, true, align, gfp);
   const unsigned cover = npages <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(npages - 1));
   bool zeroed = false;
   void* p = alloc_in_arenas(std::max(cover, align_order), npages, &zeroed);
@@ -354,12 +564,19 @@ BuddyStatus PageHeap::free_pages_exact(void* p) {
     maybe_purge(a);
     return st;
   }
-  LockGuard guard(&lock_);
-  DirectMapping* d = direct_for(p);
-  if (d == nullptr) return BuddyStatus::kOutOfRange;
-  if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
-  if (!d->exact) return BuddyStatus::kWrongOrder;  // a vmalloc block
-  unmap_direct_locked(d);
+  Span release[kReleaseBatch];
+  size_t n;
+  bool cached;
+  {
+    LockGuard guard(&lock_);
+    DirectMapping* d = direct_for(p);
+    if (d == nullptr) return cached_status_locked(p);
+    if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
+    if (!d->exact) return BuddyStatus::kWrongOrder;  // a vmalloc block
+    n = retire_direct_locked(d, release, &cached);
+  }
+  release_spans(release, n);
+  if (cached) after_direct_cached();
   return BuddyStatus::kOk;
 }
 
@@ -417,7 +634,7 @@ size_t PageHeap::purge() {
   for (size_t i = 0; i < slots; ++i) bytes += arena_at(i).purge(now, 0, true);
   purged_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   release_idle_arenas(/*require_purged=*/false, /*keep_one=*/false);
-  return bytes;
+  return bytes + release_cached(UINT64_MAX);
 }
 
 size_t PageHeap::purge_expired(uint64_t now) {
@@ -427,6 +644,9 @@ size_t PageHeap::purge_expired(uint64_t now) {
   for (size_t i = 0; i < slots; ++i) bytes += arena_at(i).purge(now, decay_ns, false);
   purged_bytes_.fetch_add(bytes, std::memory_order_relaxed);
   release_idle_arenas(/*require_purged=*/true, /*keep_one=*/true);
+  // Cached direct mappings freed at least decay_ns ago (now - decay_ns + 1 > freed_ns).
+  if (config_.decay_ms >= 0 && cached_bytes_.load(std::memory_order_relaxed) != 0 && now >= decay_ns)
+    bytes += release_cached(now - decay_ns + 1);
   return bytes;
 }
 
@@ -435,6 +655,10 @@ void PageHeap::maybe_purge(const Arena* a) {
   if (a->dirty_pages_hint() != 0) {
     if (void (*hook)() = dirty_hook_.load(std::memory_order_acquire)) hook();
   }
+  run_decay_clock();
+}
+
+void PageHeap::run_decay_clock() {
   const uint64_t now = os::now_ns();
   uint64_t due = next_purge_ns_.load(std::memory_order_relaxed);
   if (now < due) return;
@@ -471,6 +695,8 @@ void PageHeap::stats(mk_page_stats* out) const {
                     out->direct_bytes;
   out->peak_used_bytes = peak_used_bytes_.load(std::memory_order_relaxed);
   if (out->peak_used_bytes < out->used_bytes) out->peak_used_bytes = out->used_bytes;
+  out->direct_cached = cached_count_.load(std::memory_order_relaxed);
+  out->direct_cached_bytes = cached_bytes_.load(std::memory_order_seq_cst);
 }
 
 void PageHeap::for_each_arena(void (*fn)(void* ctx, const ArenaStats& stats), void* ctx) const {

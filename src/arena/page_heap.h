@@ -16,6 +16,22 @@
 //                          take the block's address alone (the page count is recorded: the head
 //                          descriptor's `reserved`, or the direct mapping's size).
 //
+// The direct-mapping cache: a freed direct mapping is not unmapped but kept, committed, on a
+// list of cached pieces (oldest last) for later direct mappings, up to direct_cache_bytes and
+// kMaxCached pieces, each until decay_ms has passed since its free (0: no cache; -1: until
+// purge()). A cached piece is free memory: it is out of the arena map (owns() says no; a free
+// of the block it was is refused as a double free, of a pointer inside it as one of memory not
+// handed out) and out of direct_count_/bytes_. A
+// request for size bytes takes, in this order:
+//   1. in place: the smallest cached piece of >= size bytes that starts on the alignment (every
+//      freed mapping does); its tail beyond size stays cached as a piece of its own;
+//   2. else, with anything cached: a fresh reservation into which cached pieces (the largest
+//      that fit, the last one split) are moved with os move (mremap), page tables only, so
+//      the pages come with no page fault; the part not covered is fresh (faults, reads zero);
+//   3. else a fresh reservation.
+// Reused pages are not zero: MK_GFP_ZERO clears them (a memset costs less than the faults).
+// Pieces are split, never merged (one piece is always inside one OS mapping, as a move needs).
+
 // Decay: free blocks of order >= purge_order stay committed for decay_ms after their free
 // (reuse is then free of page faults), then the next free_pages()/vfree() that finds the decay
 // time passed gives them back; decay_ms = 0 gives back at once, -1 never (only purge()).
@@ -44,6 +60,7 @@ namespace memkit {
 
 struct PageHeapConfig {
   ArenaConfig arena{};
+  size_t direct_cache_bytes = size_t{128} << 20;  // freed direct mappings kept; 0: none
   long decay_ms = 1000;
   bool release_arenas = true;
   /// Lists the arenas in fast_arena::g_table (arena_map.h) for kfree's fast path: only the
@@ -121,7 +138,8 @@ class PageHeap {
     return reinterpret_cast<void*>(arena + (index << config_.arena.page_shift));
   }
 
-  /// Gives every dirty free block back now and unmaps idle arenas. Returns the bytes.
+  /// Gives every dirty free block back now, unmaps idle arenas and cached direct mappings.
+  /// Returns the bytes.
   size_t purge();
   /// Gives back what has waited longer than the decay time (called by the free paths).
   size_t purge_expired(uint64_t now);
@@ -140,15 +158,26 @@ class PageHeap {
   const PageHeapConfig& config() const { return config_; }
 
  private:
-  // A live direct mapping (on live_direct_) or a free record (on free_records_, via next).
-  // base, size and exact are read without the lock (direct_for), so through atomic_ref.
+  // A live direct mapping (on live_direct_), a cached piece (on cached_, with freed_ns) or a
+  // free record (on free_records_, via next). base, size and exact are read without the lock
+  // (direct_for), so through atomic_ref.
   struct DirectMapping {
     uintptr_t base;
     size_t size;
-    uintptr_t exact;  // 1: made by alloc_pages_exact (freed by free_pages_exact), 0: vmalloc
+    uintptr_t exact;  // 1: made by alloc_pages_exact (freed by free_pages_exact), 0: vmalloc;
+                      // cached: 1 if base is where a freed block started
     DirectMapping* prev;
     DirectMapping* next;
+    uint64_t freed_ns;  // cached: when it was freed (os::now_ns)
   };
+  // Address ranges to unmap or move once the lock is dropped.
+  struct Span {
+    uintptr_t base;
+    size_t size;
+  };
+  static constexpr size_t kMaxCached = 64;      // cached pieces at most
+  static constexpr size_t kMaxGather = 8;       // pieces moved into one new mapping at most
+  static constexpr size_t kReleaseBatch = 16;   // pieces unmapped per lock hold
 
   Arena* arena_for(const void* p) const;
   bool uses_fast_table() const {
@@ -160,8 +189,31 @@ class PageHeap {
   // An arena block: 2^order pages (exact_pages == 0) or exactly exact_pages pages (order is
   // then their covering order). Tries the arenas, then a new one.
   void* alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed);
-  void* direct_map(size_t size, bool exact, size_t align = 0);
-  void unmap_direct_locked(DirectMapping* d);
+  void* direct_map(size_t size, bool exact, size_t align, unsigned gfp);
+  // Step 1 above: a cached piece reused in place, published as a live mapping, or nullptr.
+  void* take_cached_locked(size_t size, bool exact, size_t align);
+  // Step 2: detaches cached pieces worth up to size bytes (under the lock), then moves them
+  // into [dst, dst+size) (after it). Returns how many spans of dst now hold reused pages
+  // (written to moved[], offsets from dst in base).
+  size_t gather_cached(uintptr_t dst, size_t size, Span* moved);
+  // Publishes [mem, mem+size) as a live direct mapping (nullptr, errno ENOMEM if it cannot).
+  void* publish_direct_locked(void* mem, size_t size, bool exact);
+  // Frees a live mapping: cached (*cached; then the oldest pieces beyond the bounds are added
+  // to release[]), or itself added to release[]. Returns the count in release[] (<= kReleaseBatch).
+  size_t retire_direct_locked(DirectMapping* d, Span* release, bool* cached);
+  // Why a free of p, not a live mapping, is refused: kDoubleFree if p starts a cached piece
+  // that a freed block left, else kOutOfRange.
+  BuddyStatus cached_status_locked(const void* p) const;
+  void unlink_live_locked(DirectMapping* d);
+  void unlink_cached_locked(DirectMapping* d);
+  void free_record_locked(DirectMapping* d);
+  // Unmaps spans taken off the lists (no lock held), counting them as unmapped.
+  size_t release_spans(const Span* spans, size_t n);
+  // Unmaps the cached pieces freed before `before` (all: UINT64_MAX). Returns the bytes.
+  size_t release_cached(uint64_t before);
+  // After a free that cached a mapping: the purger's wake-up and the decay clock.
+  void after_direct_cached();
+  void run_decay_clock();
   void release_idle_arenas(bool require_purged, bool keep_one);
   DirectMapping* new_record_locked();
   void maybe_purge(const Arena* a);
@@ -182,7 +234,11 @@ class PageHeap {
   std::atomic<size_t> peak_used_bytes_{0};
   std::atomic<size_t> purged_bytes_{0};
   std::atomic<size_t> unmapped_bytes_{0};
+  std::atomic<size_t> cached_count_{0};
+  std::atomic<size_t> cached_bytes_{0};
   DirectMapping* live_direct_ = nullptr;   // under lock_
+  DirectMapping* cached_ = nullptr;        // under lock_: newest first
+  DirectMapping* cached_tail_ = nullptr;   // under lock_: the oldest
   DirectMapping* free_records_ = nullptr;  // under lock_
   void* record_pages_ = nullptr;  // chain of record pages (first word links them)
   ArenaMap map_;

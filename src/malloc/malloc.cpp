@@ -265,9 +265,10 @@ void write_report(int fd, bool json) {
             r.peak_rss_bytes, r.returned_bytes, s.purged_bytes, s.unmapped_bytes);
       w.add("\"page_heap\":{\"page_size\":%zu,\"arenas\":%zu,\"reserved_bytes\":%zu,"
             "\"allocated_pages\":%zu,\"free_pages\":%zu,\"dirty_pages\":%zu,"
-            "\"direct_mappings\":%zu,\"direct_bytes\":%zu},\"size_classes\":[",
+            "\"direct_mappings\":%zu,\"direct_bytes\":%zu,\"direct_cached\":%zu,"
+            "\"direct_cached_bytes\":%zu},\"size_classes\":[",
             page, s.arenas, s.arena_bytes, s.allocated_pages, s.free_pages, s.dirty_pages,
-            s.direct_mappings, s.direct_bytes);
+            s.direct_mappings, s.direct_bytes, s.direct_cached, s.direct_cached_bytes);
     } else {
       w.add("memkit: heap report for PID %d (%s)\n", static_cast<int>(getpid()), program_name());
       w.add("memkit:   calls: %llu allocations, %llu frees; %llu blocks (%zu bytes) in use now\n",
@@ -279,9 +280,9 @@ void write_report(int fd, bool json) {
       w.add("memkit:   given back to the OS: %.1f MiB (%.1f MiB purged, %.1f MiB unmapped)\n",
             mib(r.returned_bytes), mib(s.purged_bytes), mib(s.unmapped_bytes));
       w.add("memkit:   %zu arenas (%zu bytes reserved), %zu pages allocated, %zu free (%zu dirty); "
-            "%zu direct mappings (%zu bytes)\n",
+            "%zu direct mappings (%zu bytes), %zu freed ones cached (%zu bytes)\n",
             s.arenas, s.arena_bytes, s.allocated_pages, s.free_pages, s.dirty_pages,
-            s.direct_mappings, s.direct_bytes);
+            s.direct_mappings, s.direct_bytes, s.direct_cached, s.direct_cached_bytes);
       w.add("slabinfo - version: 2.1\n"
             "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : "
             "tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> "

@@ -1,4 +1,4 @@
-// memkit — the system OsApi (src/os/os.cpp): the only mmap/munmap/madvise/mprotect calls.
+// memkit — the system OsApi (src/os/os.cpp): the only mmap/munmap/mremap/madvise/mprotect calls.
 #include "os/os.h"
 
 #include <errno.h>
@@ -75,8 +75,14 @@ int sys_hugepage_hint(void* p, size_t size) {
 #endif
 }
 
+int sys_move(void* from, size_t size, void* to) {
+  void* p = mremap(from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  if (p == MAP_FAILED) return errno;
+  return p == to ? 0 : EINVAL;
+}
+
 constexpr OsApi kSystemOs = {"system",       sys_reserve, sys_release, sys_commit,
-                             sys_decommit,   sys_protect, sys_hugepage_hint};
+                             sys_decommit,   sys_protect, sys_hugepage_hint, sys_move};
 
 }  // namespace
 

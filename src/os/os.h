@@ -17,6 +17,11 @@
 //                          pressure; falls back to MADV_DONTNEED where unsupported).
 //   protect(p, size)       make [p, p+size) inaccessible (guard pages).
 //   hugepage_hint(p, size) MADV_HUGEPAGE; failure is harmless (THP may be off).
+//   move(from, size, to)   mremap(MREMAP_MAYMOVE | MREMAP_FIXED): the pages of
+//                          [from, from+size) (one mapping, page-aligned) now appear at
+//                          [to, to+size), with their contents and without page faults, replacing
+//                          what was mapped there; [from, from+size) is unmapped. Only page tables
+//                          move, so reusing committed pages at another address costs no faults.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +37,7 @@ struct OsApi {
   int (*decommit)(void* p, size_t size, bool lazy);
   int (*protect)(void* p, size_t size);
   int (*hugepage_hint)(void* p, size_t size);
+  int (*move)(void* from, size_t size, void* to);
 };
 
 /// The real kernel, through mmap/munmap/madvise/mprotect.

@@ -8,6 +8,11 @@
 //   preload_decay trim  the same with MEMKIT_OPTIONS=decay_ms=-1 (never by itself): after the
 //                       frees and a sleep RSS stays high; malloc_trim(0) returns 1 and gives
 //                       it back.
+//   preload_decay large-idle, large-trim
+//                       the same with 6 large blocks (5..10 MiB, direct mappings, 45 MiB in all,
+//                       within the cache of freed ones): after their frees they stay cached
+//                       (committed) until the decay time, then the background purger unmaps
+//                       them; with decay_ms=-1 they stay until malloc_trim(0).
 //
 // Prints the peak and idle RSS; exits 1 with a message if memory did not go back.
 #include <dirent.h>
@@ -70,12 +75,62 @@ int fail(const char* what, size_t peak, size_t now) {
   return 1;
 }
 
+// Large blocks (direct mappings): written, freed; then idle or malloc_trim as for small ones.
+int large(bool trim) {
+  constexpr int kBlocks = 6;
+  void* blocks[kBlocks];
+  const size_t base = rss_bytes();
+  size_t bytes = 0;
+  for (int i = 0; i < kBlocks; ++i) {
+    const size_t size = (5 + i) * kMiB + 4096 * static_cast<size_t>(i);
+    blocks[i] = malloc(size);
+    if (blocks[i] == nullptr) return fail("malloc returned NULL", rss_bytes(), rss_bytes());
+    memset(blocks[i], i + 1, size);
+    bytes += size;
+  }
+  const size_t peak = rss_bytes();
+  for (void* b : blocks) free(b);
+  const size_t after_free = rss_bytes();
+  printf("preload_decay large-%s: %d blocks, %zu MiB; RSS: %zu MiB at start, peak %zu MiB, %zu MiB "
+         "right after the frees\n",
+         trim ? "trim" : "idle", kBlocks, bytes / kMiB, base / kMiB, peak / kMiB, after_free / kMiB);
+  if (peak < base + bytes) return fail("the peak is below the bytes allocated", peak, peak);
+  // Cached, not unmapped, at the free: reuse costs no page faults.
+  if (after_free < base + bytes / 2) return fail("the freed blocks were not kept for reuse", peak, after_free);
+  const size_t goal = base + bytes / 8;
+  if (trim) {
+    sleep_ms(500);
+    const size_t idle = rss_bytes();
+    if (idle < base + bytes / 2)
+      return fail("with decay_ms=-1 the cached blocks went back without malloc_trim", peak, idle);
+    const int r = malloc_trim(0);
+    const size_t trimmed = rss_bytes();
+    printf("preload_decay large-trim: %zu MiB after 500 ms idle, malloc_trim -> %d, then %zu MiB\n",
+           idle / kMiB, r, trimmed / kMiB);
+    if (r != 1) return fail("malloc_trim did not return 1", peak, trimmed);
+    if (trimmed > goal) return fail("malloc_trim did not give the cached blocks back", peak, trimmed);
+    return 0;
+  }
+  const double t0 = now_ms();
+  size_t idle = rss_bytes();
+  while (idle > goal && now_ms() - t0 < 10000) {
+    sleep_ms(50);
+    idle = rss_bytes();
+  }
+  printf("preload_decay large-idle: %zu MiB after %.0f ms idle\n", idle / kMiB, now_ms() - t0);
+  if (idle > goal) return fail("cached blocks did not go back while the program slept", peak, idle);
+  if (!have_thread("memkit-purge")) return fail("no memkit-purge thread", peak, idle);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && strcmp(argv[1], "large-idle") == 0) return large(false);
+  if (argc == 2 && strcmp(argv[1], "large-trim") == 0) return large(true);
   const bool trim = argc > 1 && strcmp(argv[1], "trim") == 0;
   if (argc != 2 || (!trim && strcmp(argv[1], "idle") != 0)) {
-    fprintf(stderr, "usage: preload_decay idle|trim\n");
+    fprintf(stderr, "usage: preload_decay idle|trim|large-idle|large-trim\n");
     return 2;
   }
   // The pointers live outside the heap, and go before the measurements.

@@ -98,6 +98,9 @@ fi
 echo "== memory back to the OS: 1 GiB of small objects freed, then idle / malloc_trim"
 LD_PRELOAD=$preload "$bin/preload_decay" idle || fail "decay: idle program kept its memory"
 MEMKIT_OPTIONS=decay_ms=-1 LD_PRELOAD=$preload "$bin/preload_decay" trim || fail "decay: malloc_trim"
+echo "== memory back to the OS: 45 MiB of large blocks (cached direct mappings) freed, then idle / malloc_trim"
+LD_PRELOAD=$preload "$bin/preload_decay" large-idle || fail "decay: idle program kept its cached large blocks"
+MEMKIT_OPTIONS=decay_ms=-1 LD_PRELOAD=$preload "$bin/preload_decay" large-trim || fail "decay: malloc_trim of cached large blocks"
 
 echo "== memory back to the OS after the fragmentation workload, while it sleeps"
 if [[ -x $bin/mkb-fragmentation ]]; then
@@ -145,7 +148,9 @@ low = 6000 * 112 + (1 << 20)
 check(low <= r["bytes_in_use"] < low + (1 << 20), "bytes in use")
 check(r["peak_heap_bytes"] >= 64 << 20 and r["heap_bytes"] < 8 << 20, "heap, peak and now")
 check(r["peak_rss_bytes"] >= 64 << 20, "peak RSS")
-check(r["returned_to_os_bytes"] >= 64 << 20, "returned to the OS")
+check(r["returned_to_os_bytes"] >= 160 << 20, "returned to the OS")
+check(r["page_heap"]["direct_cached"] == 1 and r["page_heap"]["direct_cached_bytes"] == 16 << 20,
+      "the freed 16 MiB block cached")
 names = [c["name"] for c in r["size_classes"]]
 check("kmalloc-112" in names, "slabinfo of kmalloc-112")
 k112 = next(c for c in r["size_classes"] if c["name"] == "kmalloc-112")

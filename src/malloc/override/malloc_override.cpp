@@ -111,7 +111,7 @@ struct mallinfo2 counters() {
   mi.hblkhd = s.direct_bytes;
   mi.uordblks = s.allocated_pages * page + s.direct_bytes;  // pages handed out (incl. slabs)
   mi.fordblks = s.free_pages * page;              // free pages in the arenas
-  mi.keepcost = s.dirty_pages * page;             // free, not yet given back to the OS
+  mi.keepcost = s.dirty_pages * page + s.direct_cached_bytes;  // free, not yet given back
   return mi;
 }
 
