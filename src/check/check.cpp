@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "check/check_report.h"
@@ -148,9 +149,12 @@ void fork_parent() {
   fork_unlock_queues();
   unlock_all();
 }
+std::atomic<uint32_t> g_epoch{0};
+
 void fork_child() {
   fork_parent();
   reset_tid_in_child();
+  g_epoch.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---- byte checks ----
@@ -241,7 +245,8 @@ size_t natural_align(size_t size) {
 
 bool full_layout(size_t size, size_t align, Block* b) {
   const size_t page = g_cfg.page;
-  const size_t a = align > 16 ? align : natural_align(size);
+  const size_t natural = natural_align(size);
+  const size_t a = align > natural ? align : natural;
   const size_t unit = a > page ? a : page;
   if (size > static_cast<size_t>(PTRDIFF_MAX) - 2 * unit) return false;
   const size_t data = ((size == 0 ? 1 : size) + unit - 1) / unit * unit;
@@ -409,6 +414,8 @@ const char* dealloc_kind_name(AllocKind k) {
   return "?";
 }
 
+uint32_t fork_epoch() { return g_epoch.load(std::memory_order_relaxed); }
+
 bool full_mode() {
   ensure_init();
   return g_cfg.full;
@@ -481,6 +488,7 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
   b->free_stack = 0;
   b->free_tid = 0;
   b->alloc_tid = current_tid();
+  b->epoch = g_epoch.load(std::memory_order_relaxed);
   b->alloc_stack = capture_stack_id(g_cfg.depth);
   insert(b);
   return reinterpret_cast<void*>(b->user);
@@ -659,8 +667,15 @@ void finish() {
     r.call = "exit";
     report_error(r);  // returns only with check_continue
   }
-  if (options().detect_leaks) leak_check_at_exit();
-  else report_exit_summary(0, 0, 0);
+  LeakTotals leaks;
+  if (options().detect_leaks) leak_check_at_exit(&leaks);
+  report_exit_summary(leaks.groups, leaks.bytes, leaks.blocks);
+  // Leaks, or errors reported under check_continue: the exit status says so.
+  const long code = options().leak_exitcode;
+  if ((leaks.groups > 0 || errors_reported() > 0) && code != 0) {
+    fflush(nullptr);
+    _exit(static_cast<int>(code));
+  }
 }
 
 }  // namespace memkit::check

@@ -62,7 +62,12 @@ struct Block {
   uint8_t kind;
   uint8_t full;   // on its own pages (check=full)
   uint8_t mark;   // leak scan
+  uint32_t epoch; // fork generation it was allocated in (a forked child does not report the
+                  // parent's blocks as its leaks: their owners may be threads it does not have)
 };
+
+/// The current fork generation (0 in the first process, +1 in each forked child).
+uint32_t fork_epoch();
 
 /// The checked malloc entry points (the override calls these).
 void* allocate(size_t size, size_t align, AllocKind kind, bool zero);

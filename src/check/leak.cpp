@@ -1,8 +1,6 @@
 // memkit — the leak scan (src/check/leak.cpp): see leak.h.
 #include "check/leak.h"
 
-#include <setjmp.h>
-#include <stdio.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -199,19 +197,30 @@ void scan_root(LeakNode* nodes, size_t n, Range r, const Range* skip, size_t nsk
 }
 
 __attribute__((noinline)) void scan_all(LeakNode* nodes, size_t n, size_t* work, Range* roots,
-                                        Range* skip, size_t nskip, char* maps_buf, size_t maps_len) {
-  volatile uintptr_t here = 0;
-  RootCollector c{roots, 0, reinterpret_cast<uintptr_t>(&here)};
+                                        Range* skip, size_t nskip, char* maps_buf, size_t maps_len,
+                                        uintptr_t stack_from) {
+  RootCollector c{roots, 0, stack_from};
   os::for_each_mapping(maps_buf, maps_len, collect_root, &c);
   for (size_t i = 0; i < c.count; ++i) scan_root(nodes, n, roots[i], skip, nskip, work);
 }
 
+// Zeroes the stack below the caller's frame. The calls that came before exit (the program's
+// mallocs, and in them libunwind, whose cursors hold copies of the registers of every frame it
+// walked) left stale pointers in dead frames down there, which the exiting thread's own stack
+// scan would otherwise take for live ones: every dead frame the scan's frames do not overwrite.
+__attribute__((noinline)) void scrub_dead_stack() {
+  volatile unsigned char area[128 * 1024];
+  for (size_t i = 0; i < sizeof area; ++i) area[i] = 0;
+}
+
 }  // namespace
 
-void leak_check_at_exit() {
-  // The exiting thread's callee-saved registers, onto its stack (scanned below).
-  jmp_buf regs;
-  setjmp(regs);
+void leak_check_at_exit(LeakTotals* out) {
+  *out = LeakTotals{};
+  scrub_dead_stack();
+  // The exiting thread's stack is scanned from this function's frame up: the scan's own frames
+  // hold copies of block addresses (sorting, the callee-saved registers its calls push).
+  const uintptr_t stack_from = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
 
   lock_all();
   size_t n = 0;
@@ -243,7 +252,10 @@ void leak_check_at_exit() {
       for (Block* b = sh[s].buckets[i]; b != nullptr; b = b->next) {
         if (b->full) skip[nskip++] = Range{b->base, b->base + b->span};
         if (b->state != kLive) continue;
-        nodes[k++] = LeakNode{b->user, b->user + b->size, b->alloc_stack, 0};
+        // In a forked child, the blocks from before the fork are the parent's to report: here
+        // they are roots (kReached; scanned below).
+        nodes[k++] = LeakNode{b->user, b->user + b->size, b->alloc_stack,
+                              static_cast<uint8_t>(b->epoch != fork_epoch() ? kReached : 0)};
       }
   uintptr_t tlo = 0;
   uintptr_t thi = 0;
@@ -256,8 +268,12 @@ void leak_check_at_exit() {
   skip[nskip++] = Range{root_mem.lo(), root_mem.hi()};
   skip[nskip++] = Range{maps_mem.lo(), maps_mem.hi()};
   sort_nodes(nodes, n);
+  size_t top = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (nodes[i].flags & kReached) work[top++] = i;
+  drain(nodes, n, kReached, work, top);
   scan_all(nodes, n, work, static_cast<Range*>(root_mem.p), skip, nskip,
-           static_cast<char*>(maps_mem.p), maps_mem.bytes);
+           static_cast<char*>(maps_mem.p), maps_mem.bytes, stack_from);
   classify(nodes, n, work);
   unlock_all();
 
@@ -299,12 +315,9 @@ void leak_check_at_exit() {
     bytes += g.bytes;
     blocks += g.blocks;
   }
-  report_exit_summary(reported, bytes, blocks);
-  const long code = options().leak_exitcode;
-  if (reported > 0 && code != 0) {
-    fflush(nullptr);
-    _exit(static_cast<int>(code));
-  }
+  out->groups = reported;
+  out->bytes = bytes;
+  out->blocks = blocks;
 }
 
 }  // namespace memkit::check

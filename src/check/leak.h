@@ -3,14 +3,16 @@
 // At exit, as LeakSanitizer does: every live block is a node; the roots are the process's
 // readable, writable, private mappings (the data and bss of every loaded object, every thread's
 // stack, static TLS, other allocators' memory) minus memkit's own heap and metadata, and minus
-// the part of the exiting thread's stack below its stack pointer (its callee-saved registers
-// are spilled onto it first). A conservative scan: any 8-byte-aligned word whose value lies
-// inside a live block marks that block, and marked blocks are scanned in turn.
+// the exiting thread's stack below the scan's own frame (dead frames there are zeroed first:
+// they hold stale copies of pointers). Other threads' registers are not read (their stacks
+// are). A conservative scan: any 8-byte-aligned word of a root, and any word at a multiple of 8
+// from a block's start, whose value lies inside a live block marks that block, and marked blocks
+// are scanned in turn. In a forked child, the blocks allocated before the fork are roots.
 //
 // Unmarked blocks are leaks: "direct" when no other leaked block points to them, "indirect"
 // when one does (freeing the direct ones would have freed them). A cycle of leaked blocks with
 // no direct entry gets one of its blocks called direct. Leaks are grouped by allocation stack
-// and reported largest first; then the process exits with leak_exitcode.
+// and reported largest first; finish() then exits with leak_exitcode.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +44,12 @@ void mark_from(LeakNode* nodes, size_t n, uintptr_t lo, uintptr_t hi, uint8_t fl
 /// Sets kDirect or kIndirect on every node without kReached. work: room for n indices.
 void classify(LeakNode* nodes, size_t n, size_t* work);
 
+struct LeakTotals {
+  size_t groups = 0;  // reported (not suppressed)
+  size_t bytes = 0;
+  size_t blocks = 0;
+};
 /// The whole scan and its report (check.cpp's finish() calls it).
-void leak_check_at_exit();
+void leak_check_at_exit(LeakTotals* out);
 
 }  // namespace memkit::check
