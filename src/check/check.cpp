@@ -82,7 +82,6 @@ void init_once() {
     report_fatal("out-of-memory", "malloc", nullptr, "checked mode: no memory for its block table");
   }
   for (unsigned i = 0; i < kShards; ++i) {
-    pthread_mutex_init(&g_shard_storage[i].lock, nullptr);
     g_shard_storage[i].buckets = static_cast<Block**>(mem) + i * kBuckets;
   }
   g_table_lo = reinterpret_cast<uintptr_t>(mem);
@@ -98,7 +97,15 @@ inline void ensure_init() {
 
 // ---- the table ----
 
-inline uint64_t hash_addr(uintptr_t a) { return ((a >> 4) * 0x9e3779b97f4a7c15ull) >> (64 - kShardBits - kBucketBits); }
+// The shard (lock) is a hash of the address's page, so that threads working on their own slabs
+// rarely share a lock; within the shard the bucket is direct-mapped by address, so that blocks
+// close in memory have records in nearby buckets and the table is touched where the program
+// touches its heap anyway (a fully mixing hash made every malloc and free miss the cache and
+// the TLB on a random line of the 32 MiB table).
+inline uint64_t hash_addr(uintptr_t a) {
+  const uint64_t shard = ((a >> 12) * 0x9e3779b97f4a7c15ull) >> (64 - kShardBits);
+  return (shard << kBucketBits) | ((a >> 4) & (kBuckets - 1));
+}
 inline Shard& shard_for(uintptr_t a) { return g_shards[hash_addr(a) >> kBucketBits]; }
 inline Block** bucket_for(uintptr_t a) {
   const uint64_t h = hash_addr(a);
@@ -113,23 +120,23 @@ Block* find_locked(uintptr_t user) {
 
 void insert(Block* b) {
   Shard& s = shard_for(b->user);
-  pthread_mutex_lock(&s.lock);
+  s.lock.lock();
   Block** head = bucket_for(b->user);
   b->next = *head;
   *head = b;
-  pthread_mutex_unlock(&s.lock);
+  s.lock.unlock();
 }
 
 void remove(Block* b) {
   Shard& s = shard_for(b->user);
-  pthread_mutex_lock(&s.lock);
+  s.lock.lock();
   for (Block** pp = bucket_for(b->user); *pp != nullptr; pp = &(*pp)->next) {
     if (*pp == b) {
       *pp = b->next;
       break;
     }
   }
-  pthread_mutex_unlock(&s.lock);
+  s.lock.unlock();
 }
 
 __attribute__((tls_model("initial-exec"))) thread_local uint32_t t_tid = 0;
@@ -276,9 +283,9 @@ void release_memory(const Block& b) {
 
 // ---- the quarantine: FIFO queues, one per group of threads, each with its share of bytes ----
 
-inline constexpr unsigned kQueues = 8;
+inline constexpr unsigned kQueues = 32;  // by thread id: threads rarely share one
 struct Queue {
-  pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  SpinLock lock;
   Block* head = nullptr;
   Block* tail = nullptr;
   size_t bytes = 0;
@@ -287,10 +294,10 @@ struct Queue {
 Queue g_queues[kQueues];
 
 void fork_lock_queues() {
-  for (Queue& q : g_queues) pthread_mutex_lock(&q.lock);
+  for (Queue& q : g_queues) q.lock.lock();
 }
 void fork_unlock_queues() {
-  for (Queue& q : g_queues) pthread_mutex_unlock(&q.lock);
+  for (Queue& q : g_queues) q.lock.unlock();
 }
 
 size_t quarantine_cost(const Block& b) { return b.full ? b.span : b.span + sizeof(Block); }
@@ -303,7 +310,7 @@ void quarantine(Block* b) {
   // Full-mode blocks each hold kernel mappings: at most half of full_max_blocks wait here.
   const size_t max_blocks = g_cfg.full ? (g_cfg.full_max_blocks / 2) / kQueues + 1 : SIZE_MAX;
   Block* out = nullptr;
-  pthread_mutex_lock(&q.lock);
+  q.lock.lock();
   b->qnext = nullptr;
   if (q.tail) q.tail->qnext = b;
   else q.head = b;
@@ -319,7 +326,7 @@ void quarantine(Block* b) {
     old->qnext = out;
     out = old;
   }
-  pthread_mutex_unlock(&q.lock);
+  q.lock.unlock();
   while (out != nullptr) {
     Block* next = out->qnext;
     evict(out);
@@ -440,11 +447,11 @@ void table_range(uintptr_t* lo, uintptr_t* hi) {
 
 void lock_all() {
   ensure_init();
-  for (unsigned i = 0; i < kShards; ++i) pthread_mutex_lock(&g_shards[i].lock);
+  for (unsigned i = 0; i < kShards; ++i) g_shards[i].lock.lock();
 }
 
 void unlock_all() {
-  for (unsigned i = kShards; i-- > 0;) pthread_mutex_unlock(&g_shards[i].lock);
+  for (unsigned i = kShards; i-- > 0;) g_shards[i].lock.unlock();
 }
 
 bool find_containing_unlocked(uintptr_t addr, Block* out) {
@@ -501,10 +508,10 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
   CallStack s;
   capture(&s);
   Shard& sh = shard_for(p);
-  pthread_mutex_lock(&sh.lock);
+  sh.lock.lock();
   Block* b = find_locked(p);
   if (b == nullptr) {
-    pthread_mutex_unlock(&sh.lock);
+    sh.lock.unlock();
     report_invalid(p, caller, s);
     return;
   }
@@ -534,7 +541,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     b->state = kQuarantined;
     b->free_stack = stack_depot().put(s.frames, s.depth);
     b->free_tid = current_tid();
-    pthread_mutex_unlock(&sh.lock);
+    sh.lock.unlock();
     if (b->full) {
       os::system_os().protect(reinterpret_cast<void*>(b->base), b->span - g_cfg.page);
     } else {
@@ -545,7 +552,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
   }
   r.has_block = true;
   r.block = *b;
-  pthread_mutex_unlock(&sh.lock);
+  sh.lock.unlock();
   fill_call(&r, s, caller);
   report_error(r);
   // check_continue: a double free is ignored; a mismatched or overflowing block is freed as
@@ -564,7 +571,7 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
   ensure_init();
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   Shard& sh = shard_for(p);
-  pthread_mutex_lock(&sh.lock);
+  sh.lock.lock();
   Block* b = find_locked(p);
   if (b != nullptr && b->state == kLive && b->kind == kMalloc && !b->full) {
     ErrorReport r;
@@ -572,14 +579,14 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
     if (!canary_broken(*b, &r) && b->user + size + g_cfg.redzone <= b->base + b->span) {
       const size_t old = b->size;
       b->size = size;
-      pthread_mutex_unlock(&sh.lock);
+      sh.lock.unlock();
       if (size < old) memset(reinterpret_cast<void*>(b->user + size), kRightCanary, old - size);
       else recanary(*b);
       return ptr;
     }
   }
   const size_t old_size = b != nullptr && b->state == kLive ? b->size : 0;
-  pthread_mutex_unlock(&sh.lock);
+  sh.lock.unlock();
   if (b == nullptr || b->state != kLive) {
     // Not a live block: deallocate reports it (invalid or double free) as realloc's.
     deallocate(ptr, kMalloc, false, 0, caller);
@@ -597,11 +604,11 @@ size_t usable_size(const void* ptr, const char* caller) {
   ensure_init();
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   Shard& sh = shard_for(p);
-  pthread_mutex_lock(&sh.lock);
+  sh.lock.lock();
   Block* b = find_locked(p);
   const size_t n = b != nullptr && b->state == kLive ? b->size : 0;
   const bool bad = b == nullptr || b->state != kLive;
-  pthread_mutex_unlock(&sh.lock);
+  sh.lock.unlock();
   if (bad) {
     CallStack s;
     capture(&s);

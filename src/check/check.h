@@ -28,6 +28,9 @@
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
 
 #include <cstddef>
 #include <cstdint>
@@ -93,8 +96,27 @@ inline constexpr unsigned kShards = 1u << kShardBits;
 inline constexpr unsigned kBucketBits = 16;  // per shard
 inline constexpr size_t kBuckets = size_t{1} << kBucketBits;
 
+/// A test-and-test-and-set lock: the sections it guards are a few dozen instructions (a hash
+/// chain, a queue push), where a futex mutex's unlock and its sleeping waiters cost more than
+/// the work. Yields after a short spin.
+class SpinLock {
+ public:
+  void lock() {
+    for (unsigned spins = 0; held_.exchange(true, std::memory_order_acquire); ) {
+      while (held_.load(std::memory_order_relaxed)) {
+        if (++spins < 128) __builtin_ia32_pause();
+        else sched_yield();
+      }
+    }
+  }
+  void unlock() { held_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> held_{false};
+};
+
 struct Shard {
-  pthread_mutex_t lock;
+  SpinLock lock;
   Block** buckets;
 } __attribute__((aligned(64)));
 
