@@ -20,7 +20,7 @@ using memkit::check::LeakNode;
 using memkit::check::StackDepot;
 using memkit::check::Suppressions;
 
-TEST(CheckStackDepot, DeduplicatesAndKeepsFrames) {
+TEST(StackDepot, DeduplicatesAndKeepsFrames) {
   StackDepot depot;
   ASSERT_EQ(depot.init(size_t{8} << 20), 0);
   const uintptr_t a[] = {0x1000, 0x2000, 0x3000};
@@ -41,7 +41,7 @@ TEST(CheckStackDepot, DeduplicatesAndKeepsFrames) {
   EXPECT_EQ(depot.get(0, &frames), 0u);
 }
 
-TEST(CheckStackDepot, ManyStacksAndCapture) {
+TEST(StackDepot, ManyStacksAndCapture) {
   StackDepot depot;
   ASSERT_EQ(depot.init(size_t{16} << 20), 0);
   uintptr_t f[8];
@@ -69,7 +69,7 @@ TEST(CheckStackDepot, ManyStacksAndCapture) {
   EXPECT_TRUE(found);
 }
 
-TEST(CheckSuppressions, ParsesKindsPatternsAndComments) {
+TEST(Suppressions, ParsesKindsPatternsAndComments) {
   static Suppressions s;  // large: not on the stack
   const char text[] =
       "# comment\n"
@@ -93,7 +93,7 @@ TEST(CheckSuppressions, ParsesKindsPatternsAndComments) {
   EXPECT_FALSE(s.matches("leak", ""));
 }
 
-TEST(CheckSuppressions, Wildcards) {
+TEST(Suppressions, Wildcards) {
   EXPECT_TRUE(Suppressions::pattern_matches("a*c", "xxabbbcxx"));
   EXPECT_TRUE(Suppressions::pattern_matches("abc", "abc"));
   EXPECT_FALSE(Suppressions::pattern_matches("abd", "abc"));
@@ -102,7 +102,7 @@ TEST(CheckSuppressions, Wildcards) {
   EXPECT_FALSE(Suppressions::pattern_matches("", "abc"));
 }
 
-TEST(CheckProcMaps, ParsesLines) {
+TEST(ProcMaps, ParsesLines) {
   memkit::os::MapsEntry e;
   const std::string line =
       "7f3a2c400000-7f3a2c600000 rw-p 00001000 08:01 1234        /usr/lib/libx.so";
@@ -125,7 +125,7 @@ TEST(CheckProcMaps, ParsesLines) {
 
 int g_writable = 42;
 
-TEST(CheckProcMaps, FindsTheStackAndTheDataSegment) {
+TEST(ProcMaps, FindsTheStackAndTheDataSegment) {
   struct Ctx {
     uintptr_t local;
     uintptr_t global;
@@ -165,7 +165,7 @@ struct Mem {
   uintptr_t w[4];
 };
 
-TEST(CheckLeakGraph, DirectIndirectCyclesAndInteriorPointers) {
+TEST(LeakGraph, DirectIndirectCyclesAndInteriorPointers) {
   static Mem blocks[8];
   static Mem root;
   std::memset(blocks, 0, sizeof blocks);
