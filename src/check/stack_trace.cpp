@@ -86,8 +86,9 @@ bool code_range_of(const void* addr, uintptr_t* lo, uintptr_t* hi) {
 unsigned capture_stack(uintptr_t* frames, unsigned max) {
   if (t_capturing || max == 0) return 0;
   t_capturing = true;
-  void* raw[kMaxFrames + 16];
-  const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + 16);
+  void* raw[kMaxFrames + 6];
+  // Up to 6 of the innermost frames are the checker's own (operator new, allocate, capture...).
+  const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + 6);
   int n = unw_backtrace(raw, want);
   t_capturing = false;
   if (n <= 0) return 0;
