@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <new>
 
 #include "check/check.h"
@@ -200,6 +201,33 @@ MK_NEW_EXPORT void operator delete[](void* p, size_t n, std::align_val_t) noexce
   deallocate(p, memkit::check::kNewArrayAligned, true, n, "operator delete[](sized, align_val_t)");
 }
 
+extern char** environ;
+
+namespace {
+
+// After the ready byte: rewrite check_ready_fd's value in MEMKIT_OPTIONS, in place, to -1
+// ("-01", "-001": as many characters as before), so that a program that execs another in the
+// same process (a shell script's `exec`, pyenv's shims) does not write again, onto whatever
+// has that descriptor number by then.
+void disarm_ready_fd() {
+  static const char kVar[] = "MEMKIT_OPTIONS=";
+  static const char kKey[] = "check_ready_fd=";
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (strncmp(*e, kVar, sizeof kVar - 1) != 0) continue;
+    for (char* k = strstr(*e, kKey); k != nullptr; k = strstr(k + 1, kKey)) {
+      char* v = k + sizeof kKey - 1;
+      size_t n = 0;
+      while (v[n] != '\0' && v[n] != ':') ++n;
+      if (n < 2) continue;
+      v[0] = '-';
+      for (size_t i = 1; i + 1 < n; ++i) v[i] = '0';
+      v[n - 1] = '1';
+    }
+  }
+}
+
+}  // namespace
+
 // Before main: fork handlers, the checker's start-up (fault handler, suppressions); and, for
 // `memkit check`, one byte on check_ready_fd to say the library is in (only in the process
 // memkit check started: stats_pid).
@@ -212,6 +240,7 @@ __attribute__((constructor)) static void memkit_checked_init() {
     ssize_t w = write(static_cast<int>(o.check_ready_fd), &byte, 1);
     (void)w;
     close(static_cast<int>(o.check_ready_fd));
+    disarm_ready_fd();
   }
 }
 
