@@ -37,7 +37,7 @@ struct Config {
   bool full = false;
   size_t redzone = 16;
   unsigned depth = 16;
-  size_t quarantine_bytes = 64u << 20;
+  size_t quarantine_bytes = 16u << 20;
   size_t full_max_blocks = 30000;
   size_t page = 4096;
   size_t full_align = 1;
@@ -576,7 +576,8 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
   if (b != nullptr && b->state == kLive && b->kind == kMalloc && !b->full) {
     ErrorReport r;
     // In place when the new size and the redzone fit the kmalloc block.
-    if (!canary_broken(*b, &r) && b->user + size + g_cfg.redzone <= b->base + b->span) {
+    const size_t room = b->base + b->span - b->user;  // user bytes + right canary
+    if (!canary_broken(*b, &r) && size <= room && room - size >= g_cfg.redzone) {
       const size_t old = b->size;
       b->size = size;
       sh.lock.unlock();
@@ -584,6 +585,11 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
       else recanary(*b);
       return ptr;
     }
+  }
+  // check=full: the same size stays (any other moves, so the end stays flush with the guard).
+  if (b != nullptr && b->state == kLive && b->kind == kMalloc && b->full && size == b->size) {
+    sh.lock.unlock();
+    return ptr;
   }
   const size_t old_size = b != nullptr && b->state == kLive ? b->size : 0;
   sh.lock.unlock();

@@ -140,5 +140,14 @@ grep -q '^memkit: ERROR: double-free' "$work/log.txt" && ! grep -q '^memkit: ERR
     fail "--log: the report is not in the log file alone"
 checks=$((checks + 1))
 
+# Every malloc entry point and edge case of the drop-in malloc issue, under both levels
+# (full_align=16: the program checks glibc's 16-byte alignment).
+for level in fast full; do
+    MEMKIT_OPTIONS=full_align=16 "$cli" check $([[ $level == full ]] && echo --full) -- \
+        "$bin/check_conformance" >"$work/conf.txt" 2>&1 ||
+        { fail "conformance ($level)"; tail -20 "$work/conf.txt" >&2; }
+    checks=$((checks + 1))
+done
+
 echo "checked corpus: $checks checks, $failures failures"
 [[ $failures -eq 0 ]]
