@@ -41,6 +41,7 @@ struct Config {
   size_t full_max_blocks = 30000;
   size_t page = 4096;
   size_t full_align = 1;
+  uint32_t sample_rate = 0;  // fast mode: one allocation in N is a full-mode block
 };
 Config g_cfg;
 pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
@@ -74,6 +75,9 @@ void init_once() {
     fa = 1;
   }
   g_cfg.full_align = static_cast<size_t>(fa);
+  g_cfg.sample_rate = o.guard_sample_rate <= 0 ? 0
+                      : o.guard_sample_rate > UINT32_MAX ? UINT32_MAX
+                                                         : static_cast<uint32_t>(o.guard_sample_rate);
   g_cfg.full_max_blocks = o.full_max_blocks < 0 ? 0 : static_cast<size_t>(o.full_max_blocks);
 
   const size_t bytes = kShards * kBuckets * sizeof(Block*);
@@ -140,6 +144,7 @@ void remove(Block* b) {
 }
 
 __attribute__((tls_model("initial-exec"))) thread_local uint32_t t_tid = 0;
+__attribute__((tls_model("initial-exec"))) thread_local uint32_t t_sample_countdown = 0;
 
 void reset_tid_in_child() { t_tid = 0; }
 
@@ -250,9 +255,10 @@ size_t natural_align(size_t size) {
   return a < g_cfg.full_align ? g_cfg.full_align : a;
 }
 
-bool full_layout(size_t size, size_t align, Block* b) {
+bool full_layout(size_t size, size_t align, Block* b, size_t min_align) {
   const size_t page = g_cfg.page;
-  const size_t natural = natural_align(size);
+  size_t natural = natural_align(size);
+  if (natural < min_align) natural = min_align;
   const size_t a = align > natural ? align : natural;
   const size_t unit = a > page ? a : page;
   if (size > static_cast<size_t>(PTRDIFF_MAX) - 2 * unit) return false;
@@ -289,7 +295,7 @@ struct Queue {
   Block* head = nullptr;
   Block* tail = nullptr;
   size_t bytes = 0;
-  size_t blocks = 0;
+  size_t full_blocks = 0;  // of them on their own pages (each holds kernel mappings)
 } __attribute__((aligned(64)));
 Queue g_queues[kQueues];
 
@@ -307,8 +313,8 @@ void evict(Block* b);
 void quarantine(Block* b) {
   Queue& q = g_queues[current_tid() % kQueues];
   const size_t budget = g_cfg.quarantine_bytes / kQueues;
-  // Full-mode blocks each hold kernel mappings: at most half of full_max_blocks wait here.
-  const size_t max_blocks = g_cfg.full ? (g_cfg.full_max_blocks / 2) / kQueues + 1 : SIZE_MAX;
+  // Blocks on their own pages each hold kernel mappings: at most half of full_max_blocks wait.
+  const size_t max_full = (g_cfg.full_max_blocks / 2) / kQueues + 1;
   Block* out = nullptr;
   q.lock.lock();
   b->qnext = nullptr;
@@ -316,13 +322,13 @@ void quarantine(Block* b) {
   else q.head = b;
   q.tail = b;
   q.bytes += quarantine_cost(*b);
-  ++q.blocks;
-  while (q.head != nullptr && (q.bytes > budget || q.blocks > max_blocks)) {
+  q.full_blocks += b->full;
+  while (q.head != nullptr && (q.bytes > budget || q.full_blocks > max_full)) {
     Block* old = q.head;
     q.head = old->qnext;
     if (q.head == nullptr) q.tail = nullptr;
     q.bytes -= quarantine_cost(*old);
-    --q.blocks;
+    q.full_blocks -= old->full;
     old->qnext = out;
     out = old;
   }
@@ -478,10 +484,18 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
   Block* b = static_cast<Block*>(kmalloc(sizeof(Block), 0));
   if (b == nullptr) return nullptr;
   bool ok = false;
-  if (g_cfg.full && g_full_blocks.fetch_add(1, std::memory_order_relaxed) < g_cfg.full_max_blocks) {
-    ok = full_layout(size, align, b);
+  // check=full: every block on its own pages; check=fast with guard_sample_rate: one in N
+  // (16-byte aligned, as the program expects from glibc).
+  bool own_pages = g_cfg.full;
+  if (!own_pages && g_cfg.sample_rate != 0) {
+    if (t_sample_countdown == 0 || t_sample_countdown > g_cfg.sample_rate)
+      t_sample_countdown = g_cfg.sample_rate;
+    own_pages = --t_sample_countdown == 0;
+  }
+  if (own_pages && g_full_blocks.fetch_add(1, std::memory_order_relaxed) < g_cfg.full_max_blocks) {
+    ok = full_layout(size, align, b, g_cfg.full ? 1 : 16);
     if (!ok) g_full_blocks.fetch_sub(1, std::memory_order_relaxed);
-  } else if (g_cfg.full) {
+  } else if (own_pages) {
     g_full_blocks.fetch_sub(1, std::memory_order_relaxed);
   }
   if (!ok && !fast_layout(size, align, zero, b)) {
@@ -637,7 +651,7 @@ void start() {
              o.suppressions.c_str());
     report_warning(msg);
   }
-  if (g_cfg.full) install_fault_handler();
+  if (g_cfg.full || g_cfg.sample_rate != 0) install_fault_handler();
 }
 
 void finish() {

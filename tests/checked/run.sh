@@ -140,6 +140,14 @@ grep -q '^memkit: ERROR: double-free' "$work/log.txt" && ! grep -q '^memkit: ERR
     fail "--log: the report is not in the log file alone"
 checks=$((checks + 1))
 
+# Sampled guard pages at check=fast: with every allocation sampled, a read after free faults.
+MEMKIT_OPTIONS=guard_sample_rate=1 "$cli" check -- "$bin/check_uaf_read" >"$work/g.txt" 2>&1
+grep -q '^memkit: ERROR: heap-use-after-free on address 0x' "$work/g.txt" ||
+    { fail "guard_sample_rate=1: uaf_read not found at check=fast"; cat "$work/g.txt" >&2; }
+MEMKIT_OPTIONS=guard_sample_rate=1 "$cli" check -- "$bin/check_clean_threads" >"$work/g2.txt" 2>&1 ||
+    { fail "guard_sample_rate=1: clean_threads reported"; cat "$work/g2.txt" >&2; }
+checks=$((checks + 2))
+
 # Every malloc entry point and edge case of the drop-in malloc issue, under both levels
 # (full_align=16: the program checks glibc's 16-byte alignment).
 for level in fast full; do
