@@ -342,7 +342,7 @@ void quarantine(Block* b) {
 
 /// A fast-mode freed block whose fill changed was written after free: reports and returns true.
 bool fill_broken(const Block& b, const char* when) {
-  if (b.full) return false;
+  if (b.full || reporting_now()) return false;
   const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(b.user), b.size, kFreedFill);
   if (bad == nullptr) return false;
   ErrorReport r;

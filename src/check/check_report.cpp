@@ -188,6 +188,8 @@ void keep_report_fd() {
   if (copy >= 0) g_fd = copy;
 }
 
+bool reporting_now() { return t_reporting; }
+
 size_t errors_reported() { return g_errors.load(std::memory_order_relaxed); }
 
 void report_error(const ErrorReport& r) {

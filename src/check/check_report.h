@@ -67,6 +67,9 @@ bool leak_suppressed(uint32_t alloc_stack);
 void report_exit_summary(size_t leak_groups, size_t leak_bytes, size_t leak_blocks);
 /// At start-up: with report_fd=2, reports go to a copy of stderr (programs close stderr).
 void keep_report_fd();
+/// Whether this thread is printing a report now (symbolizing allocates and frees: the checks
+/// those calls would make on other blocks wait, rather than nest a second report in the first).
+bool reporting_now();
 /// Errors reported so far.
 size_t errors_reported();
 
