@@ -28,6 +28,9 @@ PACKAGES=(
     util-linux
     python3
     sqlite3
+    # The checked mode (libmemkit-checked.so, memkit check): the unwinder and the symbolizer.
+    libunwind-dev
+    libdw-dev
     # The allocators `memkit bench` measures memkit against.
     libjemalloc2
     libtcmalloc-minimal4

@@ -59,6 +59,21 @@ TEST(Options, EmptyTextChangesNothing) {
   }
 }
 
+TEST(Options, TextValues) {
+  EXPECT_TRUE(Options{}.check == "fast");
+  EXPECT_TRUE(Options{}.suppressions.empty());
+  Parsed p = parse("check=full:suppressions=/tmp/x.supp");
+  EXPECT_EQ(p.problems, 0);
+  EXPECT_STREQ(p.opts.check.c_str(), "full");
+  EXPECT_STREQ(p.opts.suppressions.c_str(), "/tmp/x.supp");
+  p = parse("suppressions=");
+  EXPECT_EQ(p.problems, 0);
+  EXPECT_TRUE(p.opts.suppressions.empty());
+  p = parse(("suppressions=" + std::string(300, 'x')).c_str());  // longer than the buffer
+  EXPECT_EQ(p.problems, 1);
+  EXPECT_TRUE(p.opts.suppressions.empty());
+}
+
 TEST(Options, LongValues) {
   Parsed p = parse("decay_ms=-1:purge_order=9");
   EXPECT_EQ(p.problems, 0);
@@ -202,7 +217,8 @@ TEST(Options, TableMatchesOptionsDef) {
   for (size_t i = 0; i < count; ++i) {
     SCOPED_TRACE(table[i].name);
     EXPECT_TRUE(names.insert(table[i].name).second) << "duplicate key";
-    EXPECT_TRUE(std::string(table[i].type) == "long" || std::string(table[i].type) == "bool");
+    EXPECT_TRUE(std::string(table[i].type) == "long" || std::string(table[i].type) == "bool" ||
+                std::string(table[i].type) == "str");
     EXPECT_GT(std::strlen(table[i].help), 0u);
     // The default, written back as text, parses cleanly to the struct's default.
     const Parsed p = parse((std::string(table[i].name) + "=" + table[i].default_text).c_str());

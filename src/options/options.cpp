@@ -68,6 +68,13 @@ bool parse_bool(const char* v, size_t n, bool* out) {
   return false;
 }
 
+bool parse_str(const char* v, size_t n, str* out) {
+  if (n > str::kMax) return false;
+  for (size_t i = 0; i < n; ++i) out->text[i] = v[i];
+  out->text[n] = '\0';
+  return true;
+}
+
 bool set_value(Options* o, const char* key, size_t keylen, const char* v, size_t vlen, bool* known) {
   *known = false;
 #define MK_OPTION(type, name, def, doc)                     \

@@ -83,4 +83,20 @@ fi
 LD_PRELOAD=$preload /bin/true
 echo "LD_PRELOAD=$preload: ok"
 
+echo "== the checked malloc from the install"
+checked=$(find "$prefix" -path "*/memkit/libmemkit-checked.so" -print -quit)
+if [[ -z "$checked" ]]; then
+    echo "libmemkit-checked.so not installed under $prefix/<libdir>/memkit" >&2
+    exit 1
+fi
+if [[ -x "$prefix/bin/memkit" ]]; then
+    # A clean program: status 0, no report; the library was found and loaded (memkit check
+    # says so when it was not).
+    "$prefix/bin/memkit" check -- /bin/echo installed >"$work/check.out" 2>"$work/check.err" ||
+        { echo "installed memkit check failed:" >&2; cat "$work/check.err" >&2; exit 1; }
+    [[ $(cat "$work/check.out") == installed && ! -s "$work/check.err" ]] ||
+        { echo "installed memkit check: unexpected output" >&2; cat "$work/check.err" >&2; exit 1; }
+    echo "memkit check (installed, finds $checked): ok"
+fi
+
 echo "install test passed"

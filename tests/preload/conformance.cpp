@@ -4,7 +4,8 @@
 // names. tests/preload/run.sh runs it twice: with LD_PRELOAD=libmemkit.so, and linked
 // statically with libmemkit_malloc.a (MEMKIT_STATIC_LINK). It first proves that memkit serves
 // the calls (mk_malloc_usable_size accepts a block from malloc; it aborts on any other
-// pointer), then checks every entry point and edge case of the malloc issue. Prints one line per
+// pointer; under the checked library, MEMKIT_CHECKED, its memkit_checked_mode symbol is there),
+// then checks every entry point and edge case of the malloc issue. Prints one line per
 // failed check and "conformance: N checks, M failed"; exits 0 only if none failed.
 #include <dlfcn.h>
 #include <errno.h>
@@ -54,6 +55,12 @@ size_t (*memkit_usable_size())(const void*) {
 }
 
 void check_served_by_memkit() {
+#ifdef MEMKIT_CHECKED
+  // Under libmemkit-checked.so (tests/checked/run.sh): its blocks are not kmalloc's, so the
+  // probe is the checked library's own symbol.
+  CHECK(dlsym(RTLD_DEFAULT, "memkit_checked_mode") != nullptr);
+  return;
+#endif
   size_t (*usable)(const void*) = memkit_usable_size();
   CHECK(usable != nullptr);
   if (usable == nullptr) return;

@@ -29,7 +29,7 @@ void print_options() {
   fmt::print(
       "Set with MEMKIT_OPTIONS=key=value:key=value in the environment (read once, at the first\n"
       "allocation); an unknown key or a bad value is reported on stderr and the default kept.\n"
-      "bool values: 1/0, true/false, yes/no, on/off.\n\n");
+      "bool values: 1/0, true/false, yes/no, on/off; str values: text without ':'.\n\n");
   fmt::print("{:<{}}  {:<{}}  {:<{}}  {}\n", "key", name_w, "type", type_w, "default", def_w,
              "help");
   for (size_t i = 0; i < count; ++i) {

@@ -44,21 +44,31 @@ std::string self_dir() {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-std::string find_preload() {
-  if (const char* env = std::getenv("MEMKIT_PRELOAD"); env != nullptr && *env != '\0') {
+namespace install_paths_impl {
+
+std::string find_library(const char* env_name, const std::string& file) {
+  if (const char* env = std::getenv(env_name); env != nullptr && *env != '\0') {
     if (access(env, R_OK) != 0)
-      throw usage_error(fmt::format("MEMKIT_PRELOAD={}: {}", env, std::strerror(errno)));
+      throw usage_error(fmt::format("{}={}: {}", env_name, env, std::strerror(errno)));
     return env;
   }
   const std::string dir = self_dir();
   for (const std::string& candidate :
-       {dir + "/../" MEMKIT_INSTALL_LIBDIR "/memkit/libmemkit.so", dir + "/../lib/libmemkit.so",
-        dir + "/libmemkit.so"}) {
+       {dir + "/../" MEMKIT_INSTALL_LIBDIR "/memkit/" + file, dir + "/../lib/" + file,
+        dir + "/" + file}) {
     if (access(candidate.c_str(), R_OK) == 0) return real_path(candidate);
   }
-  throw internal_error("libmemkit.so not found next to " + dir + " (looked in ../" +
-                       MEMKIT_INSTALL_LIBDIR +
-                       "/memkit, ../lib and the same directory); set MEMKIT_PRELOAD to its path");
+  throw internal_error(file + " not found next to " + dir + " (looked in ../" +
+                       MEMKIT_INSTALL_LIBDIR + "/memkit, ../lib and the same directory); set " +
+                       env_name + " to its path");
+}
+
+}  // namespace install_paths_impl
+
+std::string find_preload() { return install_paths_impl::find_library("MEMKIT_PRELOAD", "libmemkit.so"); }
+
+std::string find_checked_preload() {
+  return install_paths_impl::find_library("MEMKIT_CHECKED_PRELOAD", "libmemkit-checked.so");
 }
 
 std::string find_bundled(const std::string& name) {

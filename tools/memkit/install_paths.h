@@ -15,6 +15,10 @@ std::string self_dir();
 /// readable of BIN/../<libdir>/memkit/, BIN/../lib/, BIN/. Throws a Failure naming the places.
 std::string find_preload();
 
+/// libmemkit-checked.so (memkit check): MEMKIT_CHECKED_PRELOAD if set, else found as
+/// find_preload() finds libmemkit.so. Throws a Failure naming the places.
+std::string find_checked_preload();
+
 /// A bundled program (memkit-lisp, mkb-*): BIN/NAME in the build tree, else
 /// BIN/../<libexecdir>/memkit/NAME. Empty if neither is executable.
 std::string find_bundled(const std::string& name);

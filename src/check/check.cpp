@@ -1,0 +1,708 @@
+// memkit — the checked mode's allocator (src/check/check.cpp): see check.h.
+#include "check/check.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "check/check_report.h"
+#include "check/leak.h"
+#include "check/stack_depot.h"
+#include "check/stack_trace.h"
+#include "check/suppressions.h"
+#include "kmalloc/kmalloc.h"
+#include "malloc/malloc.h"
+#include "options/options.h"
+#include "os/os.h"
+#include "os/report.h"
+
+namespace memkit::check {
+
+// The fill bytes (named, as foonathan/memory's debug_magic does).
+inline constexpr unsigned char kLeftCanary = 0xfa;
+inline constexpr unsigned char kRightCanary = 0xfb;
+inline constexpr unsigned char kFreedFill = 0xfd;
+
+namespace {
+
+// ---- configuration, read once ----
+
+struct Config {
+  bool full = false;
+  size_t redzone = 16;
+  unsigned depth = 16;
+  size_t quarantine_bytes = 16u << 20;
+  size_t full_max_blocks = 30000;
+  size_t page = 4096;
+  size_t full_align = 1;
+  uint32_t sample_rate = 0;  // fast mode: one allocation in N is a full-mode block
+};
+Config g_cfg;
+pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
+std::atomic<bool> g_ready{false};
+
+Shard* g_shards = nullptr;
+uintptr_t g_table_lo = 0;
+uintptr_t g_table_hi = 0;
+alignas(64) Shard g_shard_storage[kShards];
+
+void init_once() {
+  const Options& o = options();
+  g_cfg.page = os::page_size();
+  if (o.check == "full") {
+    g_cfg.full = true;
+  } else if (!(o.check == "fast")) {
+    report_warning("MEMKIT_OPTIONS: check must be fast or full; using fast");
+  }
+  long rz = o.redzone;
+  if (rz < 16) rz = 16;
+  if (rz > 4096) rz = 4096;
+  g_cfg.redzone = static_cast<size_t>(rz + 15) & ~size_t{15};
+  long d = o.stack_depth;
+  if (d < 1) d = 1;
+  if (d > static_cast<long>(kMaxFrames)) d = kMaxFrames;
+  g_cfg.depth = static_cast<unsigned>(d);
+  g_cfg.quarantine_bytes = o.quarantine_bytes < 0 ? 0 : static_cast<size_t>(o.quarantine_bytes);
+  long fa = o.full_align;
+  if (fa < 1 || fa > 16 || (fa & (fa - 1)) != 0) {
+    report_warning("MEMKIT_OPTIONS: full_align must be 1, 2, 4, 8 or 16; using 1");
+    fa = 1;
+  }
+  g_cfg.full_align = static_cast<size_t>(fa);
+  g_cfg.sample_rate = o.guard_sample_rate <= 0 ? 0
+                      : o.guard_sample_rate > UINT32_MAX ? UINT32_MAX
+                                                         : static_cast<uint32_t>(o.guard_sample_rate);
+  g_cfg.full_max_blocks = o.full_max_blocks < 0 ? 0 : static_cast<size_t>(o.full_max_blocks);
+
+  const size_t bytes = kShards * kBuckets * sizeof(Block*);
+  void* mem = nullptr;
+  if (os::system_os().reserve(bytes, g_cfg.page, &mem) != 0) {
+    report_fatal("out-of-memory", "malloc", nullptr, "checked mode: no memory for its block table");
+  }
+  for (unsigned i = 0; i < kShards; ++i) {
+    g_shard_storage[i].buckets = static_cast<Block**>(mem) + i * kBuckets;
+  }
+  g_table_lo = reinterpret_cast<uintptr_t>(mem);
+  g_table_hi = g_table_lo + bytes;
+  g_shards = g_shard_storage;
+  stack_depot();
+  g_ready.store(true, std::memory_order_release);
+}
+
+inline void ensure_init() {
+  if (__builtin_expect(!g_ready.load(std::memory_order_acquire), 0)) pthread_once(&g_init_once, init_once);
+}
+
+// ---- the table ----
+
+// The shard (lock) is a hash of the address's page, so that threads working on their own slabs
+// rarely share a lock; within the shard the bucket is direct-mapped by address, so that blocks
+// close in memory have records in nearby buckets and the table is touched where the program
+// touches its heap anyway (a fully mixing hash made every malloc and free miss the cache and
+// the TLB on a random line of the 32 MiB table).
+inline uint64_t hash_addr(uintptr_t a) {
+  const uint64_t shard = ((a >> 12) * 0x9e3779b97f4a7c15ull) >> (64 - kShardBits);
+  return (shard << kBucketBits) | ((a >> 4) & (kBuckets - 1));
+}
+inline Shard& shard_for(uintptr_t a) { return g_shards[hash_addr(a) >> kBucketBits]; }
+inline Block** bucket_for(uintptr_t a) {
+  const uint64_t h = hash_addr(a);
+  return &g_shards[h >> kBucketBits].buckets[h & (kBuckets - 1)];
+}
+
+Block* find_locked(uintptr_t user) {
+  for (Block* b = *bucket_for(user); b != nullptr; b = b->next)
+    if (b->user == user) return b;
+  return nullptr;
+}
+
+void insert(Block* b) {
+  Shard& s = shard_for(b->user);
+  s.lock.lock();
+  Block** head = bucket_for(b->user);
+  b->next = *head;
+  *head = b;
+  s.lock.unlock();
+}
+
+void remove(Block* b) {
+  Shard& s = shard_for(b->user);
+  s.lock.lock();
+  for (Block** pp = bucket_for(b->user); *pp != nullptr; pp = &(*pp)->next) {
+    if (*pp == b) {
+      *pp = b->next;
+      break;
+    }
+  }
+  s.lock.unlock();
+}
+
+__attribute__((tls_model("initial-exec"))) thread_local uint32_t t_tid = 0;
+__attribute__((tls_model("initial-exec"))) thread_local uint32_t t_sample_countdown = 0;
+
+void reset_tid_in_child() { t_tid = 0; }
+
+void fork_lock_queues();
+void fork_unlock_queues();
+
+// fork() in a threaded program: no shard or quarantine lock may be held by a thread that does
+// not exist in the child.
+void fork_prepare() {
+  lock_all();
+  fork_lock_queues();
+}
+void fork_parent() {
+  fork_unlock_queues();
+  unlock_all();
+}
+std::atomic<uint32_t> g_epoch{0};
+
+void fork_child() {
+  fork_parent();
+  reset_tid_in_child();
+  g_epoch.fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- byte checks ----
+
+/// The first byte of [p, p+n) that is not `byte`, or nullptr.
+const unsigned char* first_bad(const unsigned char* p, size_t n, unsigned char byte) {
+  const unsigned char* end = p + n;
+  while (p < end && (reinterpret_cast<uintptr_t>(p) & 7) != 0) {
+    if (*p != byte) return p;
+    ++p;
+  }
+  const uint64_t word = 0x0101010101010101ull * byte;
+  while (end - p >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if (v != word) break;
+    p += 8;
+  }
+  for (; p < end; ++p)
+    if (*p != byte) return p;
+  return nullptr;
+}
+
+uintptr_t block_data_end(const Block& b) {  // the end of what the canaries cover
+  return b.full ? b.base + b.span - g_cfg.page : b.base + b.span;
+}
+
+/// Checks both canaries of a live block; fills r and returns true if one is broken.
+bool canary_broken(const Block& b, ErrorReport* r) {
+  const unsigned char* left_start = reinterpret_cast<const unsigned char*>(b.full ? (b.user & ~(g_cfg.page - 1)) : b.base);
+  if (const unsigned char* bad = first_bad(left_start, b.user - reinterpret_cast<uintptr_t>(left_start), kLeftCanary)) {
+    // The lowest broken byte of the left redzone; the report names the one nearest the block.
+    const unsigned char* last = bad;
+    for (const unsigned char* q = bad; q < reinterpret_cast<const unsigned char*>(b.user); ++q)
+      if (*q != kLeftCanary) last = q;
+    r->kind = ErrorKind::kUnderflow;
+    r->addr = reinterpret_cast<uintptr_t>(last);
+    return true;
+  }
+  const uintptr_t end = block_data_end(b);
+  if (const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(b.user + b.size),
+                                           end - (b.user + b.size), kRightCanary)) {
+    r->kind = ErrorKind::kOverflow;
+    r->addr = reinterpret_cast<uintptr_t>(bad);
+    return true;
+  }
+  return false;
+}
+
+void recanary(const Block& b) {
+  unsigned char* left_start = reinterpret_cast<unsigned char*>(b.full ? (b.user & ~(g_cfg.page - 1)) : b.base);
+  memset(left_start, kLeftCanary, b.user - reinterpret_cast<uintptr_t>(left_start));
+  memset(reinterpret_cast<void*>(b.user + b.size), kRightCanary, block_data_end(b) - (b.user + b.size));
+}
+
+// ---- the two layouts ----
+
+std::atomic<size_t> g_full_blocks{0};  // mapped (live or quarantined)
+
+bool fast_layout(size_t size, size_t align, bool zero, Block* b) {
+  const size_t a = align < 16 ? 16 : align;
+  if (size > static_cast<size_t>(PTRDIFF_MAX) - a - g_cfg.redzone) {
+    errno = ENOMEM;
+    return false;
+  }
+  const size_t total = a + size + g_cfg.redzone;
+  void* base = a <= 16 ? kmalloc(total, zero ? MK_GFP_ZERO : 0) : memalign_impl(a, total);
+  if (base == nullptr) return false;
+  b->base = reinterpret_cast<uintptr_t>(base);
+  b->span = ksize(base, "malloc");
+  b->user = b->base + a;
+  b->size = size;
+  b->full = 0;
+  if (zero && a > 16) memset(reinterpret_cast<void*>(b->user), 0, size);
+  recanary(*b);
+  return true;
+}
+
+// The weakest alignment C allows for an object of `size` bytes: the largest power of two that
+// divides it, at most 16 (any type of that size has an alignment dividing its size).
+// full_align raises it for programs that assume glibc's 16 (python3 does).
+size_t natural_align(size_t size) {
+  if (size == 0) return 16;
+  const size_t low = size & (~size + 1);
+  const size_t a = low < 16 ? low : 16;
+  return a < g_cfg.full_align ? g_cfg.full_align : a;
+}
+
+bool full_layout(size_t size, size_t align, Block* b, size_t min_align) {
+  const size_t page = g_cfg.page;
+  size_t natural = natural_align(size);
+  if (natural < min_align) natural = min_align;
+  const size_t a = align > natural ? align : natural;
+  const size_t unit = a > page ? a : page;
+  if (size > static_cast<size_t>(PTRDIFF_MAX) - 2 * unit) return false;
+  const size_t data = ((size == 0 ? 1 : size) + unit - 1) / unit * unit;
+  void* base = nullptr;
+  if (os::system_os().reserve(data + page, unit, &base) != 0) return false;
+  if (os::system_os().protect(static_cast<char*>(base) + data, page) != 0) {
+    os::system_os().release(base, data + page);
+    return false;
+  }
+  b->base = reinterpret_cast<uintptr_t>(base);
+  b->span = data + page;
+  b->user = (b->base + data - size) & ~(a - 1);
+  b->size = size;
+  b->full = 1;
+  recanary(*b);  // fresh pages are zero: calloc needs nothing more
+  return true;
+}
+
+void release_memory(const Block& b) {
+  if (b.full) {
+    os::system_os().release(reinterpret_cast<void*>(b.base), b.span);
+    g_full_blocks.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    kfree(reinterpret_cast<void*>(b.base), "free");
+  }
+}
+
+// ---- the quarantine: FIFO queues, one per group of threads, each with its share of bytes ----
+
+inline constexpr unsigned kQueues = 32;  // by thread id: threads rarely share one
+struct Queue {
+  SpinLock lock;
+  Block* head = nullptr;
+  Block* tail = nullptr;
+  size_t bytes = 0;
+  size_t full_blocks = 0;  // of them on their own pages (each holds kernel mappings)
+} __attribute__((aligned(64)));
+Queue g_queues[kQueues];
+
+void fork_lock_queues() {
+  for (Queue& q : g_queues) q.lock.lock();
+}
+void fork_unlock_queues() {
+  for (Queue& q : g_queues) q.lock.unlock();
+}
+
+size_t quarantine_cost(const Block& b) { return b.full ? b.span : b.span + sizeof(Block); }
+
+void evict(Block* b);
+
+void quarantine(Block* b) {
+  Queue& q = g_queues[current_tid() % kQueues];
+  const size_t budget = g_cfg.quarantine_bytes / kQueues;
+  // Blocks on their own pages each hold kernel mappings: at most half of full_max_blocks wait.
+  const size_t max_full = (g_cfg.full_max_blocks / 2) / kQueues + 1;
+  Block* out = nullptr;
+  q.lock.lock();
+  b->qnext = nullptr;
+  if (q.tail) q.tail->qnext = b;
+  else q.head = b;
+  q.tail = b;
+  q.bytes += quarantine_cost(*b);
+  q.full_blocks += b->full;
+  while (q.head != nullptr && (q.bytes > budget || q.full_blocks > max_full)) {
+    Block* old = q.head;
+    q.head = old->qnext;
+    if (q.head == nullptr) q.tail = nullptr;
+    q.bytes -= quarantine_cost(*old);
+    q.full_blocks -= old->full;
+    old->qnext = out;
+    out = old;
+  }
+  q.lock.unlock();
+  while (out != nullptr) {
+    Block* next = out->qnext;
+    evict(out);
+    out = next;
+  }
+}
+
+/// A fast-mode freed block whose fill changed was written after free: reports and returns true.
+bool fill_broken(const Block& b, const char* when) {
+  if (b.full || reporting_now()) return false;
+  const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(b.user), b.size, kFreedFill);
+  if (bad == nullptr) return false;
+  ErrorReport r;
+  r.kind = ErrorKind::kUseAfterFree;
+  r.addr = reinterpret_cast<uintptr_t>(bad);
+  r.call = when;
+  r.access = Access::kWrite;
+  r.how = "found when the freed block left the quarantine: its 0xfd fill was overwritten";
+  r.has_block = true;
+  r.block = b;
+  report_error(r);
+  return true;
+}
+
+void evict(Block* b) {
+  if (fill_broken(*b, "quarantine eviction (a later free)")) {
+    // check_continue: the block is reported once; it goes back all the same.
+  }
+  remove(b);
+  release_memory(*b);
+  kfree(b, "free");
+}
+
+// ---- the bad-call stack, captured where the bug is found ----
+
+struct CallStack {
+  uintptr_t frames[kMaxFrames];
+  unsigned depth = 0;
+};
+
+void capture(CallStack* s) { s->depth = capture_stack(s->frames, g_cfg.depth); }
+
+void fill_call(ErrorReport* r, const CallStack& s, const char* call) {
+  r->frames = s.frames;
+  r->depth = s.depth;
+  r->call = call;
+}
+
+bool kinds_match(AllocKind allocated, AllocKind freed) { return allocated == freed; }
+
+// An invalid free: p is not a block. Names the block p points into, if any.
+void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
+  ErrorReport r;
+  r.kind = ErrorKind::kInvalidFree;
+  r.addr = p;
+  fill_call(&r, s, call);
+  Block b;
+  if (find_containing_unlocked(p, &b)) {
+    r.has_block = true;
+    r.block = b;
+    r.how = b.state == kQuarantined ? "the pointer is not the start of a block (the block it points into was freed)"
+                                    : "the pointer is not the start of a block";
+  } else {
+    r.how = "the pointer was not allocated by malloc or operator new (or was freed long ago)";
+  }
+  report_error(r);
+}
+
+}  // namespace
+
+// ---- the entry points ----
+
+const char* alloc_kind_name(AllocKind k) {
+  switch (k) {
+    case kMalloc: return "malloc";
+    case kNew: return "operator new";
+    case kNewArray: return "operator new[]";
+    case kNewAligned: return "operator new(align_val_t)";
+    case kNewArrayAligned: return "operator new[](align_val_t)";
+  }
+  return "?";
+}
+
+const char* dealloc_kind_name(AllocKind k) {
+  switch (k) {
+    case kMalloc: return "free";
+    case kNew: return "operator delete";
+    case kNewArray: return "operator delete[]";
+    case kNewAligned: return "operator delete(align_val_t)";
+    case kNewArrayAligned: return "operator delete[](align_val_t)";
+  }
+  return "?";
+}
+
+uint32_t fork_epoch() { return g_epoch.load(std::memory_order_relaxed); }
+
+bool full_mode() {
+  ensure_init();
+  return g_cfg.full;
+}
+
+uint32_t current_tid() {
+  if (t_tid == 0) t_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  return t_tid;
+}
+
+unsigned stack_depth() {
+  ensure_init();
+  return g_cfg.depth;
+}
+
+Shard* shards() { return g_shards; }
+
+void table_range(uintptr_t* lo, uintptr_t* hi) {
+  *lo = g_table_lo;
+  *hi = g_table_hi;
+}
+
+void lock_all() {
+  ensure_init();
+  for (unsigned i = 0; i < kShards; ++i) g_shards[i].lock.lock();
+}
+
+void unlock_all() {
+  for (unsigned i = kShards; i-- > 0;) g_shards[i].lock.unlock();
+}
+
+bool find_containing_unlocked(uintptr_t addr, Block* out) {
+  if (g_shards == nullptr) return false;
+  for (unsigned s = 0; s < kShards; ++s) {
+    for (size_t i = 0; i < kBuckets; ++i) {
+      for (const Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next) {
+        if (addr >= b->base && addr < b->base + b->span) {
+          *out = *b;
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+void unprotect(const Block& b) {
+  if (b.full) os::system_os().commit(reinterpret_cast<void*>(b.base), b.span);
+}
+
+void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
+  ensure_init();
+  Block* b = static_cast<Block*>(kmalloc(sizeof(Block), 0));
+  if (b == nullptr) return nullptr;
+  bool ok = false;
+  // check=full: every block on its own pages; check=fast with guard_sample_rate: one in N
+  // (16-byte aligned, as the program expects from glibc).
+  bool own_pages = g_cfg.full;
+  if (!own_pages && g_cfg.sample_rate != 0) {
+    if (t_sample_countdown == 0 || t_sample_countdown > g_cfg.sample_rate)
+      t_sample_countdown = g_cfg.sample_rate;
+    own_pages = --t_sample_countdown == 0;
+  }
+  if (own_pages && g_full_blocks.fetch_add(1, std::memory_order_relaxed) < g_cfg.full_max_blocks) {
+    ok = full_layout(size, align, b, g_cfg.full ? 1 : 16);
+    if (!ok) g_full_blocks.fetch_sub(1, std::memory_order_relaxed);
+  } else if (own_pages) {
+    g_full_blocks.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (!ok && !fast_layout(size, align, zero, b)) {
+    kfree(b, "malloc");
+    errno = ENOMEM;
+    return nullptr;
+  }
+  b->state = kLive;
+  b->kind = kind;
+  b->mark = 0;
+  b->free_stack = 0;
+  b->free_tid = 0;
+  b->alloc_tid = current_tid();
+  b->epoch = g_epoch.load(std::memory_order_relaxed);
+  b->alloc_stack = capture_stack_id(g_cfg.depth);
+  insert(b);
+  return reinterpret_cast<void*>(b->user);
+}
+
+void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* caller) {
+  if (ptr == nullptr) return;
+  ensure_init();
+  const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  CallStack s;
+  capture(&s);
+  Shard& sh = shard_for(p);
+  sh.lock.lock();
+  Block* b = find_locked(p);
+  if (b == nullptr) {
+    sh.lock.unlock();
+    report_invalid(p, caller, s);
+    return;
+  }
+  ErrorReport r;
+  if (b->state == kQuarantined) {
+    r.kind = ErrorKind::kDoubleFree;
+    r.addr = p;
+    r.how = "the block was already freed";
+  } else if (!kinds_match(static_cast<AllocKind>(b->kind), kind) || (sized && size != b->size)) {
+    r.kind = ErrorKind::kMismatch;
+    r.addr = p;
+    if (!kinds_match(static_cast<AllocKind>(b->kind), kind)) {
+      r.how = "the block is freed with a call that does not match its allocation";
+      snprintf(r.detail, sizeof r.detail, "allocated by %s, freed by %s (expected %s)",
+               alloc_kind_name(static_cast<AllocKind>(b->kind)), caller,
+               dealloc_kind_name(static_cast<AllocKind>(b->kind)));
+    } else {
+      r.how = "sized delete with the wrong size";
+      snprintf(r.detail, sizeof r.detail, "%s was given size %zu; the block has %zu bytes", caller,
+               size, b->size);
+    }
+  } else if (canary_broken(*b, &r)) {
+    r.how = r.kind == ErrorKind::kOverflow ? "found by free: the canary after the block was overwritten"
+                                           : "found by free: the canary before the block was overwritten";
+    r.access = Access::kWrite;
+  } else {
+    b->state = kQuarantined;
+    b->free_stack = stack_depot().put(s.frames, s.depth);
+    b->free_tid = current_tid();
+    sh.lock.unlock();
+    if (b->full) {
+      os::system_os().protect(reinterpret_cast<void*>(b->base), b->span - g_cfg.page);
+    } else {
+      memset(reinterpret_cast<void*>(b->user), kFreedFill, b->size);
+    }
+    quarantine(b);
+    return;
+  }
+  r.has_block = true;
+  r.block = *b;
+  sh.lock.unlock();
+  fill_call(&r, s, caller);
+  report_error(r);
+  // check_continue: a double free is ignored; a mismatched or overflowing block is freed as
+  // it was allocated (its canaries restored, so that exit does not report it again).
+  if (r.kind == ErrorKind::kDoubleFree) return;
+  recanary(r.block);
+  deallocate(ptr, static_cast<AllocKind>(r.block.kind), false, 0, caller);
+}
+
+void* reallocate(void* ptr, size_t size, const char* caller) {
+  if (ptr == nullptr) return allocate(size, 0, kMalloc, false);
+  if (size == 0) {
+    deallocate(ptr, kMalloc, false, 0, caller);
+    return nullptr;
+  }
+  ensure_init();
+  const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  Shard& sh = shard_for(p);
+  sh.lock.lock();
+  Block* b = find_locked(p);
+  if (b != nullptr && b->state == kLive && b->kind == kMalloc && !b->full) {
+    ErrorReport r;
+    // In place when the new size and the redzone fit the kmalloc block.
+    const size_t room = b->base + b->span - b->user;  // user bytes + right canary
+    if (!canary_broken(*b, &r) && size <= room && room - size >= g_cfg.redzone) {
+      const size_t old = b->size;
+      b->size = size;
+      sh.lock.unlock();
+      if (size < old) memset(reinterpret_cast<void*>(b->user + size), kRightCanary, old - size);
+      else recanary(*b);
+      return ptr;
+    }
+  }
+  // check=full: the same size stays (any other moves, so the end stays flush with the guard).
+  if (b != nullptr && b->state == kLive && b->kind == kMalloc && b->full && size == b->size) {
+    sh.lock.unlock();
+    return ptr;
+  }
+  const size_t old_size = b != nullptr && b->state == kLive ? b->size : 0;
+  sh.lock.unlock();
+  if (b == nullptr || b->state != kLive) {
+    // Not a live block: deallocate reports it (invalid or double free) as realloc's.
+    deallocate(ptr, kMalloc, false, 0, caller);
+    return nullptr;
+  }
+  void* fresh = allocate(size, 0, kMalloc, false);
+  if (fresh == nullptr) return nullptr;
+  memcpy(fresh, ptr, old_size < size ? old_size : size);
+  deallocate(ptr, kMalloc, false, 0, caller);
+  return fresh;
+}
+
+size_t usable_size(const void* ptr, const char* caller) {
+  if (ptr == nullptr) return 0;
+  ensure_init();
+  const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  Shard& sh = shard_for(p);
+  sh.lock.lock();
+  Block* b = find_locked(p);
+  const size_t n = b != nullptr && b->state == kLive ? b->size : 0;
+  const bool bad = b == nullptr || b->state != kLive;
+  sh.lock.unlock();
+  if (bad) {
+    CallStack s;
+    capture(&s);
+    report_invalid(p, caller, s);
+  }
+  return n;
+}
+
+void start() {
+  ensure_init();
+  uintptr_t lo = 0;
+  uintptr_t hi = 0;
+  if (code_range_of(reinterpret_cast<const void*>(&start), &lo, &hi)) set_own_code_range(lo, hi);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  keep_report_fd();
+  const Options& o = options();
+  if (!o.suppressions.empty() && process_suppressions().load(o.suppressions.c_str()) != 0) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "checked mode: suppressions file %s could not be read, or has lines that are not KIND:PATTERN",
+             o.suppressions.c_str());
+    report_warning(msg);
+  }
+  if (g_cfg.full || g_cfg.sample_rate != 0) install_fault_handler();
+}
+
+void finish() {
+  ensure_init();
+  // The canary sweep: live blocks whose canaries broke and freed blocks written after free.
+  // Copies are taken under the locks and reported without them (reports allocate).
+  for (;;) {
+    ErrorReport r;
+    bool found = false;
+    lock_all();
+    for (unsigned s = 0; s < kShards && !found; ++s) {
+      for (size_t i = 0; i < kBuckets && !found; ++i) {
+        for (Block* b = g_shards[s].buckets[i]; b != nullptr && !found; b = b->next) {
+          if (b->mark == 2) continue;  // reported already
+          if (b->state == kLive && canary_broken(*b, &r)) {
+            r.how = r.kind == ErrorKind::kOverflow ? "found at exit: the canary after the block was overwritten"
+                                                   : "found at exit: the canary before the block was overwritten";
+            r.access = Access::kWrite;
+            r.has_block = true;
+            r.block = *b;
+            b->mark = 2;
+            found = true;
+          } else if (b->state == kQuarantined && !b->full &&
+                     first_bad(reinterpret_cast<const unsigned char*>(b->user), b->size, kFreedFill)) {
+            r.kind = ErrorKind::kUseAfterFree;
+            r.addr = reinterpret_cast<uintptr_t>(
+                first_bad(reinterpret_cast<const unsigned char*>(b->user), b->size, kFreedFill));
+            r.access = Access::kWrite;
+            r.how = "found at exit: the freed block's 0xfd fill was overwritten";
+            r.has_block = true;
+            r.block = *b;
+            b->mark = 2;
+            found = true;
+          }
+        }
+      }
+    }
+    unlock_all();
+    if (!found) break;
+    r.call = "exit";
+    report_error(r);  // returns only with check_continue
+  }
+  LeakTotals leaks;
+  if (options().detect_leaks) leak_check_at_exit(&leaks);
+  report_exit_summary(leaks.groups, leaks.bytes, leaks.blocks);
+  // Leaks, or errors reported under check_continue: the exit status says so.
+  const long code = options().leak_exitcode;
+  if ((leaks.groups > 0 || errors_reported() > 0) && code != 0) {
+    fflush(nullptr);
+    _exit(static_cast<int>(code));
+  }
+}
+
+}  // namespace memkit::check

@@ -1,0 +1,140 @@
+// memkit — the checked mode (src/check/check.h)
+//
+// libmemkit-checked.so is a malloc that looks for the classic heap bugs in unmodified programs
+// (see the README's "memkit check"). It sits on kmalloc and the page heap (never on the
+// process's malloc: it is the process's malloc) and keeps, for every block, a record out of
+// line in a hash table keyed by the block's address:
+//
+//   Block record (a kmalloc object)            the block (check=fast: a kmalloc block)
+//   { user, size, kind (malloc/new/new[]/       [ left canary 0xfa x max(16, align) ][ user bytes ][ right canary 0xfb: redzone + slack to the usable end ]
+//     aligned), state (live/quarantined),      ^ base                              ^ user
+//     alloc/free stack ids, tids, ... }
+//                                              the block (check=full: its own mapping)
+//                                              [ canary 0xfa ... ][ user bytes ][ PROT_NONE guard page ]
+//                                              ^ base (page)       ^ user = end - size, aligned down to the
+//                                                                    weakest alignment C allows for size
+//
+//   free(p)  -> record of p? no: invalid-free. quarantined: double-free. kind or sized-delete
+//               size differs: alloc-dealloc-mismatch. canaries broken: heap-buffer-overflow or
+//               -underflow. Else the block is filled with 0xfd (fast) or made inaccessible
+//               (full) and queued in the quarantine; when it leaves (quarantine_bytes), the
+//               fill is checked (a write after free) and the memory goes back.
+//   exit     -> every live block's canaries and every quarantined block's fill checked, then
+//               the leak scan (leak.h).
+//   SIGSEGV  -> (full) the faulting address looked up among the blocks and their guard pages:
+//               heap-use-after-free or heap-buffer-overflow, with the stacks (fault.cpp).
+//
+// Reports and their format: check_report.h. Options: the check keys of options.def.
+#pragma once
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace memkit::check {
+
+/// How a block was allocated; a free must use the matching form.
+enum AllocKind : uint8_t {
+  kMalloc = 0,       // malloc, calloc, realloc, memalign & co, strdup...: free / realloc
+  kNew = 1,          // operator new(size): operator delete(p [, size])
+  kNewArray = 2,     // operator new[](size): operator delete[](p [, size])
+  kNewAligned = 3,   // operator new(size, align_val_t): operator delete(p [, size], align_val_t)
+  kNewArrayAligned = 4,
+};
+const char* alloc_kind_name(AllocKind k);    // "malloc", "operator new", ...
+const char* dealloc_kind_name(AllocKind k);  // "free", "operator delete", ...
+
+enum BlockState : uint8_t { kLive = 1, kQuarantined = 2 };
+
+struct Block {
+  Block* next;    // hash chain
+  Block* qnext;   // quarantine queue
+  uintptr_t user;
+  size_t size;
+  uintptr_t base;  // the kmalloc block (fast) or the mapping (full)
+  size_t span;     // the kmalloc block's usable size (fast) or the mapping's length incl. guard
+  uint32_t alloc_stack;
+  uint32_t free_stack;
+  uint32_t alloc_tid;
+  uint32_t free_tid;
+  uint8_t state;
+  uint8_t kind;
+  uint8_t full;   // on its own pages (check=full)
+  uint8_t mark;   // leak scan
+  uint32_t epoch; // fork generation it was allocated in (a forked child does not report the
+                  // parent's blocks as its leaks: their owners may be threads it does not have)
+};
+
+/// The current fork generation (0 in the first process, +1 in each forked child).
+uint32_t fork_epoch();
+
+/// The checked malloc entry points (the override calls these).
+void* allocate(size_t size, size_t align, AllocKind kind, bool zero);
+void deallocate(void* p, AllocKind kind, bool sized, size_t size, const char* caller);
+void* reallocate(void* p, size_t size, const char* caller);
+size_t usable_size(const void* p, const char* caller);
+
+/// Start-up (library constructor): options, own code range, fault handler at check=full.
+void start();
+/// Exit (library destructor): the canary sweep and the leak scan; may _exit(leak_exitcode).
+void finish();
+
+/// The SIGSEGV/SIGBUS handler that turns a fault on a full-mode block into a report (fault.cpp).
+void install_fault_handler();
+
+/// Whether the checker runs at check=full.
+bool full_mode();
+
+// ---- for the leak scan, the fault handler and the reports ----
+
+inline constexpr unsigned kShardBits = 6;
+inline constexpr unsigned kShards = 1u << kShardBits;
+inline constexpr unsigned kBucketBits = 16;  // per shard
+inline constexpr size_t kBuckets = size_t{1} << kBucketBits;
+
+/// A test-and-test-and-set lock: the sections it guards are a few dozen instructions (a hash
+/// chain, a queue push), where a futex mutex's unlock and its sleeping waiters cost more than
+/// the work. Yields after a short spin.
+class SpinLock {
+ public:
+  void lock() {
+    for (unsigned spins = 0; held_.exchange(true, std::memory_order_acquire); ) {
+      while (held_.load(std::memory_order_relaxed)) {
+        if (++spins < 128) __builtin_ia32_pause();
+        else sched_yield();
+      }
+    }
+  }
+  void unlock() { held_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> held_{false};
+};
+
+struct Shard {
+  SpinLock lock;
+  Block** buckets;
+} __attribute__((aligned(64)));
+
+/// The table's shards (valid after the first allocation).
+Shard* shards();
+/// The table's bucket memory, [lo, hi) (not a leak-scan root).
+void table_range(uintptr_t* lo, uintptr_t* hi);
+/// Locks / unlocks every shard (the leak scan holds them all).
+void lock_all();
+void unlock_all();
+/// The block whose mapping or kmalloc block contains addr, scanning every shard without locks
+/// (the fault handler; the process is about to die). Copies the record; false if none.
+bool find_containing_unlocked(uintptr_t addr, Block* out);
+/// Makes a full-mode block's memory accessible again (check_continue after a fault).
+void unprotect(const Block& b);
+/// The calling thread's id (cached).
+uint32_t current_tid();
+/// The stack depth option, clamped to 1..kMaxFrames.
+unsigned stack_depth();
+
+}  // namespace memkit::check

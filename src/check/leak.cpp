@@ -1,0 +1,323 @@
+// memkit — the leak scan (src/check/leak.cpp): see leak.h.
+#include "check/leak.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "arena/page_heap.h"
+#include "check/check.h"
+#include "check/check_report.h"
+#include "check/stack_depot.h"
+#include "options/options.h"
+#include "os/os.h"
+#include "os/proc_maps.h"
+
+namespace memkit::check {
+namespace {
+
+template <typename T, typename Less>
+void heap_sort(T* a, size_t n, Less less) {
+  auto sift = [&](size_t root, size_t end) {
+    for (;;) {
+      size_t child = 2 * root + 1;
+      if (child >= end) return;
+      if (child + 1 < end && less(a[child], a[child + 1])) ++child;
+      if (!less(a[root], a[child])) return;
+      T t = a[root];
+      a[root] = a[child];
+      a[child] = t;
+      root = child;
+    }
+  };
+  for (size_t i = n / 2; i-- > 0;) sift(i, n);
+  for (size_t end = n; end > 1; --end) {
+    T t = a[0];
+    a[0] = a[end - 1];
+    a[end - 1] = t;
+    sift(0, end - 1);
+  }
+}
+
+// Memory for the scan's arrays, straight from the OS (the heap is locked while they are used).
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  explicit Scratch(size_t want) {
+    const size_t page = os::page_size();
+    bytes = (want + page - 1) / page * page;
+    if (bytes == 0) bytes = page;
+    if (os::system_os().reserve(bytes, page, &p) != 0) p = nullptr;
+  }
+  ~Scratch() {
+    if (p != nullptr) os::system_os().release(p, bytes);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  uintptr_t lo() const { return reinterpret_cast<uintptr_t>(p); }
+  uintptr_t hi() const { return reinterpret_cast<uintptr_t>(p) + bytes; }
+};
+
+struct Range {
+  uintptr_t lo;
+  uintptr_t hi;
+};
+
+constexpr size_t kMaxRoots = 8192;
+
+struct RootCollector {
+  Range* roots;
+  size_t count;
+  uintptr_t stack_addr;  // an address on the exiting thread's stack (its sp, near enough)
+};
+
+void collect_root(void* ctx, const os::MapsEntry& e) {
+  RootCollector* c = static_cast<RootCollector*>(ctx);
+  if (!e.readable || !e.writable || e.shared) return;
+  uintptr_t lo = e.start;
+  const uintptr_t hi = e.end;
+  if (c->stack_addr >= lo && c->stack_addr < hi) lo = c->stack_addr & ~uintptr_t{7};
+  if (c->count < kMaxRoots) c->roots[c->count++] = Range{lo, hi};
+}
+
+// The group of leaked blocks with one allocation stack and one class.
+struct Group {
+  uint32_t stack;
+  bool direct;
+  size_t bytes;
+  size_t blocks;
+};
+
+}  // namespace
+
+void sort_nodes(LeakNode* nodes, size_t n) {
+  heap_sort(nodes, n, [](const LeakNode& a, const LeakNode& b) { return a.begin < b.begin; });
+}
+
+size_t find_node(const LeakNode* nodes, size_t n, uintptr_t w) {
+  size_t lo = 0;
+  size_t hi = n;
+  while (lo < hi) {  // the first node with begin > w
+    const size_t mid = lo + (hi - lo) / 2;
+    if (nodes[mid].begin <= w) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return SIZE_MAX;
+  const LeakNode& c = nodes[lo - 1];
+  if (w < c.end || (c.end == c.begin && w == c.begin)) return lo - 1;
+  return SIZE_MAX;
+}
+
+namespace {
+
+// Pushes every node a word of [lo, hi) points into and that lacks flag; marks it.
+// Roots are scanned at 8-byte-aligned words; a block from its first byte on, in steps of 8 (at
+// check=full a block is only as aligned as its size requires, and the pointers in it are at
+// multiples of 8 from its start).
+size_t scan_words(LeakNode* nodes, size_t n, uintptr_t lo, uintptr_t hi, uint8_t flag, size_t* work,
+                  size_t top, size_t self) {
+  if (n == 0) return top;
+  const uintptr_t min = nodes[0].begin;
+  const uintptr_t max = nodes[n - 1].end > nodes[n - 1].begin ? nodes[n - 1].end : nodes[n - 1].begin + 1;
+  for (uintptr_t a = lo; a + 8 <= hi; a += 8) {
+    uintptr_t w;
+    memcpy(&w, reinterpret_cast<const void*>(a), sizeof w);
+    if (w < min || w >= max) continue;
+    const size_t i = find_node(nodes, n, w);
+    if (i == SIZE_MAX || i == self || (nodes[i].flags & flag)) continue;
+    nodes[i].flags |= flag;
+    work[top++] = i;
+  }
+  return top;
+}
+
+void drain(LeakNode* nodes, size_t n, uint8_t flag, size_t* work, size_t top) {
+  while (top > 0) {
+    const size_t i = work[--top];
+    top = scan_words(nodes, n, nodes[i].begin, nodes[i].end, flag, work, top, SIZE_MAX);
+  }
+}
+
+}  // namespace
+
+void mark_from(LeakNode* nodes, size_t n, uintptr_t lo, uintptr_t hi, uint8_t flag, size_t* work) {
+  lo = (lo + 7) & ~uintptr_t{7};
+  drain(nodes, n, flag, work, scan_words(nodes, n, lo, hi, flag, work, 0, SIZE_MAX));
+}
+
+void classify(LeakNode* nodes, size_t n, size_t* work) {
+  // Indirect: pointed to by another leaked block.
+  for (size_t i = 0; i < n; ++i) {
+    if (nodes[i].flags & kReached) continue;
+    for (uintptr_t a = nodes[i].begin; a + 8 <= nodes[i].end; a += 8) {
+      uintptr_t w;
+      memcpy(&w, reinterpret_cast<const void*>(a), sizeof w);
+      const size_t j = find_node(nodes, n, w);
+      if (j != SIZE_MAX && j != i && !(nodes[j].flags & kReached)) nodes[j].flags |= kIndirect;
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (!(nodes[i].flags & (kReached | kIndirect))) nodes[i].flags |= kDirect;
+  // Cycles: whatever the direct leaks do not reach has no direct entry; make one of each direct.
+  for (size_t i = 0; i < n; ++i) {
+    if (!(nodes[i].flags & kDirect)) continue;
+    nodes[i].flags |= kSeen;
+    work[0] = i;
+    drain(nodes, n, kSeen, work, 1);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (nodes[i].flags & (kReached | kSeen)) continue;
+    nodes[i].flags = static_cast<uint8_t>((nodes[i].flags & ~kIndirect) | kDirect | kSeen);
+    work[0] = i;
+    drain(nodes, n, kSeen, work, 1);
+  }
+}
+
+namespace {
+
+// Scans [lo, hi) minus the memory memkit owns (its heap, the block table, the depot, the scan's
+// own arrays and the full-mode blocks' mappings).
+void scan_root(LeakNode* nodes, size_t n, Range r, const Range* skip, size_t nskip, size_t* work) {
+  const size_t page = os::page_size();
+  const PageHeap& heap = global_page_heap();
+  uintptr_t a = r.lo;
+  while (a < r.hi) {
+    uintptr_t next = (a & ~(page - 1)) + page;
+    if (next > r.hi) next = r.hi;
+    bool skipped = heap.owns(reinterpret_cast<const void*>(a));
+    for (size_t k = 0; k < nskip && !skipped; ++k) {
+      if (a >= skip[k].lo && a < skip[k].hi) {
+        skipped = true;
+        next = skip[k].hi < r.hi ? skip[k].hi : r.hi;
+      }
+    }
+    if (!skipped) mark_from(nodes, n, a, next, kReached, work);
+    a = next;
+  }
+}
+
+__attribute__((noinline)) void scan_all(LeakNode* nodes, size_t n, size_t* work, Range* roots,
+                                        Range* skip, size_t nskip, char* maps_buf, size_t maps_len,
+                                        uintptr_t stack_from) {
+  RootCollector c{roots, 0, stack_from};
+  os::for_each_mapping(maps_buf, maps_len, collect_root, &c);
+  for (size_t i = 0; i < c.count; ++i) scan_root(nodes, n, roots[i], skip, nskip, work);
+}
+
+// Zeroes the stack below the caller's frame. The calls that came before exit (the program's
+// mallocs, and in them libunwind, whose cursors hold copies of the registers of every frame it
+// walked) left stale pointers in dead frames down there, which the exiting thread's own stack
+// scan would otherwise take for live ones: every dead frame the scan's frames do not overwrite.
+__attribute__((noinline)) void scrub_dead_stack() {
+  volatile unsigned char area[128 * 1024];
+  for (size_t i = 0; i < sizeof area; ++i) area[i] = 0;
+}
+
+}  // namespace
+
+void leak_check_at_exit(LeakTotals* out) {
+  *out = LeakTotals{};
+  scrub_dead_stack();
+  // The exiting thread's stack is scanned from this function's frame up: the scan's own frames
+  // hold copies of block addresses (sorting, the callee-saved registers its calls push).
+  const uintptr_t stack_from = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+
+  lock_all();
+  size_t n = 0;
+  size_t nfull = 0;
+  Shard* sh = shards();
+  for (unsigned s = 0; s < kShards; ++s)
+    for (size_t i = 0; i < kBuckets; ++i)
+      for (Block* b = sh[s].buckets[i]; b != nullptr; b = b->next) {
+        if (b->state == kLive) ++n;
+        if (b->full) ++nfull;
+      }
+  Scratch node_mem(n * sizeof(LeakNode));
+  Scratch work_mem(n * sizeof(size_t) + 8);
+  Scratch skip_mem((nfull + 8) * sizeof(Range));
+  Scratch root_mem(kMaxRoots * sizeof(Range));
+  Scratch maps_mem(64 * 1024);
+  if (node_mem.p == nullptr || work_mem.p == nullptr || skip_mem.p == nullptr ||
+      root_mem.p == nullptr || maps_mem.p == nullptr) {
+    unlock_all();
+    return;
+  }
+  LeakNode* nodes = static_cast<LeakNode*>(node_mem.p);
+  size_t* work = static_cast<size_t*>(work_mem.p);
+  Range* skip = static_cast<Range*>(skip_mem.p);
+  size_t nskip = 0;
+  size_t k = 0;
+  for (unsigned s = 0; s < kShards; ++s)
+    for (size_t i = 0; i < kBuckets; ++i)
+      for (Block* b = sh[s].buckets[i]; b != nullptr; b = b->next) {
+        if (b->full) skip[nskip++] = Range{b->base, b->base + b->span};
+        if (b->state != kLive) continue;
+        // In a forked child, the blocks from before the fork are the parent's to report: here
+        // they are roots (kReached; scanned below).
+        nodes[k++] = LeakNode{b->user, b->user + b->size, b->alloc_stack,
+                              static_cast<uint8_t>(b->epoch != fork_epoch() ? kReached : 0)};
+      }
+  uintptr_t tlo = 0;
+  uintptr_t thi = 0;
+  table_range(&tlo, &thi);
+  skip[nskip++] = Range{tlo, thi};
+  skip[nskip++] = Range{stack_depot().begin(), stack_depot().end()};
+  skip[nskip++] = Range{node_mem.lo(), node_mem.hi()};
+  skip[nskip++] = Range{work_mem.lo(), work_mem.hi()};
+  skip[nskip++] = Range{skip_mem.lo(), skip_mem.hi()};
+  skip[nskip++] = Range{root_mem.lo(), root_mem.hi()};
+  skip[nskip++] = Range{maps_mem.lo(), maps_mem.hi()};
+  sort_nodes(nodes, n);
+  size_t top = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (nodes[i].flags & kReached) work[top++] = i;
+  drain(nodes, n, kReached, work, top);
+  scan_all(nodes, n, work, static_cast<Range*>(root_mem.p), skip, nskip,
+           static_cast<char*>(maps_mem.p), maps_mem.bytes, stack_from);
+  classify(nodes, n, work);
+  unlock_all();
+
+  // Group by (class, stack): sort the leaked nodes by that key, then fold runs.
+  size_t leaked = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (!(nodes[i].flags & kReached)) nodes[leaked++] = nodes[i];
+  heap_sort(nodes, leaked, [](const LeakNode& a, const LeakNode& b) {
+    const int da = (a.flags & kDirect) ? 0 : 1;
+    const int db = (b.flags & kDirect) ? 0 : 1;
+    return da != db ? da < db : a.stack < b.stack;
+  });
+  Scratch group_mem(leaked * sizeof(Group) + 8);
+  if (group_mem.p == nullptr) return;
+  Group* groups = static_cast<Group*>(group_mem.p);
+  size_t ngroups = 0;
+  for (size_t i = 0; i < leaked; ++i) {
+    const bool direct = (nodes[i].flags & kDirect) != 0;
+    if (ngroups > 0 && groups[ngroups - 1].stack == nodes[i].stack && groups[ngroups - 1].direct == direct) {
+      groups[ngroups - 1].bytes += nodes[i].end - nodes[i].begin;
+      ++groups[ngroups - 1].blocks;
+    } else {
+      groups[ngroups++] = Group{nodes[i].stack, direct, nodes[i].end - nodes[i].begin, 1};
+    }
+  }
+  heap_sort(groups, ngroups, [](const Group& a, const Group& b) {
+    if (a.direct != b.direct) return !a.direct;  // direct first (the heap sorts ascending)
+    return a.bytes < b.bytes;
+  });
+  // Ascending order: walk from the end (direct, largest first).
+  size_t reported = 0;
+  size_t bytes = 0;
+  size_t blocks = 0;
+  for (size_t i = ngroups; i-- > 0;) {
+    const Group& g = groups[i];
+    if (leak_suppressed(g.stack)) continue;
+    report_leak(g.direct, g.bytes, g.blocks, g.stack);
+    ++reported;
+    bytes += g.bytes;
+    blocks += g.blocks;
+  }
+  out->groups = reported;
+  out->bytes = bytes;
+  out->blocks = blocks;
+}
+
+}  // namespace memkit::check

@@ -1,0 +1,284 @@
+// memkit — the checked malloc's exports (src/check/override/checked_override.cpp)
+//
+// Compiled only into libmemkit-checked.so: every allocation function of the C library and
+// every operator new/delete, each a one-line forward to the checker (src/check/check.h) with
+// the form of the call, so that a free can be matched against its allocation. The normal
+// libmemkit.so does not contain this file nor src/check/, so its fast path pays nothing.
+#include <errno.h>
+#include <malloc.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <new>
+
+#include "check/check.h"
+#include "malloc/malloc.h"
+#include "memkit/memkit.h"
+#include "options/options.h"
+
+#define MK_EXPORT extern "C" __attribute__((visibility("default")))
+#define MK_NEW_EXPORT __attribute__((visibility("default")))
+
+using memkit::check::AllocKind;
+using memkit::check::allocate;
+using memkit::check::deallocate;
+
+namespace {
+
+bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+// operator new's failure path ([new.delete.single]): the new_handler loop, then bad_alloc (or
+// nullptr for the nothrow forms).
+__attribute__((noinline, cold)) void* new_failed(size_t size, size_t align, AllocKind kind,
+                                                 bool nothrow) {
+  for (;;) {
+    if (void* p = allocate(size, align, kind, false)) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) {
+      if (nothrow) return nullptr;
+      throw std::bad_alloc();
+    }
+    if (!nothrow) {
+      handler();
+      continue;
+    }
+    try {
+      handler();
+    } catch (...) {
+      return nullptr;
+    }
+  }
+}
+
+inline void* new_impl(size_t size, size_t align, AllocKind kind, bool nothrow) {
+  if (void* p = allocate(size, align, kind, false)) [[likely]]
+    return p;
+  return new_failed(size, align, kind, nothrow);
+}
+
+}  // namespace
+
+// ---- the C library's functions ----
+
+MK_EXPORT void* malloc(size_t size) { return allocate(size, 0, memkit::check::kMalloc, false); }
+MK_EXPORT void free(void* p) { deallocate(p, memkit::check::kMalloc, false, 0, "free"); }
+MK_EXPORT void cfree(void* p) { deallocate(p, memkit::check::kMalloc, false, 0, "cfree"); }
+
+MK_EXPORT void* calloc(size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return allocate(bytes, 0, memkit::check::kMalloc, true);
+}
+
+MK_EXPORT void* realloc(void* p, size_t size) { return memkit::check::reallocate(p, size, "realloc"); }
+
+MK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return memkit::check::reallocate(p, bytes, "reallocarray");
+}
+
+MK_EXPORT void* aligned_alloc(size_t align, size_t size) {
+  if (!is_power_of_two(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return allocate(size, align, memkit::check::kMalloc, false);
+}
+
+MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
+  if (!is_power_of_two(align) || align % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = allocate(size, align, memkit::check::kMalloc, false);
+  if (p == nullptr) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
+
+MK_EXPORT void* memalign(size_t align, size_t size) {
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!is_power_of_two(align)) align = align <= 1 ? 1 : size_t{1} << (64 - __builtin_clzll(align - 1));
+  return allocate(size, align, memkit::check::kMalloc, false);
+}
+
+MK_EXPORT void* valloc(size_t size) {
+  return allocate(size, memkit::malloc_page_size(), memkit::check::kMalloc, false);
+}
+
+MK_EXPORT void* pvalloc(size_t size) {
+  const size_t page = memkit::malloc_page_size();
+  if (size > SIZE_MAX - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
+  return allocate(rounded, page, memkit::check::kMalloc, false);
+}
+
+MK_EXPORT size_t malloc_usable_size(void* p) {
+  return memkit::check::usable_size(p, "malloc_usable_size");
+}
+
+MK_EXPORT int malloc_trim(size_t) { return memkit::trim_impl() ? 1 : 0; }
+MK_EXPORT void malloc_stats(void) { memkit::write_report(2, /*json=*/false); }
+MK_EXPORT int mallopt(int, int) { return 1; }
+// The page heap's figures, as libmemkit.so gives them (src/malloc/override/malloc_override.cpp).
+namespace {
+
+struct mallinfo2 counters() {
+  mk_page_stats s;
+  mk_get_page_stats(&s);
+  const size_t page = memkit::malloc_page_size();
+  struct mallinfo2 mi = {};
+  mi.arena = s.arena_bytes;
+  size_t blocks = 0;
+  for (size_t n : s.nr_free) blocks += n;
+  mi.ordblks = blocks;
+  mi.hblks = s.direct_mappings;
+  mi.hblkhd = s.direct_bytes;
+  mi.uordblks = s.allocated_pages * page + s.direct_bytes;
+  mi.fordblks = s.free_pages * page;
+  mi.keepcost = s.dirty_pages * page;
+  return mi;
+}
+
+int clamp(size_t v) { return v > INT32_MAX ? INT32_MAX : static_cast<int>(v); }
+
+}  // namespace
+
+MK_EXPORT struct mallinfo2 mallinfo2(void) { return counters(); }
+MK_EXPORT struct mallinfo mallinfo(void) {
+  const struct mallinfo2 m = counters();
+  struct mallinfo mi = {};
+  mi.arena = clamp(m.arena);
+  mi.ordblks = clamp(m.ordblks);
+  mi.hblks = clamp(m.hblks);
+  mi.hblkhd = clamp(m.hblkhd);
+  mi.uordblks = clamp(m.uordblks);
+  mi.fordblks = clamp(m.fordblks);
+  mi.keepcost = clamp(m.keepcost);
+  return mi;
+}
+
+/// 1 at check=fast, 2 at check=full: how a program (or a test) knows it runs checked.
+MK_EXPORT int memkit_checked_mode(void) { return memkit::check::full_mode() ? 2 : 1; }
+
+// ---- operator new and delete ----
+
+MK_NEW_EXPORT void* operator new(size_t n) { return new_impl(n, 0, memkit::check::kNew, false); }
+MK_NEW_EXPORT void* operator new[](size_t n) { return new_impl(n, 0, memkit::check::kNewArray, false); }
+MK_NEW_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  return new_impl(n, 0, memkit::check::kNew, true);
+}
+MK_NEW_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  return new_impl(n, 0, memkit::check::kNewArray, true);
+}
+MK_NEW_EXPORT void* operator new(size_t n, std::align_val_t a) {
+  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewAligned, false);
+}
+MK_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a) {
+  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewArrayAligned, false);
+}
+MK_NEW_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewAligned, true);
+}
+MK_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewArrayAligned, true);
+}
+
+MK_NEW_EXPORT void operator delete(void* p) noexcept {
+  deallocate(p, memkit::check::kNew, false, 0, "operator delete");
+}
+MK_NEW_EXPORT void operator delete[](void* p) noexcept {
+  deallocate(p, memkit::check::kNewArray, false, 0, "operator delete[]");
+}
+MK_NEW_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
+  deallocate(p, memkit::check::kNew, false, 0, "operator delete");
+}
+MK_NEW_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  deallocate(p, memkit::check::kNewArray, false, 0, "operator delete[]");
+}
+MK_NEW_EXPORT void operator delete(void* p, size_t n) noexcept {
+  deallocate(p, memkit::check::kNew, true, n, "operator delete(sized)");
+}
+MK_NEW_EXPORT void operator delete[](void* p, size_t n) noexcept {
+  deallocate(p, memkit::check::kNewArray, true, n, "operator delete[](sized)");
+}
+MK_NEW_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
+  deallocate(p, memkit::check::kNewAligned, false, 0, "operator delete(align_val_t)");
+}
+MK_NEW_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
+  deallocate(p, memkit::check::kNewArrayAligned, false, 0, "operator delete[](align_val_t)");
+}
+MK_NEW_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  deallocate(p, memkit::check::kNewAligned, false, 0, "operator delete(align_val_t)");
+}
+MK_NEW_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
+  deallocate(p, memkit::check::kNewArrayAligned, false, 0, "operator delete[](align_val_t)");
+}
+MK_NEW_EXPORT void operator delete(void* p, size_t n, std::align_val_t) noexcept {
+  deallocate(p, memkit::check::kNewAligned, true, n, "operator delete(sized, align_val_t)");
+}
+MK_NEW_EXPORT void operator delete[](void* p, size_t n, std::align_val_t) noexcept {
+  deallocate(p, memkit::check::kNewArrayAligned, true, n, "operator delete[](sized, align_val_t)");
+}
+
+extern char** environ;
+
+namespace {
+
+// After the ready byte: rewrite check_ready_fd's value in MEMKIT_OPTIONS, in place, to -1
+// ("-01", "-001": as many characters as before), so that a program that execs another in the
+// same process (a shell script's `exec`, pyenv's shims) does not write again, onto whatever
+// has that descriptor number by then.
+void disarm_ready_fd() {
+  static const char kVar[] = "MEMKIT_OPTIONS=";
+  static const char kKey[] = "check_ready_fd=";
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (strncmp(*e, kVar, sizeof kVar - 1) != 0) continue;
+    for (char* k = strstr(*e, kKey); k != nullptr; k = strstr(k + 1, kKey)) {
+      char* v = k + sizeof kKey - 1;
+      size_t n = 0;
+      while (v[n] != '\0' && v[n] != ':') ++n;
+      if (n < 2) continue;
+      v[0] = '-';
+      for (size_t i = 1; i + 1 < n; ++i) v[i] = '0';
+      v[n - 1] = '1';
+    }
+  }
+}
+
+}  // namespace
+
+// Before main: fork handlers, the checker's start-up (fault handler, suppressions); and, for
+// `memkit check`, one byte on check_ready_fd to say the library is in (only in the process
+// memkit check started: stats_pid).
+__attribute__((constructor)) static void memkit_checked_init() {
+  memkit::install_fork_handlers();
+  memkit::check::start();
+  const memkit::Options& o = memkit::options();
+  if (o.check_ready_fd >= 0 && o.stats_pid == static_cast<long>(getpid())) {
+    const char byte = memkit::check::full_mode() ? '2' : '1';
+    ssize_t w = write(static_cast<int>(o.check_ready_fd), &byte, 1);
+    (void)w;
+    close(static_cast<int>(o.check_ready_fd));
+    disarm_ready_fd();
+  }
+}
+
+// After the program's static destructors and atexit handlers: the exit checks and leak scan.
+__attribute__((destructor)) static void memkit_checked_fini() { memkit::check::finish(); }

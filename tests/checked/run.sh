@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# memkit — the checked-mode corpus (tests/checked/run.sh MEMKIT_CLI BINARY_DIR)
+#
+# Runs every program of tests/checked/ under `memkit check` and `memkit check --full` and checks
+# the first report line against the table below: the error kind ("memkit: ERROR: <kind> on
+# address 0x..."), a leak ("memkit: LEAK: N bytes in M blocks (direct|indirect)"), or none (exit
+# status 0 and not one "memkit:" line). A report must also name the program's source file (the
+# stacks are symbolized). The table is the README's "bug class x level" table.
+set -uo pipefail
+
+cli=$1
+bin=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+checks=0
+
+fail() {
+    echo "FAIL: $*" >&2
+    failures=$((failures + 1))
+}
+
+# program               fast                    full
+table="
+overflow_write          heap-buffer-overflow    heap-buffer-overflow
+overflow_read           none                    heap-buffer-overflow
+underflow_write         heap-buffer-underflow   heap-buffer-underflow
+uaf_write               heap-use-after-free     heap-use-after-free
+uaf_read                none                    heap-use-after-free
+double_free             double-free             double-free
+invalid_free            invalid-free            invalid-free
+invalid_free_stack      invalid-free            invalid-free
+mismatch_new_free       alloc-dealloc-mismatch  alloc-dealloc-mismatch
+mismatch_array          alloc-dealloc-mismatch  alloc-dealloc-mismatch
+mismatch_malloc_delete  alloc-dealloc-mismatch  alloc-dealloc-mismatch
+mismatch_sized          alloc-dealloc-mismatch  alloc-dealloc-mismatch
+mismatch_aligned        alloc-dealloc-mismatch  alloc-dealloc-mismatch
+aligned_overflow        heap-buffer-overflow    heap-buffer-overflow
+realloc_uaf             heap-use-after-free     heap-use-after-free
+realloc_overflow        heap-buffer-overflow    heap-buffer-overflow
+thread_uaf              heap-use-after-free     heap-use-after-free
+thread_overflow         heap-buffer-overflow    heap-buffer-overflow
+leak_direct             leak-direct             leak-direct
+leak_indirect           leak-direct             leak-direct
+leak_loop               leak-direct             leak-direct
+clean_threads           none                    none
+clean_realloc           none                    none
+clean_aligned           none                    none
+clean_static_dtor       none                    none
+clean_fork              none                    none
+clean_stdlib            none                    none
+"
+
+# run NAME LEVEL EXPECT
+run() {
+    local name=$1 level=$2 expect=$3
+    local flags=()
+    [[ $level == full ]] && flags=(--full)
+    local out=$work/$name.$level.txt
+    checks=$((checks + 1))
+    "$cli" check "${flags[@]}" -- "$bin/check_$name" >"$out" 2>&1
+    local status=$?
+    local first
+    first=$(grep -m1 '^memkit: ' "$out")
+    local src
+    src=$(ls "$(dirname "${BASH_SOURCE[0]}")/$name".c* 2>/dev/null | head -1)
+    src=$(basename "$src")
+    case $expect in
+    none)
+        if [[ $status -ne 0 || -n $first ]]; then
+            fail "$name ($level): expected no report and status 0, got status $status"
+            cat "$out" >&2
+        fi
+        ;;
+    leak-direct)
+        if ! [[ $first =~ ^memkit:\ LEAK:\ [0-9]+\ bytes\ in\ [0-9]+\ blocks\ \(direct\)$ ]] || [[ $status -ne 23 ]]; then
+            fail "$name ($level): expected a direct leak and status 23, got status $status"
+            cat "$out" >&2
+        elif ! grep -q "$src:" "$out"; then
+            fail "$name ($level): the allocation stack does not name $src"
+            cat "$out" >&2
+        fi
+        ;;
+    *)
+        if ! [[ $first =~ ^memkit:\ ERROR:\ $expect\ on\ address\ 0x[0-9a-f]+ ]] || [[ $status -eq 0 ]]; then
+            fail "$name ($level): expected '$expect', got status $status and: $first"
+            cat "$out" >&2
+        elif ! grep -q "$src:" "$out"; then
+            fail "$name ($level): the report does not name $src"
+            cat "$out" >&2
+        fi
+        ;;
+    esac
+}
+
+while read -r name fast full; do
+    [[ -z $name ]] && continue
+    run "$name" fast "$fast"
+    run "$name" full "$full"
+done <<<"$table"
+
+# The leak details: a loop's 100 blocks are one group; a lost list is 1 direct + 4 indirect.
+for level in fast full; do
+    flags=()
+    [[ $level == full ]] && flags=(--full)
+    "$cli" check "${flags[@]}" -- "$bin/check_leak_loop" >"$work/loop.txt" 2>&1
+    grep -qx 'memkit: LEAK: 1600 bytes in 100 blocks (direct)' "$work/loop.txt" ||
+        { fail "leak_loop ($level): no '1600 bytes in 100 blocks (direct)'"; cat "$work/loop.txt" >&2; }
+    "$cli" check "${flags[@]}" -- "$bin/check_leak_indirect" >"$work/list.txt" 2>&1
+    grep -qx 'memkit: LEAK: 32 bytes in 1 blocks (direct)' "$work/list.txt" &&
+        grep -qx 'memkit: LEAK: 128 bytes in 4 blocks (indirect)' "$work/list.txt" ||
+        { fail "leak_indirect ($level): expected 32 bytes direct and 128 bytes indirect"; cat "$work/list.txt" >&2; }
+    checks=$((checks + 2))
+done
+
+# Suppressions: the direct leak, silenced by its source file, and by function name.
+printf '# known\nleak:leak_direct.c\n' >"$work/supp.txt"
+"$cli" check --suppressions "$work/supp.txt" -- "$bin/check_leak_direct" >"$work/s.txt" 2>&1
+status=$?
+[[ $status -eq 0 ]] && ! grep -q '^memkit:' "$work/s.txt" ||
+    { fail "suppressions by file: status $status"; cat "$work/s.txt" >&2; }
+printf 'double-free:main\n' >"$work/supp2.txt"
+"$cli" check --suppressions "$work/supp2.txt" -- "$bin/check_double_free" >"$work/s2.txt" 2>&1
+status=$?
+[[ $status -eq 0 ]] && ! grep -q '^memkit:' "$work/s2.txt" ||
+    { fail "suppressions by function: status $status"; cat "$work/s2.txt" >&2; }
+checks=$((checks + 2))
+
+# --continue: two distinct bugs, each reported once, then the summary; a non-zero status.
+"$cli" check --continue -- "$bin/check_continue_many" >"$work/c.txt" 2>&1
+status=$?
+errors=$(grep -c '^memkit: ERROR:' "$work/c.txt")
+[[ $errors -eq 2 && $status -ne 0 ]] && grep -q '^memkit: SUMMARY: 2 error(s)' "$work/c.txt" ||
+    { fail "--continue: expected 2 reports, a summary and a non-zero status; got $errors, status $status"; cat "$work/c.txt" >&2; }
+checks=$((checks + 1))
+
+# --log: the reports go to the file, not to stderr.
+"$cli" check --log "$work/log.txt" -- "$bin/check_double_free" >"$work/l.txt" 2>&1
+grep -q '^memkit: ERROR: double-free' "$work/log.txt" && ! grep -q '^memkit: ERROR' "$work/l.txt" ||
+    fail "--log: the report is not in the log file alone"
+checks=$((checks + 1))
+
+# Sampled guard pages at check=fast: with every allocation sampled, a read after free faults.
+MEMKIT_OPTIONS=guard_sample_rate=1 "$cli" check -- "$bin/check_uaf_read" >"$work/g.txt" 2>&1
+grep -q '^memkit: ERROR: heap-use-after-free on address 0x' "$work/g.txt" ||
+    { fail "guard_sample_rate=1: uaf_read not found at check=fast"; cat "$work/g.txt" >&2; }
+MEMKIT_OPTIONS=guard_sample_rate=1 "$cli" check -- "$bin/check_clean_threads" >"$work/g2.txt" 2>&1 ||
+    { fail "guard_sample_rate=1: clean_threads reported"; cat "$work/g2.txt" >&2; }
+checks=$((checks + 2))
+
+# Every malloc entry point and edge case of the drop-in malloc issue, under both levels
+# (full_align=16: the program checks glibc's 16-byte alignment).
+for level in fast full; do
+    MEMKIT_OPTIONS=full_align=16 "$cli" check $([[ $level == full ]] && echo --full) -- \
+        "$bin/check_conformance" >"$work/conf.txt" 2>&1 ||
+        { fail "conformance ($level)"; tail -20 "$work/conf.txt" >&2; }
+    checks=$((checks + 1))
+done
+
+echo "checked corpus: $checks checks, $failures failures"
+[[ $failures -eq 0 ]]
