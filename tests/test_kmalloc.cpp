@@ -282,7 +282,10 @@ TEST(Kmalloc, HugeRequestsFailWithEnomem) {
 
 TEST(Kmalloc, LargeBlocksTakeExactPages) {
   const size_t max_exact = kPage << MK_MAX_PAGE_ORDER;  // 4 MiB with 4 KiB pages
+  // The page heap's own accounting: blocks this thread's cache of large blocks would keep go
+  // back first (kmalloc_flush_large_cache; the cache has tests of its own below).
   for (size_t n : {33 * KiB, 100 * KiB, 4 * MiB, 5 * MiB, 64 * MiB, 33 * kPage, 33 * kPage + 1}) {
+    memkit::kmalloc_flush_large_cache();
     const mk_page_stats before = page_stats();
     char* p = static_cast<char*>(mk_kmalloc(n, 0));
     ASSERT_NE(p, nullptr) << n;
@@ -303,6 +306,7 @@ TEST(Kmalloc, LargeBlocksTakeExactPages) {
     p[n - 1] = 2;
     if (n <= 5 * MiB) std::memset(p, 3, mk_ksize(p));
     mk_kfree(p);
+    memkit::kmalloc_flush_large_cache();
     const mk_page_stats after = page_stats();
     EXPECT_EQ(after.allocated_pages, before.allocated_pages) << n;
     EXPECT_EQ(after.direct_mappings, before.direct_mappings) << n;
@@ -314,6 +318,7 @@ TEST(Kmalloc, ThirtyThreePagesLeaveTheTailFreeAndCoalesceBack) {
   // Keep an arena busy (so none is created or released meanwhile) and warm up the block.
   void* pin = mk_kmalloc(100, 0);
   mk_kfree(mk_kmalloc(33 * kPage, 0));
+  memkit::kmalloc_flush_large_cache();  // the buddy's view, not the cache of large blocks
   const mk_page_stats before = page_stats();
   void* p = mk_kmalloc(33 * kPage, 0);
   ASSERT_NE(p, nullptr);
@@ -326,11 +331,53 @@ TEST(Kmalloc, ThirtyThreePagesLeaveTheTailFreeAndCoalesceBack) {
   for (unsigned k = 0; k < MK_NR_PAGE_ORDERS; ++k) free_pages_by_order += during.nr_free[k] << k;
   EXPECT_EQ(free_pages_by_order, during.free_pages);
   mk_kfree(p);
+  memkit::kmalloc_flush_large_cache();
   const mk_page_stats after = page_stats();
   EXPECT_EQ(after.free_pages, before.free_pages);
   for (unsigned k = 0; k < MK_NR_PAGE_ORDERS; ++k)
     EXPECT_EQ(after.nr_free[k], before.nr_free[k]) << "order " << k << ": everything merged back";
   mk_kfree(pin);
+}
+
+// ---- the per-thread cache of large blocks (kmalloc.cpp) ----
+
+TEST(KmallocLargeCache, AFreedBlockServesTheNextRequestOfItsSize) {
+  memkit::kmalloc_flush_large_cache();
+  const mk_page_stats before = page_stats();
+  char* p = static_cast<char*>(mk_kmalloc(64 * KiB, 0));
+  std::memset(p, 0x5a, 64 * KiB);
+  mk_kfree(p);
+  EXPECT_EQ(memkit::kmalloc_large_cached_bytes() >= 64 * KiB, true);
+  EXPECT_EQ(page_stats().allocated_pages - before.allocated_pages, 64 * KiB / kPage)
+      << "kept by the thread, still allocated in the page heap";
+  char* q = static_cast<char*>(mk_kmalloc(64 * KiB, 0));
+  EXPECT_EQ(q, p) << "the same block back, without the page heap";
+  char* r = static_cast<char*>(mk_kmalloc(68 * KiB, 0));
+  EXPECT_NE(r, p);
+  mk_kfree(q);
+  char* z = static_cast<char*>(mk_kzalloc(64 * KiB, 0));  // the dirty block again, zeroed
+  EXPECT_EQ(z, p);
+  EXPECT_TRUE(all_bytes(z, 64 * KiB, 0));
+  mk_kfree(z);
+  mk_kfree(r);
+  memkit::kmalloc_flush_large_cache();
+  EXPECT_EQ(page_stats().allocated_pages, before.allocated_pages);
+}
+
+TEST(KmallocLargeCache, BoundedAndFlushedAtThreadExit) {
+  memkit::kmalloc_flush_large_cache();
+  const size_t cached_before = memkit::kmalloc_large_cached_bytes();
+  std::thread t([cached_before] {
+    std::vector<void*> v;
+    for (int i = 0; i < 40; ++i) v.push_back(mk_kmalloc(40 * KiB + i * kPage, 0));
+    for (void* p : v) mk_kfree(p);
+    // At most 2 MiB (and 8 blocks) stay with the thread.
+    const size_t kept = memkit::kmalloc_large_cached_bytes() - cached_before;
+    EXPECT_GT(kept, 0u);
+    EXPECT_LE(kept, 2 * MiB);
+  });
+  t.join();
+  EXPECT_EQ(memkit::kmalloc_large_cached_bytes(), cached_before) << "the exiting thread's went back";
 }
 
 // ---- krealloc ----
@@ -644,6 +691,16 @@ TEST_F(KmallocDeathTest, ObjectOfAUserCache) {
         mk_kfree(p);
       },
       "memkit: ERROR: invalid-free mk_kfree 0x[0-9a-f]+ is an object of cache kfree_victim");
+}
+
+TEST_F(KmallocDeathTest, LargeBlockFreedTwiceWhileCached) {
+  EXPECT_DEATH(
+      {
+        void* p = mk_kmalloc(64 * KiB, 0);
+        mk_kfree(p);  // kept in this thread's cache of large blocks
+        mk_kfree(p);
+      },
+      "memkit: ERROR: double-free mk_kfree 0x[0-9a-f]+ the block is already free");
 }
 
 TEST_F(KmallocDeathTest, LargeBlocks) {

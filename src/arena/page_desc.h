@@ -40,6 +40,8 @@ enum class PageKind : uint8_t {
 enum PageFlags : uint8_t {
   kPageDirty = 1u << 0,     // free block whose pages may be resident (not yet given back)
   kPageOnDirty = 1u << 1,   // on the arena's dirty list (waiting for the decay time)
+  kPageLargeCached = 1u << 2,  // head of an exact block that kmalloc's per-thread cache of
+                               // large blocks holds: freed by the program, not by the heap
 };
 
 inline constexpr uint32_t kNoPageLink = 0xffffffffu;

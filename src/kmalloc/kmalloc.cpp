@@ -7,7 +7,8 @@
 //       kmalloc_large             -> PageHeap::alloc_pages_exact
 //   kfree (kmalloc.h, inline)     -> fast_index_of (page descriptor) -> a push on the CpuCache
 //     kfree_slow                  -> SlabCache::slab_of -> is_kmalloc_cache -> free_in_slab
-//       kfree_large               -> PageHeap::free_pages_exact -> refuse (fatal) on error
+//       kfree_large               -> this thread's cache of large blocks, or
+//                                    PageHeap::free_pages_exact -> refuse (fatal) on error
 //   ksize                         -> the class size, or PageHeap::exact_pages * page size
 //   krealloc                      -> ksize -> in place (keep / shrink_pages_exact) or move
 #include "kmalloc/kmalloc.h"
@@ -43,6 +44,8 @@ constinit PageHeap* g_heap = nullptr;
 constinit unsigned g_page_shift = 12;
 constinit size_t g_max_exact_pages = 0;  // 2^max_order: larger blocks are direct mappings
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
+pthread_key_t g_large_key;  // flushes a thread's cache of large blocks when it exits
+void large_cache_thread_exit(void*);
 
 void init_once() {
   PageHeap& heap = global_page_heap();
@@ -72,6 +75,7 @@ void init_once() {
     }
     g_caches[c] = cache;
   }
+  pthread_key_create(&g_large_key, large_cache_thread_exit);
   g_ready.store(true, std::memory_order_release);
 }
 
@@ -117,9 +121,102 @@ void* kmalloc_large(size_t size, unsigned gfp) {
   report_fatal(kind, caller, p, detail);
 }
 
+// ---- the per-thread cache of large blocks ----
+//
+// Large blocks of up to kLargeCacheMaxPages pages cost a trip to the page heap each way (the
+// arena lock, a buddy split on alloc and the merges on free: about 1100 instructions a pair,
+// and a lock two threads meet on). A thread keeps up to kLargeCacheEntries of the blocks it
+// frees, at most kLargeCachePages pages in all, and hands one back to a request of the same
+// page count: the kernel's per-CPU page lists, for exact blocks. The blocks stay allocated in
+// the page heap, their head descriptor flagged kPageLargeCached, so that a second free of one is
+// still a double free. The oldest goes back to the heap when the cache is full; all of them when
+// the thread exits or calls malloc_trim.
+constexpr unsigned kLargeCacheEntries = 8;
+constexpr size_t kLargeCacheMaxPages = 128;  // 512 KiB blocks with 4 KiB pages
+constexpr size_t kLargeCachePages = 512;     // 2 MiB a thread
+
+struct LargeCache {
+  void* block[kLargeCacheEntries];  // oldest first
+  uint32_t pages[kLargeCacheEntries];
+  unsigned count;
+  size_t total_pages;
+  bool key_set;  // the pthread key that flushes it at thread exit is set for this thread
+};
+
+constinit thread_local LargeCache t_large __attribute__((tls_model("initial-exec"))) = {};
+std::atomic<size_t> g_large_cached_pages{0};  // in every thread's cache
+
+void large_cache_give_back(PageHeap* heap, void* p) {
+  heap->page_desc(p)->flags &= static_cast<uint8_t>(~kPageLargeCached);
+  const BuddyStatus st = heap->free_pages_exact(p);
+  if (st != BuddyStatus::kOk) report_fatal("slab-corruption", "kfree", p, to_string(st));
+}
+
+// Takes entry i out of the cache (its flag cleared); returns the block.
+void* large_cache_take(PageHeap* heap, unsigned i) {
+  LargeCache& c = t_large;
+  void* p = c.block[i];
+  const size_t pages = c.pages[i];
+  for (unsigned k = i + 1; k < c.count; ++k) {
+    c.block[k - 1] = c.block[k];
+    c.pages[k - 1] = c.pages[k];
+  }
+  --c.count;
+  c.total_pages -= pages;
+  g_large_cached_pages.fetch_sub(pages, std::memory_order_relaxed);
+  heap->page_desc(p)->flags &= static_cast<uint8_t>(~kPageLargeCached);
+  return p;
+}
+
+void large_cache_flush(PageHeap* heap) {
+  while (t_large.count > 0) large_cache_give_back(heap, large_cache_take(heap, 0));
+}
+
+void large_cache_thread_exit(void*) { large_cache_flush(g_heap); }
+
+// A cached block of exactly npages pages, or nullptr.
+void* large_cache_get(PageHeap* heap, size_t npages, unsigned gfp) {
+  LargeCache& c = t_large;
+  for (unsigned i = c.count; i-- > 0;) {  // newest first: the warmest
+    if (c.pages[i] != npages) continue;
+    void* p = large_cache_take(heap, i);
+    if (gfp & MK_GFP_ZERO) std::memset(p, 0, npages << g_page_shift);
+    return p;
+  }
+  return nullptr;
+}
+
+// Keeps the freed block p of npages pages (<= kLargeCacheMaxPages) in this thread's cache.
+void large_cache_put(PageHeap* heap, void* p, size_t npages) {
+  LargeCache& c = t_large;
+  if (!c.key_set) {
+    c.key_set = true;
+    pthread_setspecific(g_large_key, &c);
+  }
+  while (c.count > 0 && (c.count == kLargeCacheEntries || c.total_pages + npages > kLargeCachePages))
+    large_cache_give_back(heap, large_cache_take(heap, 0));
+  heap->page_desc(p)->flags |= kPageLargeCached;
+  c.block[c.count] = p;
+  c.pages[c.count] = static_cast<uint32_t>(npages);
+  ++c.count;
+  c.total_pages += npages;
+  g_large_cached_pages.fetch_add(npages, std::memory_order_relaxed);
+}
+
 MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller) {
-  const BuddyStatus st = heap->free_pages_exact(const_cast<void*>(p));
-  if (st != BuddyStatus::kOk) refuse_page_block(caller, p, st);
+  void* block = const_cast<void*>(p);
+  const size_t pages = heap->exact_pages(p);  // 0 unless p starts a live exact block
+  PageDesc* head = pages != 0 && pages <= kLargeCacheMaxPages ? heap->page_desc(p) : nullptr;
+  if (head != nullptr) {
+    // An arena block (not a direct mapping, as an aligned one can be): its head descriptor
+    // says if the program freed it before.
+    if (head->flags & kPageLargeCached)
+      report_fatal("double-free", caller, p, "the block is already free");
+    large_cache_put(heap, block, pages);
+  } else {
+    const BuddyStatus st = heap->free_pages_exact(block);
+    if (st != BuddyStatus::kOk) refuse_page_block(caller, p, st);
+  }
   thread_stat_add(&t_thread_stats.frees);
   bg_purge::at_safe_point();  // no lock held here
 }
@@ -141,9 +238,20 @@ void* kmalloc_slow(size_t size, unsigned gfp) {
 
 void* kmalloc_pages(size_t npages, size_t align, unsigned gfp) {
   PageHeap* heap = ready_heap();
-  void* p = heap->alloc_pages_exact_aligned(npages, align, gfp & MK_GFP_ZERO);
+  void* p = nullptr;
+  if (npages <= kLargeCacheMaxPages && align <= (size_t{1} << g_page_shift))
+    p = large_cache_get(heap, npages, gfp);
+  if (p == nullptr) p = heap->alloc_pages_exact_aligned(npages, align, gfp & MK_GFP_ZERO);
   if (p != nullptr) thread_stat_add(&t_thread_stats.allocs);
   return p;
+}
+
+void kmalloc_flush_large_cache() {
+  if (g_ready.load(std::memory_order_acquire)) large_cache_flush(g_heap);
+}
+
+size_t kmalloc_large_cached_bytes() {
+  return g_large_cached_pages.load(std::memory_order_relaxed) << g_page_shift;
 }
 
 bool is_kmalloc_cache(const SlabCache* c) {

@@ -157,6 +157,12 @@ size_t ksize(const void* p, const char* caller);
 /// usable end, so that if every call for a block passes MK_GFP_ZERO, any grown part reads zero.
 void* krealloc(const void* p, size_t size, unsigned gfp, const char* caller);
 
+/// Gives the calling thread's cached large blocks back to the page heap (malloc_trim).
+void kmalloc_flush_large_cache();
+/// Bytes of freed large blocks that threads' caches hold (allocated in the page heap, not in
+/// use by the program).
+size_t kmalloc_large_cached_bytes();
+
 /// Whether c is one of the kmalloc caches (a range check; c may be any pointer).
 bool is_kmalloc_cache(const SlabCache* c);
 /// The cache of class cls (made on first use), or nullptr if kmalloc could not start.

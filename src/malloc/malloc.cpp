@@ -62,7 +62,9 @@ void* memalign_impl(size_t align, size_t size) {
 size_t usable_size_impl(const void* p, const char* caller) { return ksize(p, caller); }
 
 bool trim_impl() {
-  size_t pages = 0;
+  const size_t cached = kmalloc_large_cached_bytes();
+  kmalloc_flush_large_cache();  // this thread's; others keep theirs (2 MiB a thread at most)
+  size_t pages = cached != kmalloc_large_cached_bytes() ? 1 : 0;
   for (unsigned c = 0; c < size_class::kNumClasses; ++c)
     if (SlabCache* cache = kmalloc_cache(c)) pages += cache->shrink();
   const size_t purged = global_page_heap().purge();
@@ -143,7 +145,10 @@ void heap_report(HeapReport* out) {
     const size_t cached = st.depot_objects + snap.cached;
     if (st.active_objs > cached) objects_bytes += (st.active_objs - cached) * st.object_size;
   }
-  out->in_use_bytes = objects_bytes + (s.used_bytes > slab_bytes ? s.used_bytes - slab_bytes : 0);
+  // (Large blocks in the threads' caches are freed: not in use.)
+  const size_t large_bytes = s.used_bytes > slab_bytes ? s.used_bytes - slab_bytes : 0;
+  const size_t cached = kmalloc_large_cached_bytes();
+  out->in_use_bytes = objects_bytes + (large_bytes > cached ? large_bytes - cached : 0);
   rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) == 0) out->peak_rss_bytes = static_cast<size_t>(ru.ru_maxrss) * 1024;
 }
