@@ -63,12 +63,11 @@ MK_SLOW_PATH void* kmalloc_slow(size_t size, unsigned gfp);
 template <typename Slow>
 MK_FAST_PATH void* kmalloc_pop(unsigned index, Slow slow) {
   CpuCache& cc = t_thread_cache->first[index];
-  Magazine* m = cc.loaded;
-  const uint32_t rounds = m->rounds;
+  const uint32_t rounds = cc.rounds;
   if (MK_UNLIKELY(rounds == 0)) return slow();
-  m->rounds = rounds - 1;
+  cc.rounds = rounds - 1;
   ++cc.allocs;
-  return m->slots[rounds - 1];
+  return cc.loaded->slots[rounds - 1];
 }
 
 /// size bytes (at least; mk_ksize tells how many), or nullptr with errno = ENOMEM.
@@ -130,11 +129,10 @@ MK_FAST_PATH void kfree(const void* p, const char* caller) {
     const PageDesc* d = fast_page_desc(a);
     if (MK_LIKELY(fast_is_object_start(d, a))) {
       CpuCache& cc = t_thread_cache->first[d->slab_id];
-      Magazine* m = cc.loaded;
-      const uint32_t rounds = m->rounds;
-      if (MK_LIKELY(rounds < m->capacity)) {
-        m->slots[rounds] = const_cast<void*>(p);
-        m->rounds = rounds + 1;
+      const uint32_t rounds = cc.rounds;
+      if (MK_LIKELY(rounds < cc.capacity)) {
+        cc.loaded->slots[rounds] = const_cast<void*>(p);
+        cc.rounds = rounds + 1;
         ++cc.frees;
         return;
       }

@@ -21,7 +21,7 @@ Magazine g_sentinel = {0, 0, nullptr};
 
 constexpr std::array<CpuCache, kCpuCacheChunk> make_no_cpu_caches() {
   std::array<CpuCache, kCpuCacheChunk> a{};
-  for (CpuCache& c : a) c = CpuCache{&g_sentinel, &g_sentinel, 0, 0};
+  for (CpuCache& c : a) c = CpuCache{0, 0, &g_sentinel, &g_sentinel, 0, 0};
   return a;
 }
 
@@ -100,9 +100,22 @@ Magazine* depot_take_empty_locked(SlabCache* cache) {
   return m;
 }
 
+// The loaded magazine's count lives in the CpuCache while it is loaded (magazine.h): spill
+// writes it back to the magazine before the slow paths work on Magazine structs, fill takes
+// the (possibly new) loaded magazine's count and capacity up again.
+void spill(CpuCache* cc) {
+  if (is_real(cc->loaded)) cc->loaded->rounds = cc->rounds;
+}
+void fill(CpuCache* cc) {
+  cc->rounds = cc->loaded->rounds;
+  cc->capacity = cc->loaded->capacity;
+}
+
 // Hands a CpuCache's magazines to its cache's depot and resets it to the sentinel; its
 // counts go to the cache's totals.
 void flush_cpu_cache_locked(SlabCache* cache, CpuCache* cc) {
+  spill(cc);
+  cc->rounds = cc->capacity = 0;
   depot_put_locked(cache, cc->loaded);
   depot_put_locked(cache, cc->previous);
   cc->loaded = cc->previous = &g_sentinel;
@@ -168,7 +181,7 @@ void make_key() { pthread_key_create(&g_key, thread_exit); }
 constinit std::array<CpuCache, kCpuCacheChunk> g_no_cpu_caches = make_no_cpu_caches();
 constinit ThreadCache g_no_thread_cache = [] {
   ThreadCache t{};
-  for (CpuCache& cc : t.first) cc = CpuCache{&g_sentinel, &g_sentinel, 0, 0};
+  for (CpuCache& cc : t.first) cc = CpuCache{0, 0, &g_sentinel, &g_sentinel, 0, 0};
   for (CpuCache*& chunk : t.chunks) chunk = g_no_cpu_caches.data();
   return t;
 }();
@@ -201,7 +214,7 @@ __attribute__((no_sanitize("thread"))) MagazineSnapshot magazine_snapshot(const 
                           .load(std::memory_order_acquire);
     if (chunk == g_no_cpu_caches.data()) continue;
     const CpuCache& cc = chunk[cache->index() % kCpuCacheChunk];
-    snap.cached += cc.loaded->rounds + cc.previous->rounds;
+    snap.cached += cc.rounds + cc.previous->rounds;
     snap.allocs += cc.allocs;
     snap.frees += cc.frees;
   }
@@ -221,7 +234,7 @@ CpuCache* cpu_cache_slow(unsigned index) {
     pthread_once(&g_key_once, make_key);
     tc = static_cast<ThreadCache*>(bootstrap_cache(Bootstrap::kThread)->alloc(0));
     if (tc == nullptr) return nullptr;
-    for (CpuCache& cc : tc->first) cc = CpuCache{&g_sentinel, &g_sentinel, 0, 0};
+    for (CpuCache& cc : tc->first) cc = CpuCache{0, 0, &g_sentinel, &g_sentinel, 0, 0};
     for (CpuCache*& chunk : tc->chunks) chunk = g_no_cpu_caches.data();
     tc->chunks[0] = tc->first;
     tc->stats = &t_thread_stats;
@@ -240,7 +253,7 @@ CpuCache* cpu_cache_slow(unsigned index) {
   if (chunk == g_no_cpu_caches.data()) {
     chunk = static_cast<CpuCache*>(bootstrap_cache(Bootstrap::kCpuCache)->alloc(0));
     if (chunk == nullptr) return nullptr;
-    for (size_t i = 0; i < kCpuCacheChunk; ++i) chunk[i] = CpuCache{&g_sentinel, &g_sentinel, 0, 0};
+    for (size_t i = 0; i < kCpuCacheChunk; ++i) chunk[i] = CpuCache{0, 0, &g_sentinel, &g_sentinel, 0, 0};
     // Published only once its entries are set: mk_cache_destroy on another thread reads them.
     std::atomic_ref<CpuCache*>(tc->chunks[index / kCpuCacheChunk])
         .store(chunk, std::memory_order_release);
@@ -248,7 +261,27 @@ CpuCache* cpu_cache_slow(unsigned index) {
   return &chunk[index % kCpuCacheChunk];
 }
 
+namespace {
+void* alloc_slow_spilled(SlabCache* cache, CpuCache* cc);
+void free_slow_spilled(SlabCache* cache, CpuCache* cc, void* obj);
+}  // namespace
+
 void* magazine_alloc_slow(SlabCache* cache, CpuCache* cc) {
+  spill(cc);
+  void* obj = alloc_slow_spilled(cache, cc);
+  fill(cc);
+  return obj;
+}
+
+void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
+  spill(cc);
+  free_slow_spilled(cache, cc, obj);
+  fill(cc);
+}
+
+namespace {
+
+void* alloc_slow_spilled(SlabCache* cache, CpuCache* cc) {
   bg_purge::at_safe_point();  // no lock held here
   // 1. The previous magazine has rounds: swap.
   if (cc->previous->rounds != 0) {
@@ -277,8 +310,6 @@ void* magazine_alloc_slow(SlabCache* cache, CpuCache* cc) {
   return m->slots[--m->rounds];
 }
 
-namespace {
-
 void exchange_with_depot(SlabCache* cache, CpuCache* cc, void* obj) {
   LockGuard guard(&cache->lock_);
   // 2. Loaded is full (or the sentinel): previous goes to the depot, loaded becomes previous,
@@ -295,9 +326,7 @@ void exchange_with_depot(SlabCache* cache, CpuCache* cc, void* obj) {
   empty->slots[empty->rounds++] = obj;
 }
 
-}  // namespace
-
-void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
+void free_slow_spilled(SlabCache* cache, CpuCache* cc, void* obj) {
   // 1. The previous magazine is empty (and real): swap.
   if (is_real(cc->previous) && cc->previous->rounds == 0) {
     std::swap(cc->loaded, cc->previous);
@@ -309,6 +338,8 @@ void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj) {
   // (no lock is held: the magazine layer is entered from the callers' free).
   bg_purge::at_safe_point();
 }
+
+}  // namespace
 
 void magazine_flush_this_thread_locked(SlabCache* cache) {
   CpuCache* chunk = t_thread_cache->chunks[cache->index() / kCpuCacheChunk];

@@ -38,17 +38,23 @@
 namespace memkit {
 
 struct Magazine {
-  uint32_t rounds;
+  uint32_t rounds;    // while the magazine is a CpuCache's `loaded`, CpuCache::rounds counts
   uint32_t capacity;  // 0: the sentinel
   Magazine* next;     // depot lists
   void* slots[];      // capacity entries
 };
 
+// rounds / capacity: those of the loaded magazine, kept here while it is loaded (its own
+// `rounds` is written back when it leaves: magazine.cpp's slow paths), so that a pop or a push
+// reads the CpuCache's one cache line and the slot, never the magazine's header, which with
+// many classes in use is the line that misses.
 // allocs / frees: objects this thread took from / gave to the cache (fast and slow paths),
 // plain words written only by their thread (the sentinels, never written, are never counted:
 // a count follows a pop or push on a real magazine) and read racily by statistics; folded into
 // the cache's totals when the thread exits.
-struct CpuCache {
+struct alignas(64) CpuCache {
+  uint32_t rounds;
+  uint32_t capacity;
   Magazine* loaded;
   Magazine* previous;
   uint64_t allocs;
@@ -117,8 +123,8 @@ void magazine_free_slow(SlabCache* cache, CpuCache* cc, void* obj);
 inline void* magazine_alloc(SlabCache* cache) {
   CpuCache* cc = cpu_cache(cache->index());
   if (MK_UNLIKELY(cc == nullptr)) return nullptr;
-  Magazine* m = cc->loaded;
-  void* obj = MK_LIKELY(m->rounds != 0) ? m->slots[--m->rounds] : magazine_alloc_slow(cache, cc);
+  void* obj = MK_LIKELY(cc->rounds != 0) ? cc->loaded->slots[--cc->rounds]
+                                          : magazine_alloc_slow(cache, cc);
   if (obj != nullptr) ++cc->allocs;
   return obj;
 }
@@ -129,9 +135,8 @@ inline bool magazine_free(SlabCache* cache, void* obj) {
   CpuCache* cc = cpu_cache(cache->index());
   if (MK_UNLIKELY(cc == nullptr)) return false;
   ++cc->frees;
-  Magazine* m = cc->loaded;
-  if (MK_LIKELY(m->rounds < m->capacity)) {
-    m->slots[m->rounds++] = obj;
+  if (MK_LIKELY(cc->rounds < cc->capacity)) {
+    cc->loaded->slots[cc->rounds++] = obj;
     return true;
   }
   magazine_free_slow(cache, cc, obj);

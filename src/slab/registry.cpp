@@ -22,18 +22,18 @@ alignas(SlabCache) unsigned char g_boot_storage[kBootstrapCount][sizeof(SlabCach
 SlabCache* g_boot[kBootstrapCount];
 pthread_once_t g_boot_once = PTHREAD_ONCE_INIT;
 
-SlabCache* make_boot(size_t slot, const char* name, size_t size) {
+SlabCache* make_boot(size_t slot, const char* name, size_t size, size_t align = 0) {
   SlabCache* c = new (g_boot_storage[slot]) SlabCache();
   // Bootstrap caches cannot fail to initialise with these sizes; a failure here means the
   // registry is full, which cannot happen this early.
-  c->init(&global_page_heap(), name, size, 0, kSlabNoMagazines, nullptr);
+  c->init(&global_page_heap(), name, size, align, kSlabNoMagazines, nullptr);
   return c;
 }
 
 void init_boot() {
   g_boot[0] = make_boot(0, "kmem_cache", sizeof(SlabCache));
-  g_boot[1] = make_boot(1, "memkit_thread", sizeof(ThreadCache));
-  g_boot[2] = make_boot(2, "memkit_cpu_cache", sizeof(CpuCache) * kCpuCacheChunk);
+  g_boot[1] = make_boot(1, "memkit_thread", sizeof(ThreadCache), alignof(ThreadCache));
+  g_boot[2] = make_boot(2, "memkit_cpu_cache", sizeof(CpuCache) * kCpuCacheChunk, alignof(CpuCache));
   static const char* const kNames[] = {"memkit_magazine_64", "memkit_magazine_32",
                                        "memkit_magazine_16", "memkit_magazine_8"};
   for (size_t i = 0; i < sizeof kMagazineCapacities / sizeof kMagazineCapacities[0]; ++i)

@@ -480,10 +480,9 @@ void SlabCache::debug_on_free(void* obj, const char* caller) {
 void* SlabCache::alloc(unsigned gfp) {
   if (MK_LIKELY(((gfp & MK_GFP_ZERO) | slow_flags_) == 0)) {
     CpuCache& cc = this_cpu_cache(index_);
-    Magazine* m = cc.loaded;
-    if (MK_LIKELY(m->rounds != 0)) {
+    if (MK_LIKELY(cc.rounds != 0)) {
       ++cc.allocs;
-      return m->slots[--m->rounds];
+      return cc.loaded->slots[--cc.rounds];
     }
   }
   return alloc_slow(gfp);
@@ -514,10 +513,9 @@ void SlabCache::free_in_slab(const PageDesc* slab, void* p, const char* caller) 
     invalid_free(slab, p, caller);
   if (MK_LIKELY(slow_flags_ == 0)) {
     CpuCache& cc = this_cpu_cache(index_);
-    Magazine* m = cc.loaded;
-    if (MK_LIKELY(m->rounds < m->capacity)) {
+    if (MK_LIKELY(cc.rounds < cc.capacity)) {
       ++cc.frees;
-      m->slots[m->rounds++] = p;
+      cc.loaded->slots[cc.rounds++] = p;
       return;
     }
   }
