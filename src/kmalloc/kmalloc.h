@@ -9,7 +9,7 @@
 //                        block with its unused tail given straight back (alloc_pages_exact)
 //     larger          -> a direct mapping of whole pages (the vmalloc analogue)
 //
-//   kfree(p)          -> fast_class_of(p): the fast arena table, then p's page descriptor says
+//   kfree(p)          -> the fast arena table, then p's page descriptor (fast_index_of) says
 //                        the class and where the slab's objects are (PageDesc::slab_id ...),
 //                        so that p is checked to start an object -> a push on the magazine
 //     otherwise       -> kfree_slow: SlabCache::slab_of(p) (arena map + page descriptor)
