@@ -67,6 +67,8 @@ struct Block {
   uint8_t mark;   // leak scan
   uint32_t epoch; // fork generation it was allocated in (a forked child does not report the
                   // parent's blocks as its leaks: their owners may be threads it does not have)
+  uint64_t magic; // nonzero: this record is the block's own header (check=fast, see check.cpp:
+                  // user ^ kHeaderMagic); 0: a record in the table
 };
 
 /// The current fork generation (0 in the first process, +1 in each forked child).
@@ -124,9 +126,15 @@ struct Shard {
 Shard* shards();
 /// The table's bucket memory, [lo, hi) (not a leak-scan root).
 void table_range(uintptr_t* lo, uintptr_t* hi);
-/// Locks / unlocks every shard (the leak scan holds them all).
+/// Locks / unlocks every shard and every per-thread queue (the leak scan holds them all: no
+/// block is made, freed or released meanwhile).
 void lock_all();
 void unlock_all();
+/// Calls fn on every block record, in the table and in block headers, until it returns false
+/// (then returns false). The caller holds lock_all().
+bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx);
+/// Calls fn on each range of the header bitmap (metadata: not a leak-scan root). Under lock_all().
+void for_each_bitmap_range(void (*fn)(uintptr_t lo, uintptr_t hi, void* ctx), void* ctx);
 /// The block whose mapping or kmalloc block contains addr, scanning every shard without locks
 /// (the fault handler; the process is about to die). Copies the record; false if none.
 bool find_containing_unlocked(uintptr_t addr, Block* out);
