@@ -66,14 +66,16 @@ alignas(64) Shard g_shard_storage[kShards];
 // user ^ kHeaderMagic; every other pointer goes to the table (blocks on their own pages,
 // aligned and large blocks keep their records there) and, not found there, is an invalid free.
 // A released block's magic is cleared before kfree, so a stale header is never taken for a live
-// one. The leak scan and the exit sweep find the headers through a bitmap with one bit per 16
-// bytes of each 256 MiB arena (a chunk reserved on first use), set while a header block is live
-// or quarantined.
+// one. The leak scan and the exit sweep find the headers through a bitmap of the pages header
+// blocks have started on (one bit per 4 KiB page of each 256 MiB arena, a chunk reserved on first
+// use; set once, never cleared, so that malloc only reads it): on a marked page, every 16-byte
+// slot that starts a kmalloc object and holds a header whose magic is its own is a block.
 inline constexpr size_t kHeader = 96;
 static_assert(sizeof(Block) + 16 <= kHeader, "the record and the left canary fit the header");
 inline constexpr uint64_t kHeaderMagic = 0x6d6b636865636b21ull;
-inline constexpr unsigned kChunkShift = fast_arena::kShift;                 // 256 MiB of heap
-inline constexpr size_t kChunkWords = (size_t{1} << (kChunkShift - 4)) / 64;  // 2 MiB of bits
+inline constexpr unsigned kChunkShift = fast_arena::kShift;                  // 256 MiB of heap
+inline constexpr unsigned kPageShift = 12;
+inline constexpr size_t kChunkWords = (size_t{1} << (kChunkShift - kPageShift)) / 64;  // 8 KiB
 inline constexpr size_t kChunkSlots = fast_arena::kSlots;
 std::atomic<uint64_t*>* g_chunks = nullptr;  // kChunkSlots of them (reserved, 4 MiB)
 
@@ -91,25 +93,26 @@ uint64_t* bitmap_chunk(uintptr_t a) {
   return static_cast<uint64_t*>(mem);
 }
 
-inline void bitmap_set(uint64_t* chunk, uintptr_t base) {
-  const size_t i = (base & ((uintptr_t{1} << kChunkShift) - 1)) >> 4;
-  __atomic_fetch_or(&chunk[i >> 6], uint64_t{1} << (i & 63), __ATOMIC_RELEASE);
+/// Marks base's page as one a header block started on (a read when it is marked already).
+inline void bitmap_mark(uint64_t* chunk, uintptr_t base) {
+  const size_t i = (base & ((uintptr_t{1} << kChunkShift) - 1)) >> kPageShift;
+  const uint64_t bit = uint64_t{1} << (i & 63);
+  if ((__atomic_load_n(&chunk[i >> 6], __ATOMIC_RELAXED) & bit) == 0)
+    __atomic_fetch_or(&chunk[i >> 6], bit, __ATOMIC_RELAXED);
 }
 
-inline void bitmap_clear(uintptr_t base) {
-  uint64_t* chunk = g_chunks[base >> kChunkShift].load(std::memory_order_relaxed);
-  const size_t i = (base & ((uintptr_t{1} << kChunkShift) - 1)) >> 4;
-  __atomic_fetch_and(&chunk[i >> 6], ~(uint64_t{1} << (i & 63)), __ATOMIC_RELAXED);
+/// Whether a starts a kmalloc object holding a header block's record (live or quarantined).
+inline Block* header_at(uintptr_t a) {
+  const unsigned index = fast_index_of(reinterpret_cast<const void*>(a));
+  if (index - 1 >= size_class::kNumClasses) return nullptr;
+  Block* b = reinterpret_cast<Block*>(a);
+  return __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE) == ((a + kHeader) ^ kHeaderMagic) ? b : nullptr;
 }
 
 /// The header record of p, if p is the user pointer of a header block (live or quarantined).
 inline Block* header_of(uintptr_t p) {
   if (p < kHeader || (p & 15) != 0) return nullptr;
-  const uintptr_t base = p - kHeader;
-  const unsigned index = fast_index_of(reinterpret_cast<const void*>(base));
-  if (index - 1 >= size_class::kNumClasses) return nullptr;  // not a kmalloc object's start
-  Block* b = reinterpret_cast<Block*>(base);
-  return b->magic == (p ^ kHeaderMagic) ? b : nullptr;
+  return header_at(p - kHeader);  // kmalloc says whether p - kHeader may be read
 }
 
 void init_once() {
@@ -236,6 +239,14 @@ const unsigned char* first_bad(const unsigned char* p, size_t n, unsigned char b
     ++p;
   }
   const uint64_t word = 0x0101010101010101ull * byte;
+  // 32 bytes a step while they all match (freed blocks are checked whole at every eviction),
+  // then word by word to the first mismatch.
+  while (end - p >= 32) {
+    uint64_t v[4];
+    memcpy(v, p, 32);
+    if (((v[0] ^ word) | (v[1] ^ word) | (v[2] ^ word) | (v[3] ^ word)) != 0) break;
+    p += 32;
+  }
   while (end - p >= 8) {
     uint64_t v;
     memcpy(&v, p, 8);
@@ -376,8 +387,7 @@ void evict(Block* b);
 /// Gives a header block's memory back: its bit and magic cleared first, so that neither the
 /// scans nor a later free take the stale header for a block. Under a queue lock.
 void release_header(Block* b) {
-  bitmap_clear(b->base);
-  b->magic = 0;
+  __atomic_store_n(&b->magic, 0, __ATOMIC_RELAXED);
   kfree(reinterpret_cast<void*>(b->base), "free");
 }
 
@@ -595,8 +605,11 @@ bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx) {
     if (chunk == nullptr) continue;
     for (size_t w = 0; w < kChunkWords; ++w) {
       for (uint64_t bits = __atomic_load_n(&chunk[w], __ATOMIC_ACQUIRE); bits != 0; bits &= bits - 1) {
-        const uintptr_t base = (uintptr_t{c} << kChunkShift) + ((w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) << 4);
-        if (!fn(reinterpret_cast<Block*>(base), ctx)) return false;
+        const uintptr_t page = (uintptr_t{c} << kChunkShift) +
+                               ((w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) << kPageShift);
+        for (uintptr_t a = page; a < page + (uintptr_t{1} << kPageShift); a += 16)
+          if (Block* b = header_at(a))
+            if (!fn(b, ctx)) return false;
       }
     }
   }
@@ -663,12 +676,11 @@ void* allocate_with_header(size_t size, AllocKind kind, bool zero) {
   b->full = 0;
   b->mark = 0;
   b->epoch = g_epoch.load(std::memory_order_relaxed);
-  b->magic = b->user ^ kHeaderMagic;
-  recanary(*b);
-  Queue& q = my_queue();  // the scans hold every queue lock: no bit changes under them
-  q.lock.lock();
-  bitmap_set(chunk, base);
-  q.lock.unlock();
+  memset(reinterpret_cast<void*>(b->user - 16), kLeftCanary, 16);
+  memset(reinterpret_cast<void*>(b->user + size), kRightCanary, base + b->span - (b->user + size));
+  bitmap_mark(chunk, base);
+  // The magic last: a scan that sees it sees the whole record.
+  __atomic_store_n(&b->magic, b->user ^ kHeaderMagic, __ATOMIC_RELEASE);
   return reinterpret_cast<void*>(b->user);
 }
 

@@ -2,19 +2,27 @@
 //
 // libmemkit-checked.so is a malloc that looks for the classic heap bugs in unmodified programs
 // (see the README's "memkit check"). It sits on kmalloc and the page heap (never on the
-// process's malloc: it is the process's malloc) and keeps, for every block, a record out of
-// line in a hash table keyed by the block's address:
+// process's malloc: it is the process's malloc) and keeps, for every block, a record (Block):
+// at check=fast, for a block of C's default alignment that fits kmalloc's classes (nearly all),
+// in the block's own header, found from the pointer with kmalloc's page descriptors; for the
+// others (check=full, guard_sample_rate blocks, aligned and large blocks) out of line in a hash
+// table keyed by the block's address:
 //
-//   Block record (a kmalloc object)            the block (check=fast: a kmalloc block)
-//   { user, size, kind (malloc/new/new[]/       [ left canary 0xfa x max(16, align) ][ user bytes ][ right canary 0xfb: redzone + slack to the usable end ]
-//     aligned), state (live/quarantined),      ^ base                              ^ user
+//   check=fast, header block (one kmalloc object)
+//   [ Block record ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb: redzone + slack to the usable end ]
+//   ^ base                                   ^ user = base + 96
+//
+//   Block record in the table (a kmalloc object)   check=fast, aligned or large: a kmalloc block
+//   { user, size, kind (malloc/new/new[]/           [ left canary 0xfa x align ][ user bytes ][ right canary 0xfb ... ]
+//     aligned), state (live/quarantined),           ^ base                      ^ user
 //     alloc/free stack ids, tids, ... }
-//                                              the block (check=full: its own mapping)
-//                                              [ canary 0xfa ... ][ user bytes ][ PROT_NONE guard page ]
-//                                              ^ base (page)       ^ user = end - size, aligned down to the
-//                                                                    weakest alignment C allows for size
+//                                                   check=full: its own mapping
+//                                                   [ canary 0xfa ... ][ user bytes ][ PROT_NONE guard page ]
+//                                                   ^ base (page)       ^ user = end - size, aligned down to the
+//                                                                         weakest alignment C allows for size
 //
-//   free(p)  -> record of p? no: invalid-free. quarantined: double-free. kind or sized-delete
+//   free(p)  -> record of p (its header if kmalloc says p - 96 starts an object and the header's
+//               magic is p's, else the table)? no: invalid-free. quarantined: double-free. kind or sized-delete
 //               size differs: alloc-dealloc-mismatch. canaries broken: heap-buffer-overflow or
 //               -underflow. Else the block is filled with 0xfd (fast) or made inaccessible
 //               (full) and queued in the quarantine; when it leaves (quarantine_bytes), the
