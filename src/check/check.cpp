@@ -481,7 +481,9 @@ struct CallStack {
   unsigned depth = 0;
 };
 
-void capture(CallStack* s) { s->depth = capture_stack(s->frames, g_cfg.depth); }
+__attribute__((always_inline)) inline void capture(CallStack* s) {
+  s->depth = capture_stack_inline(s->frames, g_cfg.depth);
+}
 
 void fill_call(ErrorReport* r, const CallStack& s, const char* call) {
   r->frames = s.frames;
@@ -649,8 +651,8 @@ void unprotect(const Block& b) {
 namespace {
 
 /// A header block (see kHeader), or nullptr with no memory kept (the table path then tries).
-void* allocate_with_header(size_t size, AllocKind kind, bool zero) {
-  const uint32_t stack = capture_stack_id(g_cfg.depth);
+__attribute__((always_inline)) inline void* allocate_with_header(size_t size, AllocKind kind, bool zero) {
+  const uint32_t stack = capture_stack_id_inline(g_cfg.depth);
   void* mem = kmalloc(kHeader + size + g_cfg.redzone, zero ? MK_GFP_ZERO : 0);
   if (mem == nullptr) return nullptr;
   const uintptr_t base = reinterpret_cast<uintptr_t>(mem);
@@ -685,7 +687,8 @@ void* allocate_with_header(size_t size, AllocKind kind, bool zero) {
 }
 
 /// free of a header block b (p its user pointer).
-void deallocate_header(Block* b, uintptr_t p, AllocKind kind, bool sized, size_t size, const char* caller) {
+__attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t p, AllocKind kind, bool sized,
+                                                             size_t size, const char* caller) {
   CallStack s;
   capture(&s);
   const uint32_t free_stack = stack_depot().put(s.frames, s.depth);
@@ -794,7 +797,7 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
   b->alloc_tid = current_tid();
   b->epoch = g_epoch.load(std::memory_order_relaxed);
   b->magic = 0;
-  b->alloc_stack = capture_stack_id(g_cfg.depth);
+  b->alloc_stack = capture_stack_id_inline(g_cfg.depth);
   insert(b);
   return reinterpret_cast<void*>(b->user);
 }
