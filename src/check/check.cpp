@@ -616,9 +616,18 @@ bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx) {
       for (uint64_t bits = __atomic_load_n(&chunk[w], __ATOMIC_ACQUIRE); bits != 0; bits &= bits - 1) {
         const uintptr_t page = (uintptr_t{c} << kChunkShift) +
                                ((w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) << kPageShift);
-        for (uintptr_t a = page; a < page + (uintptr_t{1} << kPageShift); a += 16)
+        // From one object start to the next by the class size (a slot is at least that big;
+        // where the step lands on no start, 16 bytes at a time until one).
+        for (uintptr_t a = page; a < page + (uintptr_t{1} << kPageShift);) {
+          const unsigned index = fast_index_of(reinterpret_cast<const void*>(a));
+          if (index - 1 >= size_class::kNumClasses) {
+            a += 16;
+            continue;
+          }
           if (Block* b = header_at(a))
             if (!fn(b, ctx)) return false;
+          a += size_class::class_size(index - 1);
+        }
       }
     }
   }
