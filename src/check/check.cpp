@@ -707,7 +707,7 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
                                                              size_t size, const char* caller) {
   CallStack s;
   capture(&s);
-  const uint32_t free_stack = stack_depot().put(s.frames, s.depth);
+  const uint32_t free_stack = put_stack(detail::t_free_memo, s.frames, s.depth);
   ErrorReport r;
   Queue& q = my_queue();
   q.lock.lock();
@@ -860,7 +860,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     r.access = Access::kWrite;
   } else {
     b->state = kQuarantined;
-    b->free_stack = stack_depot().put(s.frames, s.depth);
+    b->free_stack = put_stack(detail::t_free_memo, s.frames, s.depth);
     b->free_tid = current_tid();
     sh.lock.unlock();
     if (b->full) {

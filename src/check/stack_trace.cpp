@@ -18,6 +18,8 @@ namespace detail {
 uintptr_t g_own_lo = 0;
 uintptr_t g_own_hi = 0;
 __attribute__((tls_model("initial-exec"))) thread_local bool t_capturing = false;
+__attribute__((tls_model("initial-exec"))) thread_local StackMemo t_alloc_memo = {};
+__attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_memo = {};
 }  // namespace detail
 
 namespace {

@@ -64,10 +64,41 @@ __attribute__((always_inline)) inline unsigned capture_stack_inline(uintptr_t* f
   return depth;
 }
 
+/// The last stack a thread stored, and its id: a loop that allocates (or frees) from one place
+/// gets its id with a compare, without the depot's hash and the walk of its chain.
+struct StackMemo {
+  static constexpr unsigned kFrames = 16;  // deeper stacks go to the depot every time
+  uint32_t id;
+  uint32_t depth;
+  uintptr_t frames[kFrames];
+};
+
+__attribute__((always_inline)) inline uint32_t put_stack(StackMemo& m, const uintptr_t* frames, unsigned depth) {
+  if (depth == 0) return 0;
+  if (depth == m.depth && m.id != 0) {
+    unsigned i = 0;
+    while (i < depth && frames[i] == m.frames[i]) ++i;
+    if (i == depth) return m.id;
+  }
+  const uint32_t id = stack_depot().put(frames, depth);
+  if (depth <= StackMemo::kFrames) {
+    m.id = id;
+    m.depth = depth;
+    for (unsigned i = 0; i < depth; ++i) m.frames[i] = frames[i];
+  }
+  return id;
+}
+
+/// This thread's memos: one for allocation stacks, one for free stacks.
+namespace detail {
+extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_alloc_memo;
+extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_memo;
+}  // namespace detail
+
 __attribute__((always_inline)) inline uint32_t capture_stack_id_inline(unsigned max) {
   uintptr_t frames[kMaxFrames];
   const unsigned n = capture_stack_inline(frames, max > kMaxFrames ? kMaxFrames : max);
-  return stack_depot().put(frames, n);
+  return put_stack(detail::t_alloc_memo, frames, n);
 }
 
 struct SymbolizedFrame {
