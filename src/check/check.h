@@ -134,8 +134,9 @@ struct Shard {
 Shard* shards();
 /// The table's bucket memory, [lo, hi) (not a leak-scan root).
 void table_range(uintptr_t* lo, uintptr_t* hi);
-/// Locks / unlocks every shard and every per-thread queue (the leak scan holds them all: no
-/// block is made, freed or released meanwhile).
+/// Locks / unlocks every shard and every per-thread queue (the leak scan holds them all: no block
+/// is freed or released meanwhile, and no table record made; a header block may still be made,
+/// its magic written last, so that a scan sees it whole or not at all).
 void lock_all();
 void unlock_all();
 /// Calls fn on every block record, in the table and in block headers, until it returns false
