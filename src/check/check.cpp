@@ -52,6 +52,69 @@ uintptr_t g_table_lo = 0;
 uintptr_t g_table_hi = 0;
 alignas(64) Shard g_shard_storage[kShards];
 
+// ---- records in the blocks' headers (check=fast) ----
+//
+// A fast-mode block of at most kmalloc's largest class, with C's default alignment, carries its
+// record in front of it, in the same kmalloc object:
+//
+//   [ Block record (kHeader - 16 bytes) ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb ... ]
+//   ^ base: starts a kmalloc object                               ^ user = base + kHeader
+//
+// so that malloc and free touch the block's own cache lines, with no second allocation and no
+// table. free(p) trusts the header only after kmalloc says p - kHeader starts one of its
+// objects (fast_index_of: the page descriptor, no read of p's memory) and the header's magic is
+// user ^ kHeaderMagic; every other pointer goes to the table (blocks on their own pages,
+// aligned and large blocks keep their records there) and, not found there, is an invalid free.
+// A released block's magic is cleared before kfree, so a stale header is never taken for a live
+// one. The leak scan and the exit sweep find the headers through a bitmap of the pages header
+// blocks have started on (one bit per 4 KiB page of each 256 MiB arena, a chunk reserved on first
+// use; set once, never cleared, so that malloc only reads it): on a marked page, every 16-byte
+// slot that starts a kmalloc object and holds a header whose magic is its own is a block.
+inline constexpr size_t kHeader = 96;
+static_assert(sizeof(Block) + 16 <= kHeader, "the record and the left canary fit the header");
+inline constexpr uint64_t kHeaderMagic = 0x6d6b636865636b21ull;
+inline constexpr unsigned kChunkShift = fast_arena::kShift;                  // 256 MiB of heap
+inline constexpr unsigned kPageShift = 12;
+inline constexpr size_t kChunkWords = (size_t{1} << (kChunkShift - kPageShift)) / 64;  // 8 KiB
+inline constexpr size_t kChunkSlots = fast_arena::kSlots;
+std::atomic<uint64_t*>* g_chunks = nullptr;  // kChunkSlots of them (reserved, 4 MiB)
+
+uint64_t* bitmap_chunk(uintptr_t a) {
+  std::atomic<uint64_t*>& slot = g_chunks[a >> kChunkShift];
+  uint64_t* c = slot.load(std::memory_order_acquire);
+  if (__builtin_expect(c != nullptr, 1)) return c;
+  void* mem = nullptr;
+  if (os::system_os().reserve(kChunkWords * 8, g_cfg.page, &mem) != 0) return nullptr;
+  uint64_t* expected = nullptr;
+  if (!slot.compare_exchange_strong(expected, static_cast<uint64_t*>(mem), std::memory_order_acq_rel)) {
+    os::system_os().release(mem, kChunkWords * 8);
+    return expected;
+  }
+  return static_cast<uint64_t*>(mem);
+}
+
+/// Marks base's page as one a header block started on (a read when it is marked already).
+inline void bitmap_mark(uint64_t* chunk, uintptr_t base) {
+  const size_t i = (base & ((uintptr_t{1} << kChunkShift) - 1)) >> kPageShift;
+  const uint64_t bit = uint64_t{1} << (i & 63);
+  if ((__atomic_load_n(&chunk[i >> 6], __ATOMIC_RELAXED) & bit) == 0)
+    __atomic_fetch_or(&chunk[i >> 6], bit, __ATOMIC_RELAXED);
+}
+
+/// Whether a starts a kmalloc object holding a header block's record (live or quarantined).
+inline Block* header_at(uintptr_t a) {
+  const unsigned index = fast_index_of(reinterpret_cast<const void*>(a));
+  if (index - 1 >= size_class::kNumClasses) return nullptr;
+  Block* b = reinterpret_cast<Block*>(a);
+  return __atomic_load_n(&b->magic, __ATOMIC_ACQUIRE) == ((a + kHeader) ^ kHeaderMagic) ? b : nullptr;
+}
+
+/// The header record of p, if p is the user pointer of a header block (live or quarantined).
+inline Block* header_of(uintptr_t p) {
+  if (p < kHeader || (p & 15) != 0) return nullptr;
+  return header_at(p - kHeader);  // kmalloc says whether p - kHeader may be read
+}
+
 void init_once() {
   const Options& o = options();
   g_cfg.page = os::page_size();
@@ -90,6 +153,11 @@ void init_once() {
   }
   g_table_lo = reinterpret_cast<uintptr_t>(mem);
   g_table_hi = g_table_lo + bytes;
+  void* chunks = nullptr;
+  if (os::system_os().reserve(kChunkSlots * sizeof(uint64_t*), g_cfg.page, &chunks) != 0) {
+    report_fatal("out-of-memory", "malloc", nullptr, "checked mode: no memory for its header bitmap");
+  }
+  g_chunks = static_cast<std::atomic<uint64_t*>*>(chunks);
   g_shards = g_shard_storage;
   stack_depot();
   g_ready.store(true, std::memory_order_release);
@@ -148,19 +216,11 @@ __attribute__((tls_model("initial-exec"))) thread_local uint32_t t_sample_countd
 
 void reset_tid_in_child() { t_tid = 0; }
 
-void fork_lock_queues();
-void fork_unlock_queues();
 
 // fork() in a threaded program: no shard or quarantine lock may be held by a thread that does
 // not exist in the child.
-void fork_prepare() {
-  lock_all();
-  fork_lock_queues();
-}
-void fork_parent() {
-  fork_unlock_queues();
-  unlock_all();
-}
+void fork_prepare() { lock_all(); }
+void fork_parent() { unlock_all(); }
 std::atomic<uint32_t> g_epoch{0};
 
 void fork_child() {
@@ -179,6 +239,14 @@ const unsigned char* first_bad(const unsigned char* p, size_t n, unsigned char b
     ++p;
   }
   const uint64_t word = 0x0101010101010101ull * byte;
+  // 32 bytes a step while they all match (freed blocks are checked whole at every eviction),
+  // then word by word to the first mismatch.
+  while (end - p >= 32) {
+    uint64_t v[4];
+    memcpy(v, p, 32);
+    if (((v[0] ^ word) | (v[1] ^ word) | (v[2] ^ word) | (v[3] ^ word)) != 0) break;
+    p += 32;
+  }
   while (end - p >= 8) {
     uint64_t v;
     memcpy(&v, p, 8);
@@ -190,13 +258,17 @@ const unsigned char* first_bad(const unsigned char* p, size_t n, unsigned char b
   return nullptr;
 }
 
+uintptr_t left_canary_start(const Block& b) {
+  return b.full ? (b.user & ~(g_cfg.page - 1)) : b.magic != 0 ? b.user - 16 : b.base;
+}
+
 uintptr_t block_data_end(const Block& b) {  // the end of what the canaries cover
   return b.full ? b.base + b.span - g_cfg.page : b.base + b.span;
 }
 
 /// Checks both canaries of a live block; fills r and returns true if one is broken.
 bool canary_broken(const Block& b, ErrorReport* r) {
-  const unsigned char* left_start = reinterpret_cast<const unsigned char*>(b.full ? (b.user & ~(g_cfg.page - 1)) : b.base);
+  const unsigned char* left_start = reinterpret_cast<const unsigned char*>(left_canary_start(b));
   if (const unsigned char* bad = first_bad(left_start, b.user - reinterpret_cast<uintptr_t>(left_start), kLeftCanary)) {
     // The lowest broken byte of the left redzone; the report names the one nearest the block.
     const unsigned char* last = bad;
@@ -217,7 +289,7 @@ bool canary_broken(const Block& b, ErrorReport* r) {
 }
 
 void recanary(const Block& b) {
-  unsigned char* left_start = reinterpret_cast<unsigned char*>(b.full ? (b.user & ~(g_cfg.page - 1)) : b.base);
+  unsigned char* left_start = reinterpret_cast<unsigned char*>(left_canary_start(b));
   memset(left_start, kLeftCanary, b.user - reinterpret_cast<uintptr_t>(left_start));
   memset(reinterpret_cast<void*>(b.user + b.size), kRightCanary, block_data_end(b) - (b.user + b.size));
 }
@@ -299,24 +371,34 @@ struct Queue {
 } __attribute__((aligned(64)));
 Queue g_queues[kQueues];
 
-void fork_lock_queues() {
+void lock_queues() {
   for (Queue& q : g_queues) q.lock.lock();
 }
-void fork_unlock_queues() {
-  for (Queue& q : g_queues) q.lock.unlock();
+void unlock_queues() {
+  for (unsigned i = kQueues; i-- > 0;) g_queues[i].lock.unlock();
 }
 
-size_t quarantine_cost(const Block& b) { return b.full ? b.span : b.span + sizeof(Block); }
+size_t quarantine_cost(const Block& b) {
+  return b.full || b.magic != 0 ? b.span : b.span + sizeof(Block);
+}
 
 void evict(Block* b);
 
-void quarantine(Block* b) {
-  Queue& q = g_queues[current_tid() % kQueues];
+/// Gives a header block's memory back: its bit and magic cleared first, so that neither the
+/// scans nor a later free take the stale header for a block. Under a queue lock.
+void release_header(Block* b) {
+  __atomic_store_n(&b->magic, 0, __ATOMIC_RELAXED);
+  kfree(reinterpret_cast<void*>(b->base), "free");
+}
+
+/// Appends b to q (whose lock the caller holds) and takes out what exceeds q's budget, oldest
+/// first. Header blocks whose fill is intact are released at once; the others are returned,
+/// linked by qnext, for evict() once the lock is dropped (reports allocate).
+Block* enqueue_locked(Queue& q, Block* b) {
   const size_t budget = g_cfg.quarantine_bytes / kQueues;
   // Blocks on their own pages each hold kernel mappings: at most half of full_max_blocks wait.
   const size_t max_full = (g_cfg.full_max_blocks / 2) / kQueues + 1;
   Block* out = nullptr;
-  q.lock.lock();
   b->qnext = nullptr;
   if (q.tail) q.tail->qnext = b;
   else q.head = b;
@@ -329,15 +411,41 @@ void quarantine(Block* b) {
     if (q.head == nullptr) q.tail = nullptr;
     q.bytes -= quarantine_cost(*old);
     q.full_blocks -= old->full;
+    if (old->magic != 0 &&
+        (reporting_now() ||
+         first_bad(reinterpret_cast<const unsigned char*>(old->user), old->size, kFreedFill) == nullptr)) {
+      release_header(old);
+      continue;
+    }
     old->qnext = out;
     out = old;
   }
-  q.lock.unlock();
+  // The next block to leave has been out of the cache since it was freed: fetch its record and
+  // the start of its fill now, so that the eviction a later free makes does not wait for them.
+  if (q.head != nullptr) {
+    const char* next = reinterpret_cast<const char*>(q.head);
+    __builtin_prefetch(next);
+    for (unsigned line = 1; line < 6; ++line) __builtin_prefetch(next + 64 * line);  // header blocks: the fill follows
+  }
+  return out;
+}
+
+void evict_all(Block* out) {
   while (out != nullptr) {
     Block* next = out->qnext;
     evict(out);
     out = next;
   }
+}
+
+Queue& my_queue() { return g_queues[current_tid() % kQueues]; }
+
+void quarantine(Block* b) {
+  Queue& q = my_queue();
+  q.lock.lock();
+  Block* out = enqueue_locked(q, b);
+  q.lock.unlock();
+  evict_all(out);
 }
 
 /// A fast-mode freed block whose fill changed was written after free: reports and returns true.
@@ -361,6 +469,13 @@ void evict(Block* b) {
   if (fill_broken(*b, "quarantine eviction (a later free)")) {
     // check_continue: the block is reported once; it goes back all the same.
   }
+  if (b->magic != 0) {
+    Queue& q = my_queue();
+    q.lock.lock();
+    release_header(b);
+    q.lock.unlock();
+    return;
+  }
   remove(b);
   release_memory(*b);
   kfree(b, "free");
@@ -373,7 +488,9 @@ struct CallStack {
   unsigned depth = 0;
 };
 
-void capture(CallStack* s) { s->depth = capture_stack(s->frames, g_cfg.depth); }
+__attribute__((always_inline)) inline void capture(CallStack* s) {
+  s->depth = capture_stack_inline(s->frames, g_cfg.depth);
+}
 
 void fill_call(ErrorReport* r, const CallStack& s, const char* call) {
   r->frames = s.frames;
@@ -383,6 +500,29 @@ void fill_call(ErrorReport* r, const CallStack& s, const char* call) {
 
 bool kinds_match(AllocKind allocated, AllocKind freed) { return allocated == freed; }
 
+struct Containing {
+  uintptr_t addr;
+  Block* out;
+  bool found;
+};
+
+/// The block whose memory (its kmalloc block, or its mapping) contains addr, copied into out.
+bool find_containing(uintptr_t addr, Block* out) {
+  Containing c{addr, out, false};
+  lock_all();
+  for_each_block(
+      [](Block* b, void* ctx) {
+        Containing* q = static_cast<Containing*>(ctx);
+        if (q->addr < b->base || q->addr >= b->base + b->span) return true;
+        *q->out = *b;
+        q->found = true;
+        return false;
+      },
+      &c);
+  unlock_all();
+  return c.found;
+}
+
 // An invalid free: p is not a block. Names the block p points into, if any.
 void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
   ErrorReport r;
@@ -390,7 +530,7 @@ void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
   r.addr = p;
   fill_call(&r, s, call);
   Block b;
-  if (find_containing_unlocked(p, &b)) {
+  if (find_containing(p, &b)) {
     r.has_block = true;
     r.block = b;
     r.how = b.state == kQuarantined ? "the pointer is not the start of a block (the block it points into was freed)"
@@ -451,13 +591,58 @@ void table_range(uintptr_t* lo, uintptr_t* hi) {
   *hi = g_table_hi;
 }
 
+// Lock order: a queue before a shard (an eviction under its queue's lock removes a table record).
 void lock_all() {
   ensure_init();
+  lock_queues();
   for (unsigned i = 0; i < kShards; ++i) g_shards[i].lock.lock();
 }
 
 void unlock_all() {
   for (unsigned i = kShards; i-- > 0;) g_shards[i].lock.unlock();
+  unlock_queues();
+}
+
+bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx) {
+  if (g_shards == nullptr) return true;
+  for (unsigned s = 0; s < kShards; ++s)
+    for (size_t i = 0; i < kBuckets; ++i)
+      for (Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next)
+        if (!fn(b, ctx)) return false;
+  for (size_t c = 0; c < kChunkSlots; ++c) {
+    const uint64_t* chunk = g_chunks[c].load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    for (size_t w = 0; w < kChunkWords; ++w) {
+      for (uint64_t bits = __atomic_load_n(&chunk[w], __ATOMIC_ACQUIRE); bits != 0; bits &= bits - 1) {
+        const uintptr_t page = (uintptr_t{c} << kChunkShift) +
+                               ((w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) << kPageShift);
+        // From one object start to the next by the class size (a slot is at least that big;
+        // where the step lands on no start, 16 bytes at a time until one).
+        for (uintptr_t a = page; a < page + (uintptr_t{1} << kPageShift);) {
+          const unsigned index = fast_index_of(reinterpret_cast<const void*>(a));
+          if (index - 1 >= size_class::kNumClasses) {
+            a += 16;
+            continue;
+          }
+          if (Block* b = header_at(a))
+            if (!fn(b, ctx)) return false;
+          a += size_class::class_size(index - 1);
+        }
+      }
+    }
+  }
+  return true;
+}
+
+void for_each_bitmap_range(void (*fn)(uintptr_t lo, uintptr_t hi, void* ctx), void* ctx) {
+  if (g_chunks == nullptr) return;
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(g_chunks);
+  fn(lo, lo + kChunkSlots * sizeof(uint64_t*), ctx);
+  for (size_t c = 0; c < kChunkSlots; ++c) {
+    const uint64_t* chunk = g_chunks[c].load(std::memory_order_acquire);
+    if (chunk != nullptr)
+      fn(reinterpret_cast<uintptr_t>(chunk), reinterpret_cast<uintptr_t>(chunk) + kChunkWords * 8, ctx);
+  }
 }
 
 bool find_containing_unlocked(uintptr_t addr, Block* out) {
@@ -479,11 +664,122 @@ void unprotect(const Block& b) {
   if (b.full) os::system_os().commit(reinterpret_cast<void*>(b.base), b.span);
 }
 
+namespace {
+
+/// A header block (see kHeader), or nullptr with no memory kept (the table path then tries).
+__attribute__((always_inline)) inline void* allocate_with_header(size_t size, AllocKind kind, bool zero) {
+  const uint32_t stack = capture_stack_id_inline(g_cfg.depth);
+  void* mem = kmalloc(kHeader + size + g_cfg.redzone, zero ? MK_GFP_ZERO : 0);
+  if (mem == nullptr) return nullptr;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(mem);
+  uint64_t* chunk = bitmap_chunk(base);
+  const unsigned index = fast_index_of(mem);
+  if (chunk == nullptr || index - 1 >= size_class::kNumClasses) {
+    kfree(mem, "malloc");
+    return nullptr;
+  }
+  Block* b = static_cast<Block*>(mem);
+  b->next = nullptr;
+  b->qnext = nullptr;
+  b->user = base + kHeader;
+  b->size = size;
+  b->base = base;
+  b->span = size_class::class_size(index - 1);
+  b->alloc_stack = stack;
+  b->free_stack = 0;
+  b->alloc_tid = current_tid();
+  b->free_tid = 0;
+  b->state = kLive;
+  b->kind = kind;
+  b->full = 0;
+  b->mark = 0;
+  b->epoch = g_epoch.load(std::memory_order_relaxed);
+  memset(reinterpret_cast<void*>(b->user - 16), kLeftCanary, 16);
+  memset(reinterpret_cast<void*>(b->user + size), kRightCanary, base + b->span - (b->user + size));
+  bitmap_mark(chunk, base);
+  // The magic last: a scan that sees it sees the whole record.
+  __atomic_store_n(&b->magic, b->user ^ kHeaderMagic, __ATOMIC_RELEASE);
+  return reinterpret_cast<void*>(b->user);
+}
+
+/// free of a header block b (p its user pointer).
+__attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t p, AllocKind kind, bool sized,
+                                                             size_t size, const char* caller) {
+  CallStack s;
+  capture(&s);
+  const uint32_t free_stack = put_stack(detail::t_free_memo, s.frames, s.depth);
+  ErrorReport r;
+  Queue& q = my_queue();
+  q.lock.lock();
+  uint8_t live = kLive;
+  if (b->state != kLive) {
+    r.kind = ErrorKind::kDoubleFree;
+    r.addr = p;
+    r.how = "the block was already freed";
+  } else if (!kinds_match(static_cast<AllocKind>(b->kind), kind) || (sized && size != b->size)) {
+    r.kind = ErrorKind::kMismatch;
+    r.addr = p;
+    if (!kinds_match(static_cast<AllocKind>(b->kind), kind)) {
+      r.how = "the block is freed with a call that does not match its allocation";
+      snprintf(r.detail, sizeof r.detail, "allocated by %s, freed by %s (expected %s)",
+               alloc_kind_name(static_cast<AllocKind>(b->kind)), caller,
+               dealloc_kind_name(static_cast<AllocKind>(b->kind)));
+    } else {
+      r.how = "sized delete with the wrong size";
+      snprintf(r.detail, sizeof r.detail, "%s was given size %zu; the block has %zu bytes", caller,
+               size, b->size);
+    }
+  } else if (canary_broken(*b, &r)) {
+    r.how = r.kind == ErrorKind::kOverflow ? "found by free: the canary after the block was overwritten"
+                                           : "found by free: the canary before the block was overwritten";
+    r.access = Access::kWrite;
+  } else if (!__atomic_compare_exchange_n(&b->state, &live, static_cast<uint8_t>(kQuarantined), false,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    // Another thread freed it between the check and here (the program's race).
+    r.kind = ErrorKind::kDoubleFree;
+    r.addr = p;
+    r.how = "the block was already freed";
+  } else {
+    b->free_stack = free_stack;
+    b->free_tid = current_tid();
+    memset(reinterpret_cast<void*>(b->user), kFreedFill, b->size);
+    Block* out = enqueue_locked(q, b);
+    q.lock.unlock();
+    evict_all(out);
+    return;
+  }
+  r.has_block = true;
+  r.block = *b;
+  q.lock.unlock();
+  r.frames = s.frames;
+  r.depth = s.depth;
+  r.call = caller;
+  report_error(r);
+  // check_continue: as deallocate() does.
+  if (r.kind == ErrorKind::kDoubleFree) return;
+  recanary(r.block);
+  deallocate(reinterpret_cast<void*>(p), static_cast<AllocKind>(r.block.kind), false, 0, caller);
+}
+
+/// The record of p (nullptr if none) with the lock that guards it held: the calling thread's
+/// queue lock for a header block, else p's shard lock. The caller unlocks *held.
+Block* lookup_locked(uintptr_t p, SpinLock** held) {
+  if (Block* hb = header_of(p)) {
+    SpinLock& l = my_queue().lock;
+    l.lock();
+    *held = &l;
+    return hb->magic == (p ^ kHeaderMagic) ? hb : nullptr;  // released meanwhile: a racing free
+  }
+  Shard& sh = shard_for(p);
+  sh.lock.lock();
+  *held = &sh.lock;
+  return find_locked(p);
+}
+
+}  // namespace
+
 void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
   ensure_init();
-  Block* b = static_cast<Block*>(kmalloc(sizeof(Block), 0));
-  if (b == nullptr) return nullptr;
-  bool ok = false;
   // check=full: every block on its own pages; check=fast with guard_sample_rate: one in N
   // (16-byte aligned, as the program expects from glibc).
   bool own_pages = g_cfg.full;
@@ -492,6 +788,12 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
       t_sample_countdown = g_cfg.sample_rate;
     own_pages = --t_sample_countdown == 0;
   }
+  if (!own_pages && align <= 16 && size <= size_class::kMaxSize - kHeader - g_cfg.redzone) {
+    if (void* p = allocate_with_header(size, kind, zero)) return p;
+  }
+  Block* b = static_cast<Block*>(kmalloc(sizeof(Block), 0));
+  if (b == nullptr) return nullptr;
+  bool ok = false;
   if (own_pages && g_full_blocks.fetch_add(1, std::memory_order_relaxed) < g_cfg.full_max_blocks) {
     ok = full_layout(size, align, b, g_cfg.full ? 1 : 16);
     if (!ok) g_full_blocks.fetch_sub(1, std::memory_order_relaxed);
@@ -510,7 +812,8 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
   b->free_tid = 0;
   b->alloc_tid = current_tid();
   b->epoch = g_epoch.load(std::memory_order_relaxed);
-  b->alloc_stack = capture_stack_id(g_cfg.depth);
+  b->magic = 0;
+  b->alloc_stack = capture_stack_id_inline(g_cfg.depth);
   insert(b);
   return reinterpret_cast<void*>(b->user);
 }
@@ -519,6 +822,10 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
   if (ptr == nullptr) return;
   ensure_init();
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
+  if (Block* hb = header_of(p)) {
+    deallocate_header(hb, p, kind, sized, size, caller);
+    return;
+  }
   CallStack s;
   capture(&s);
   Shard& sh = shard_for(p);
@@ -553,7 +860,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     r.access = Access::kWrite;
   } else {
     b->state = kQuarantined;
-    b->free_stack = stack_depot().put(s.frames, s.depth);
+    b->free_stack = put_stack(detail::t_free_memo, s.frames, s.depth);
     b->free_tid = current_tid();
     sh.lock.unlock();
     if (b->full) {
@@ -584,9 +891,8 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
   }
   ensure_init();
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
-  Shard& sh = shard_for(p);
-  sh.lock.lock();
-  Block* b = find_locked(p);
+  SpinLock* held = nullptr;
+  Block* b = lookup_locked(p, &held);
   if (b != nullptr && b->state == kLive && b->kind == kMalloc && !b->full) {
     ErrorReport r;
     // In place when the new size and the redzone fit the kmalloc block.
@@ -594,7 +900,7 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
     if (!canary_broken(*b, &r) && size <= room && room - size >= g_cfg.redzone) {
       const size_t old = b->size;
       b->size = size;
-      sh.lock.unlock();
+      held->unlock();
       if (size < old) memset(reinterpret_cast<void*>(b->user + size), kRightCanary, old - size);
       else recanary(*b);
       return ptr;
@@ -602,11 +908,11 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
   }
   // check=full: the same size stays (any other moves, so the end stays flush with the guard).
   if (b != nullptr && b->state == kLive && b->kind == kMalloc && b->full && size == b->size) {
-    sh.lock.unlock();
+    held->unlock();
     return ptr;
   }
   const size_t old_size = b != nullptr && b->state == kLive ? b->size : 0;
-  sh.lock.unlock();
+  held->unlock();
   if (b == nullptr || b->state != kLive) {
     // Not a live block: deallocate reports it (invalid or double free) as realloc's.
     deallocate(ptr, kMalloc, false, 0, caller);
@@ -623,12 +929,11 @@ size_t usable_size(const void* ptr, const char* caller) {
   if (ptr == nullptr) return 0;
   ensure_init();
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
-  Shard& sh = shard_for(p);
-  sh.lock.lock();
-  Block* b = find_locked(p);
+  SpinLock* held = nullptr;
+  Block* b = lookup_locked(p, &held);
   const size_t n = b != nullptr && b->state == kLive ? b->size : 0;
   const bool bad = b == nullptr || b->state != kLive;
-  sh.lock.unlock();
+  held->unlock();
   if (bad) {
     CallStack s;
     capture(&s);
@@ -660,35 +965,31 @@ void finish() {
   // Copies are taken under the locks and reported without them (reports allocate).
   for (;;) {
     ErrorReport r;
-    bool found = false;
     lock_all();
-    for (unsigned s = 0; s < kShards && !found; ++s) {
-      for (size_t i = 0; i < kBuckets && !found; ++i) {
-        for (Block* b = g_shards[s].buckets[i]; b != nullptr && !found; b = b->next) {
-          if (b->mark == 2) continue;  // reported already
-          if (b->state == kLive && canary_broken(*b, &r)) {
-            r.how = r.kind == ErrorKind::kOverflow ? "found at exit: the canary after the block was overwritten"
+    const bool found = !for_each_block(
+        [](Block* b, void* ctx) {
+          ErrorReport& e = *static_cast<ErrorReport*>(ctx);
+          if (b->mark == 2) return true;  // reported already
+          if (b->state == kLive && canary_broken(*b, &e)) {
+            e.how = e.kind == ErrorKind::kOverflow ? "found at exit: the canary after the block was overwritten"
                                                    : "found at exit: the canary before the block was overwritten";
-            r.access = Access::kWrite;
-            r.has_block = true;
-            r.block = *b;
-            b->mark = 2;
-            found = true;
-          } else if (b->state == kQuarantined && !b->full &&
-                     first_bad(reinterpret_cast<const unsigned char*>(b->user), b->size, kFreedFill)) {
-            r.kind = ErrorKind::kUseAfterFree;
-            r.addr = reinterpret_cast<uintptr_t>(
-                first_bad(reinterpret_cast<const unsigned char*>(b->user), b->size, kFreedFill));
-            r.access = Access::kWrite;
-            r.how = "found at exit: the freed block's 0xfd fill was overwritten";
-            r.has_block = true;
-            r.block = *b;
-            b->mark = 2;
-            found = true;
+          } else if (const unsigned char* bad =
+                         b->state == kQuarantined && !b->full
+                             ? first_bad(reinterpret_cast<const unsigned char*>(b->user), b->size, kFreedFill)
+                             : nullptr) {
+            e.kind = ErrorKind::kUseAfterFree;
+            e.addr = reinterpret_cast<uintptr_t>(bad);
+            e.how = "found at exit: the freed block's 0xfd fill was overwritten";
+          } else {
+            return true;
           }
-        }
-      }
-    }
+          e.access = Access::kWrite;
+          e.has_block = true;
+          e.block = *b;
+          b->mark = 2;
+          return false;
+        },
+        &r);
     unlock_all();
     if (!found) break;
     r.call = "exit";

@@ -2,19 +2,27 @@
 //
 // libmemkit-checked.so is a malloc that looks for the classic heap bugs in unmodified programs
 // (see the README's "memkit check"). It sits on kmalloc and the page heap (never on the
-// process's malloc: it is the process's malloc) and keeps, for every block, a record out of
-// line in a hash table keyed by the block's address:
+// process's malloc: it is the process's malloc) and keeps, for every block, a record (Block):
+// at check=fast, for a block of C's default alignment that fits kmalloc's classes (nearly all),
+// in the block's own header, found from the pointer with kmalloc's page descriptors; for the
+// others (check=full, guard_sample_rate blocks, aligned and large blocks) out of line in a hash
+// table keyed by the block's address:
 //
-//   Block record (a kmalloc object)            the block (check=fast: a kmalloc block)
-//   { user, size, kind (malloc/new/new[]/       [ left canary 0xfa x max(16, align) ][ user bytes ][ right canary 0xfb: redzone + slack to the usable end ]
-//     aligned), state (live/quarantined),      ^ base                              ^ user
+//   check=fast, header block (one kmalloc object)
+//   [ Block record ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb: redzone + slack to the usable end ]
+//   ^ base                                   ^ user = base + 96
+//
+//   Block record in the table (a kmalloc object)   check=fast, aligned or large: a kmalloc block
+//   { user, size, kind (malloc/new/new[]/           [ left canary 0xfa x align ][ user bytes ][ right canary 0xfb ... ]
+//     aligned), state (live/quarantined),           ^ base                      ^ user
 //     alloc/free stack ids, tids, ... }
-//                                              the block (check=full: its own mapping)
-//                                              [ canary 0xfa ... ][ user bytes ][ PROT_NONE guard page ]
-//                                              ^ base (page)       ^ user = end - size, aligned down to the
-//                                                                    weakest alignment C allows for size
+//                                                   check=full: its own mapping
+//                                                   [ canary 0xfa ... ][ user bytes ][ PROT_NONE guard page ]
+//                                                   ^ base (page)       ^ user = end - size, aligned down to the
+//                                                                         weakest alignment C allows for size
 //
-//   free(p)  -> record of p? no: invalid-free. quarantined: double-free. kind or sized-delete
+//   free(p)  -> record of p (its header if kmalloc says p - 96 starts an object and the header's
+//               magic is p's, else the table)? no: invalid-free. quarantined: double-free. kind or sized-delete
 //               size differs: alloc-dealloc-mismatch. canaries broken: heap-buffer-overflow or
 //               -underflow. Else the block is filled with 0xfd (fast) or made inaccessible
 //               (full) and queued in the quarantine; when it leaves (quarantine_bytes), the
@@ -67,6 +75,8 @@ struct Block {
   uint8_t mark;   // leak scan
   uint32_t epoch; // fork generation it was allocated in (a forked child does not report the
                   // parent's blocks as its leaks: their owners may be threads it does not have)
+  uint64_t magic; // nonzero: this record is the block's own header (check=fast, see check.cpp:
+                  // user ^ kHeaderMagic); 0: a record in the table
 };
 
 /// The current fork generation (0 in the first process, +1 in each forked child).
@@ -124,9 +134,16 @@ struct Shard {
 Shard* shards();
 /// The table's bucket memory, [lo, hi) (not a leak-scan root).
 void table_range(uintptr_t* lo, uintptr_t* hi);
-/// Locks / unlocks every shard (the leak scan holds them all).
+/// Locks / unlocks every shard and every per-thread queue (the leak scan holds them all: no block
+/// is freed or released meanwhile, and no table record made; a header block may still be made,
+/// its magic written last, so that a scan sees it whole or not at all).
 void lock_all();
 void unlock_all();
+/// Calls fn on every block record, in the table and in block headers, until it returns false
+/// (then returns false). The caller holds lock_all().
+bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx);
+/// Calls fn on each range of the header bitmap (metadata: not a leak-scan root). Under lock_all().
+void for_each_bitmap_range(void (*fn)(uintptr_t lo, uintptr_t hi, void* ctx), void* ctx);
 /// The block whose mapping or kmalloc block contains addr, scanning every shard without locks
 /// (the fault handler; the process is about to die). Copies the record; false if none.
 bool find_containing_unlocked(uintptr_t addr, Block* out);

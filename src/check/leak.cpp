@@ -223,15 +223,22 @@ void leak_check_at_exit(LeakTotals* out) {
   const uintptr_t stack_from = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
 
   lock_all();
-  size_t n = 0;
-  size_t nfull = 0;
-  Shard* sh = shards();
-  for (unsigned s = 0; s < kShards; ++s)
-    for (size_t i = 0; i < kBuckets; ++i)
-      for (Block* b = sh[s].buckets[i]; b != nullptr; b = b->next) {
-        if (b->state == kLive) ++n;
-        if (b->full) ++nfull;
-      }
+  struct Counts {
+    size_t live = 0;
+    size_t full = 0;
+    size_t bitmap = 0;
+  } counts;
+  for_each_block(
+      [](Block* b, void* ctx) {
+        Counts* c = static_cast<Counts*>(ctx);
+        if (b->state == kLive) ++c->live;
+        if (b->full) ++c->full;
+        return true;
+      },
+      &counts);
+  for_each_bitmap_range([](uintptr_t, uintptr_t, void* ctx) { ++static_cast<Counts*>(ctx)->bitmap; }, &counts);
+  const size_t n = counts.live;
+  const size_t nfull = counts.full + counts.bitmap;
   Scratch node_mem(n * sizeof(LeakNode));
   Scratch work_mem(n * sizeof(size_t) + 8);
   Scratch skip_mem((nfull + 8) * sizeof(Range));
@@ -245,18 +252,32 @@ void leak_check_at_exit(LeakTotals* out) {
   LeakNode* nodes = static_cast<LeakNode*>(node_mem.p);
   size_t* work = static_cast<size_t*>(work_mem.p);
   Range* skip = static_cast<Range*>(skip_mem.p);
-  size_t nskip = 0;
-  size_t k = 0;
-  for (unsigned s = 0; s < kShards; ++s)
-    for (size_t i = 0; i < kBuckets; ++i)
-      for (Block* b = sh[s].buckets[i]; b != nullptr; b = b->next) {
-        if (b->full) skip[nskip++] = Range{b->base, b->base + b->span};
-        if (b->state != kLive) continue;
+  struct Collect {
+    LeakNode* nodes;
+    Range* skip;
+    size_t k = 0;
+    size_t nskip = 0;
+    uint32_t epoch;
+  } col{nodes, skip, 0, 0, fork_epoch()};
+  for_each_block(
+      [](Block* b, void* ctx) {
+        Collect* c = static_cast<Collect*>(ctx);
+        if (b->full) c->skip[c->nskip++] = Range{b->base, b->base + b->span};
+        if (b->state != kLive) return true;
         // In a forked child, the blocks from before the fork are the parent's to report: here
         // they are roots (kReached; scanned below).
-        nodes[k++] = LeakNode{b->user, b->user + b->size, b->alloc_stack,
-                              static_cast<uint8_t>(b->epoch != fork_epoch() ? kReached : 0)};
-      }
+        c->nodes[c->k++] = LeakNode{b->user, b->user + b->size, b->alloc_stack,
+                                    static_cast<uint8_t>(b->epoch != c->epoch ? kReached : 0)};
+        return true;
+      },
+      &col);
+  for_each_bitmap_range(
+      [](uintptr_t lo, uintptr_t hi, void* ctx) {
+        Collect* c = static_cast<Collect*>(ctx);
+        c->skip[c->nskip++] = Range{lo, hi};
+      },
+      &col);
+  size_t nskip = col.nskip;
   uintptr_t tlo = 0;
   uintptr_t thi = 0;
   table_range(&tlo, &thi);

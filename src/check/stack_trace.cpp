@@ -1,11 +1,9 @@
 // memkit — stack capture and symbolization (src/check/stack_trace.cpp): see stack_trace.h.
 #include "check/stack_trace.h"
 
-#define UNW_LOCAL_ONLY
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
-#include <libunwind.h>
 #include <link.h>
 #include <unistd.h>
 
@@ -15,12 +13,20 @@
 #include "check/stack_depot.h"
 
 namespace memkit::check {
-namespace {
 
+namespace detail {
 uintptr_t g_own_lo = 0;
 uintptr_t g_own_hi = 0;
-
 __attribute__((tls_model("initial-exec"))) thread_local bool t_capturing = false;
+__attribute__((tls_model("initial-exec"))) thread_local StackMemo t_alloc_memo = {};
+__attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_memo = {};
+}  // namespace detail
+
+namespace {
+
+using detail::g_own_hi;
+using detail::g_own_lo;
+using detail::t_capturing;
 
 void copy(char* dst, size_t cap, const char* src) {
   if (src == nullptr) src = "";

@@ -13,8 +13,13 @@
 // (through the checked malloc itself), so reports are made with no checker lock held.
 #pragma once
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include <cstddef>
 #include <cstdint>
+
+#include "check/stack_depot.h"
 
 namespace memkit::check {
 
@@ -30,6 +35,71 @@ unsigned capture_stack(uintptr_t* frames, unsigned max);
 
 /// capture_stack into the depot: the id (0: no stack).
 uint32_t capture_stack_id(unsigned max);
+
+// The same, inlined into the checker's entry points (allocate, deallocate): libunwind walks
+// every frame from its caller up, and each of the checker's own frames costs as much as one of
+// the program's (a hash lookup in libunwind's per-thread frame cache), so the fewer frames
+// between the program and unw_backtrace, the cheaper every malloc and free.
+namespace detail {
+extern uintptr_t g_own_lo;
+extern uintptr_t g_own_hi;
+extern __attribute__((tls_model("initial-exec"))) thread_local bool t_capturing;
+/// The checker's frames at most above unw_backtrace's caller when it is an entry point.
+inline constexpr unsigned kOwnFrameSlack = 3;
+}  // namespace detail
+
+__attribute__((always_inline)) inline unsigned capture_stack_inline(uintptr_t* frames, unsigned max) {
+  if (detail::t_capturing || max == 0) return 0;
+  detail::t_capturing = true;
+  void* raw[kMaxFrames + detail::kOwnFrameSlack];
+  const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + detail::kOwnFrameSlack);
+  const int n = unw_backtrace(raw, want);
+  detail::t_capturing = false;
+  int first = 0;
+  while (first < n && reinterpret_cast<uintptr_t>(raw[first]) >= detail::g_own_lo &&
+         reinterpret_cast<uintptr_t>(raw[first]) < detail::g_own_hi)
+    ++first;
+  unsigned depth = 0;
+  for (int i = first; i < n && depth < max; ++i) frames[depth++] = reinterpret_cast<uintptr_t>(raw[i]);
+  return depth;
+}
+
+/// The last stack a thread stored, and its id: a loop that allocates (or frees) from one place
+/// gets its id with a compare, without the depot's hash and the walk of its chain.
+struct StackMemo {
+  static constexpr unsigned kFrames = 16;  // deeper stacks go to the depot every time
+  uint32_t id;
+  uint32_t depth;
+  uintptr_t frames[kFrames];
+};
+
+__attribute__((always_inline)) inline uint32_t put_stack(StackMemo& m, const uintptr_t* frames, unsigned depth) {
+  if (depth == 0) return 0;
+  if (depth == m.depth && m.id != 0) {
+    unsigned i = 0;
+    while (i < depth && frames[i] == m.frames[i]) ++i;
+    if (i == depth) return m.id;
+  }
+  const uint32_t id = stack_depot().put(frames, depth);
+  if (depth <= StackMemo::kFrames) {
+    m.id = id;
+    m.depth = depth;
+    for (unsigned i = 0; i < depth; ++i) m.frames[i] = frames[i];
+  }
+  return id;
+}
+
+/// This thread's memos: one for allocation stacks, one for free stacks.
+namespace detail {
+extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_alloc_memo;
+extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_memo;
+}  // namespace detail
+
+__attribute__((always_inline)) inline uint32_t capture_stack_id_inline(unsigned max) {
+  uintptr_t frames[kMaxFrames];
+  const unsigned n = capture_stack_inline(frames, max > kMaxFrames ? kMaxFrames : max);
+  return put_stack(detail::t_alloc_memo, frames, n);
+}
 
 struct SymbolizedFrame {
   char function[512];  // demangled; "" if unknown

@@ -30,6 +30,7 @@ uaf_read                none                    heap-use-after-free
 double_free             double-free             double-free
 invalid_free            invalid-free            invalid-free
 invalid_free_stack      invalid-free            invalid-free
+invalid_free_mmap       invalid-free            invalid-free
 mismatch_new_free       alloc-dealloc-mismatch  alloc-dealloc-mismatch
 mismatch_array          alloc-dealloc-mismatch  alloc-dealloc-mismatch
 mismatch_malloc_delete  alloc-dealloc-mismatch  alloc-dealloc-mismatch
