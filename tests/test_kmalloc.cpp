@@ -371,10 +371,10 @@ TEST(KmallocLargeCache, BoundedAndFlushedAtThreadExit) {
     std::vector<void*> v;
     for (int i = 0; i < 40; ++i) v.push_back(mk_kmalloc(40 * KiB + i * kPage, 0));
     for (void* p : v) mk_kfree(p);
-    // At most 2 MiB (and 8 blocks) stay with the thread.
+    // At most 512 KiB (and 8 blocks) stay with the thread.
     const size_t kept = memkit::kmalloc_large_cached_bytes() - cached_before;
     EXPECT_GT(kept, 0u);
-    EXPECT_LE(kept, 2 * MiB);
+    EXPECT_LE(kept, 512 * KiB);
   });
   t.join();
   EXPECT_EQ(memkit::kmalloc_large_cached_bytes(), cached_before) << "the exiting thread's went back";

@@ -130,10 +130,12 @@ void* kmalloc_large(size_t size, unsigned gfp) {
 // page count: the kernel's per-CPU page lists, for exact blocks. The blocks stay allocated in
 // the page heap, their head descriptor flagged kPageLargeCached, so that a second free of one is
 // still a double free. The oldest goes back to the heap when the cache is full; all of them when
-// the thread exits or calls malloc_trim.
+// the thread exits or calls malloc_trim. Small bounds: blocks of other sizes (a realloc'ed
+// array growing) never match and only hold memory (2 MiB a thread doubled realloc_growth's
+// peak RSS).
 constexpr unsigned kLargeCacheEntries = 8;
-constexpr size_t kLargeCacheMaxPages = 128;  // 512 KiB blocks with 4 KiB pages
-constexpr size_t kLargeCachePages = 512;     // 2 MiB a thread
+constexpr size_t kLargeCacheMaxPages = 16;  // 64 KiB blocks with 4 KiB pages
+constexpr size_t kLargeCachePages = 128;    // 512 KiB a thread
 
 struct LargeCache {
   void* block[kLargeCacheEntries];  // oldest first

@@ -63,7 +63,7 @@ size_t usable_size_impl(const void* p, const char* caller) { return ksize(p, cal
 
 bool trim_impl() {
   const size_t cached = kmalloc_large_cached_bytes();
-  kmalloc_flush_large_cache();  // this thread's; others keep theirs (2 MiB a thread at most)
+  kmalloc_flush_large_cache();  // this thread's; others keep theirs (512 KiB a thread at most)
   size_t pages = cached != kmalloc_large_cached_bytes() ? 1 : 0;
   for (unsigned c = 0; c < size_class::kNumClasses; ++c)
     if (SlabCache* cache = kmalloc_cache(c)) pages += cache->shrink();

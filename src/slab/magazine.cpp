@@ -15,7 +15,7 @@ namespace memkit {
 namespace {
 
 constexpr size_t kDepotMaxFull = 4;    // full magazines a depot keeps; more go back to slabs
-constexpr size_t kDepotMaxEmpty = 64;
+constexpr size_t kDepotMaxEmpty = 16;
 
 Magazine g_sentinel = {0, 0, nullptr};
 
