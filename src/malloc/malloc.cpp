@@ -61,6 +61,37 @@ void* memalign_impl(size_t align, size_t size) {
 
 size_t usable_size_impl(const void* p, const char* caller) { return ksize(p, caller); }
 
+struct mallinfo2 mallinfo2_impl() {
+  mk_page_stats s;
+  mk_get_page_stats(&s);
+  const size_t page = malloc_page_size();
+  struct mallinfo2 mi = {};
+  mi.arena = s.arena_bytes;
+  size_t blocks = 0;
+  for (size_t n : s.nr_free) blocks += n;
+  mi.ordblks = blocks;
+  mi.hblks = s.direct_mappings;
+  mi.hblkhd = s.direct_bytes;
+  mi.uordblks = s.allocated_pages * page + s.direct_bytes;
+  mi.fordblks = s.free_pages * page;
+  mi.keepcost = s.dirty_pages * page + s.direct_cached_bytes;
+  return mi;
+}
+
+struct mallinfo mallinfo_impl() {
+  const struct mallinfo2 m = mallinfo2_impl();
+  auto clamp = [](size_t v) { return v > INT32_MAX ? INT32_MAX : static_cast<int>(v); };
+  struct mallinfo mi = {};
+  mi.arena = clamp(m.arena);
+  mi.ordblks = clamp(m.ordblks);
+  mi.hblks = clamp(m.hblks);
+  mi.hblkhd = clamp(m.hblkhd);
+  mi.uordblks = clamp(m.uordblks);
+  mi.fordblks = clamp(m.fordblks);
+  mi.keepcost = clamp(m.keepcost);
+  return mi;
+}
+
 bool trim_impl() {
   const size_t cached = kmalloc_large_cached_bytes();
   kmalloc_flush_large_cache();  // this thread's; others keep theirs (512 KiB a thread at most)

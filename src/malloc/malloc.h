@@ -17,6 +17,7 @@
 // that replace the C library's are in override/ (libmemkit.so and libmemkit_malloc.a only).
 #pragma once
 
+#include <malloc.h>
 #include <stddef.h>
 
 #include "kmalloc/kmalloc.h"
@@ -70,5 +71,13 @@ void install_fork_handlers();
 
 /// The page size of the heap under malloc.
 size_t malloc_page_size();
+
+/// mallinfo2() and mallinfo() of the heap (both override libraries export them): arena =
+/// bytes reserved for arenas, ordblks = free buddy blocks, hblks/hblkhd = direct mappings,
+/// uordblks = pages handed out (slabs included) and direct bytes, fordblks = free arena pages,
+/// keepcost = free memory not given back yet (dirty pages, cached direct mappings); mallinfo's
+/// int fields are clamped to INT_MAX.
+struct mallinfo2 mallinfo2_impl();
+struct mallinfo mallinfo_impl();
 
 }  // namespace memkit

@@ -137,42 +137,8 @@ MK_EXPORT int malloc_trim(size_t) { return memkit::trim_impl() ? 1 : 0; }
 MK_EXPORT void malloc_stats(void) { memkit::write_report(2, /*json=*/false); }
 MK_EXPORT int mallopt(int, int) { return 1; }
 // The page heap's figures, as libmemkit.so gives them (src/malloc/override/malloc_override.cpp).
-namespace {
-
-struct mallinfo2 counters() {
-  mk_page_stats s;
-  mk_get_page_stats(&s);
-  const size_t page = memkit::malloc_page_size();
-  struct mallinfo2 mi = {};
-  mi.arena = s.arena_bytes;
-  size_t blocks = 0;
-  for (size_t n : s.nr_free) blocks += n;
-  mi.ordblks = blocks;
-  mi.hblks = s.direct_mappings;
-  mi.hblkhd = s.direct_bytes;
-  mi.uordblks = s.allocated_pages * page + s.direct_bytes;
-  mi.fordblks = s.free_pages * page;
-  mi.keepcost = s.dirty_pages * page;
-  return mi;
-}
-
-int clamp(size_t v) { return v > INT32_MAX ? INT32_MAX : static_cast<int>(v); }
-
-}  // namespace
-
-MK_EXPORT struct mallinfo2 mallinfo2(void) { return counters(); }
-MK_EXPORT struct mallinfo mallinfo(void) {
-  const struct mallinfo2 m = counters();
-  struct mallinfo mi = {};
-  mi.arena = clamp(m.arena);
-  mi.ordblks = clamp(m.ordblks);
-  mi.hblks = clamp(m.hblks);
-  mi.hblkhd = clamp(m.hblkhd);
-  mi.uordblks = clamp(m.uordblks);
-  mi.fordblks = clamp(m.fordblks);
-  mi.keepcost = clamp(m.keepcost);
-  return mi;
-}
+MK_EXPORT struct mallinfo2 mallinfo2(void) { return memkit::mallinfo2_impl(); }
+MK_EXPORT struct mallinfo mallinfo(void) { return memkit::mallinfo_impl(); }
 
 /// 1 at check=fast, 2 at check=full: how a program (or a test) knows it runs checked.
 MK_EXPORT int memkit_checked_mode(void) { return memkit::check::full_mode() ? 2 : 1; }

@@ -96,43 +96,9 @@ MK_EXPORT void malloc_stats(void) { memkit::write_report(2, /*json=*/false); }
 // Every parameter is accepted, as glibc accepts its own: 1 is success.
 MK_EXPORT int mallopt(int /*param*/, int /*value*/) { return 1; }
 
-namespace {
+MK_EXPORT struct mallinfo2 mallinfo2(void) { return memkit::mallinfo2_impl(); }
 
-struct mallinfo2 counters() {
-  mk_page_stats s;
-  mk_get_page_stats(&s);
-  const size_t page = memkit::malloc_page_size();
-  struct mallinfo2 mi = {};
-  mi.arena = s.arena_bytes;                       // space reserved for arenas
-  size_t blocks = 0;
-  for (size_t n : s.nr_free) blocks += n;
-  mi.ordblks = blocks;                            // free buddy blocks
-  mi.hblks = s.direct_mappings;                   // directly mapped blocks
-  mi.hblkhd = s.direct_bytes;
-  mi.uordblks = s.allocated_pages * page + s.direct_bytes;  // pages handed out (incl. slabs)
-  mi.fordblks = s.free_pages * page;              // free pages in the arenas
-  mi.keepcost = s.dirty_pages * page + s.direct_cached_bytes;  // free, not yet given back
-  return mi;
-}
-
-int clamp(size_t v) { return v > INT32_MAX ? INT32_MAX : static_cast<int>(v); }
-
-}  // namespace
-
-MK_EXPORT struct mallinfo2 mallinfo2(void) { return counters(); }
-
-MK_EXPORT struct mallinfo mallinfo(void) {
-  const struct mallinfo2 m = counters();
-  struct mallinfo mi = {};
-  mi.arena = clamp(m.arena);
-  mi.ordblks = clamp(m.ordblks);
-  mi.hblks = clamp(m.hblks);
-  mi.hblkhd = clamp(m.hblkhd);
-  mi.uordblks = clamp(m.uordblks);
-  mi.fordblks = clamp(m.fordblks);
-  mi.keepcost = clamp(m.keepcost);
-  return mi;
-}
+MK_EXPORT struct mallinfo mallinfo(void) { return memkit::mallinfo_impl(); }
 
 // At load time (before main, and before any thread the program starts): fork handlers, and
 // the background purger enabled (its thread starts only once a free leaves decayed blocks).
