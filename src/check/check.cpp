@@ -288,6 +288,7 @@ bool canary_broken(const Block& b, ErrorReport* r) {
   return false;
 }
 
+
 void recanary(const Block& b) {
   unsigned char* left_start = reinterpret_cast<unsigned char*>(left_canary_start(b));
   memset(left_start, kLeftCanary, b.user - reinterpret_cast<uintptr_t>(left_start));
@@ -523,6 +524,37 @@ bool find_containing(uintptr_t addr, Block* out) {
   return c.found;
 }
 
+// The checks every free makes of a live block's record, in this order: how it is freed
+// against how it was allocated (and a sized delete's size), then its canaries. True, with the
+// report filled in, if one fails.
+bool free_mismatch_or_overflow(const Block& b, uintptr_t p, AllocKind kind, bool sized,
+                               size_t size, const char* caller, ErrorReport* r) {
+  const AllocKind allocated = static_cast<AllocKind>(b.kind);
+  if (!kinds_match(allocated, kind) || (sized && size != b.size)) {
+    r->kind = ErrorKind::kMismatch;
+    r->addr = p;
+    if (!kinds_match(allocated, kind)) {
+      r->how = "the block is freed with a call that does not match its allocation";
+      snprintf(r->detail, sizeof r->detail, "allocated by %s, freed by %s (expected %s)",
+               alloc_kind_name(allocated), caller, dealloc_kind_name(allocated));
+    } else {
+      r->how = "sized delete with the wrong size";
+      snprintf(r->detail, sizeof r->detail, "%s was given size %zu; the block has %zu bytes",
+               caller, size, b.size);
+    }
+    return true;
+  }
+  if (canary_broken(b, r)) {
+    r->how = r->kind == ErrorKind::kOverflow
+                 ? "found by free: the canary after the block was overwritten"
+                 : "found by free: the canary before the block was overwritten";
+    r->access = Access::kWrite;
+    return true;
+  }
+  return false;
+}
+
+
 // An invalid free: p is not a block. Names the block p points into, if any.
 void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
   ErrorReport r;
@@ -716,23 +748,7 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
     r.kind = ErrorKind::kDoubleFree;
     r.addr = p;
     r.how = "the block was already freed";
-  } else if (!kinds_match(static_cast<AllocKind>(b->kind), kind) || (sized && size != b->size)) {
-    r.kind = ErrorKind::kMismatch;
-    r.addr = p;
-    if (!kinds_match(static_cast<AllocKind>(b->kind), kind)) {
-      r.how = "the block is freed with a call that does not match its allocation";
-      snprintf(r.detail, sizeof r.detail, "allocated by %s, freed by %s (expected %s)",
-               alloc_kind_name(static_cast<AllocKind>(b->kind)), caller,
-               dealloc_kind_name(static_cast<AllocKind>(b->kind)));
-    } else {
-      r.how = "sized delete with the wrong size";
-      snprintf(r.detail, sizeof r.detail, "%s was given size %zu; the block has %zu bytes", caller,
-               size, b->size);
-    }
-  } else if (canary_broken(*b, &r)) {
-    r.how = r.kind == ErrorKind::kOverflow ? "found by free: the canary after the block was overwritten"
-                                           : "found by free: the canary before the block was overwritten";
-    r.access = Access::kWrite;
+  } else if (free_mismatch_or_overflow(*b, p, kind, sized, size, caller, &r)) {
   } else if (!__atomic_compare_exchange_n(&b->state, &live, static_cast<uint8_t>(kQuarantined), false,
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     // Another thread freed it between the check and here (the program's race).
@@ -841,23 +857,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     r.kind = ErrorKind::kDoubleFree;
     r.addr = p;
     r.how = "the block was already freed";
-  } else if (!kinds_match(static_cast<AllocKind>(b->kind), kind) || (sized && size != b->size)) {
-    r.kind = ErrorKind::kMismatch;
-    r.addr = p;
-    if (!kinds_match(static_cast<AllocKind>(b->kind), kind)) {
-      r.how = "the block is freed with a call that does not match its allocation";
-      snprintf(r.detail, sizeof r.detail, "allocated by %s, freed by %s (expected %s)",
-               alloc_kind_name(static_cast<AllocKind>(b->kind)), caller,
-               dealloc_kind_name(static_cast<AllocKind>(b->kind)));
-    } else {
-      r.how = "sized delete with the wrong size";
-      snprintf(r.detail, sizeof r.detail, "%s was given size %zu; the block has %zu bytes", caller,
-               size, b->size);
-    }
-  } else if (canary_broken(*b, &r)) {
-    r.how = r.kind == ErrorKind::kOverflow ? "found by free: the canary after the block was overwritten"
-                                           : "found by free: the canary before the block was overwritten";
-    r.access = Access::kWrite;
+  } else if (free_mismatch_or_overflow(*b, p, kind, sized, size, caller, &r)) {
   } else {
     b->state = kQuarantined;
     b->free_stack = put_stack(detail::t_free_memo, s.frames, s.depth);
