@@ -37,7 +37,7 @@ struct Config {
   bool full = false;
   size_t redzone = 16;
   unsigned depth = 16;
-  size_t quarantine_bytes = 16u << 20;
+  size_t quarantine_bytes = 4u << 20;
   size_t full_max_blocks = 30000;
   size_t page = 4096;
   size_t full_align = 1;
@@ -360,7 +360,11 @@ void release_memory(const Block& b) {
   }
 }
 
-// ---- the quarantine: FIFO queues, one per group of threads, each with its share of bytes ----
+// ---- the quarantine: FIFO queues, one per group of threads, quarantine_bytes in all ----
+//
+// The bound is on the total (g_quarantined), not a share per queue: a program with one thread
+// gets the whole quarantine (with a 32nd of it per queue, it got 512 KiB of a 16 MiB one).
+// A free that finds the total over the bound evicts from its own queue, oldest first.
 
 inline constexpr unsigned kQueues = 32;  // by thread id: threads rarely share one
 struct Queue {
@@ -371,6 +375,7 @@ struct Queue {
   size_t full_blocks = 0;  // of them on their own pages (each holds kernel mappings)
 } __attribute__((aligned(64)));
 Queue g_queues[kQueues];
+std::atomic<size_t> g_quarantined{0};  // bytes in all queues (relaxed: a bound, not a count)
 
 void lock_queues() {
   for (Queue& q : g_queues) q.lock.lock();
@@ -396,7 +401,7 @@ void release_header(Block* b) {
 /// first. Header blocks whose fill is intact are released at once; the others are returned,
 /// linked by qnext, for evict() once the lock is dropped (reports allocate).
 Block* enqueue_locked(Queue& q, Block* b) {
-  const size_t budget = g_cfg.quarantine_bytes / kQueues;
+  const size_t budget = g_cfg.quarantine_bytes;
   // Blocks on their own pages each hold kernel mappings: at most half of full_max_blocks wait.
   const size_t max_full = (g_cfg.full_max_blocks / 2) / kQueues + 1;
   Block* out = nullptr;
@@ -404,13 +409,18 @@ Block* enqueue_locked(Queue& q, Block* b) {
   if (q.tail) q.tail->qnext = b;
   else q.head = b;
   q.tail = b;
-  q.bytes += quarantine_cost(*b);
+  const size_t cost = quarantine_cost(*b);
+  q.bytes += cost;
+  g_quarantined.fetch_add(cost, std::memory_order_relaxed);
   q.full_blocks += b->full;
-  while (q.head != nullptr && (q.bytes > budget || q.full_blocks > max_full)) {
+  while (q.head != nullptr &&
+         (g_quarantined.load(std::memory_order_relaxed) > budget || q.full_blocks > max_full)) {
     Block* old = q.head;
     q.head = old->qnext;
     if (q.head == nullptr) q.tail = nullptr;
-    q.bytes -= quarantine_cost(*old);
+    const size_t old_cost = quarantine_cost(*old);
+    q.bytes -= old_cost;
+    g_quarantined.fetch_sub(old_cost, std::memory_order_relaxed);
     q.full_blocks -= old->full;
     if (old->magic != 0 &&
         (reporting_now() ||

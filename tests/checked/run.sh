@@ -26,6 +26,7 @@ overflow_write          heap-buffer-overflow    heap-buffer-overflow
 overflow_read           none                    heap-buffer-overflow
 underflow_write         heap-buffer-underflow   heap-buffer-underflow
 uaf_write               heap-use-after-free     heap-use-after-free
+uaf_write_late          heap-use-after-free     heap-use-after-free
 uaf_read                none                    heap-use-after-free
 double_free             double-free             double-free
 invalid_free            invalid-free            invalid-free
