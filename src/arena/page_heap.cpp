@@ -478,6 +478,10 @@ BuddyStatus PageHeap::vfree(void* p) {
     if (st != BuddyStatus::kOk) return st;
     return free_pages(p, order);
   }
+  return free_direct(p, /*exact=*/false);
+}
+
+BuddyStatus PageHeap::free_direct(void* p, bool exact) {
   Span release[kReleaseBatch];
   size_t n;
   bool cached;
@@ -485,7 +489,10 @@ BuddyStatus PageHeap::vfree(void* p) {
     LockGuard guard(&lock_);
     DirectMapping* d = direct_for(p);
     if (d == nullptr) return cached_status_locked(p);
-    if (d->base != reinterpret_cast<uintptr_t>(p) || d->exact) return BuddyStatus::kNotBlockStart;
+    if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
+    // vfree of an exact block: not one of vmalloc's; free_pages_exact of a vmalloc block: the
+    // wrong kind of block (as for arena blocks).
+    if ((d->exact != 0) != exact) return exact ? BuddyStatus::kWrongOrder : BuddyStatus::kNotBlockStart;
     n = retire_direct_locked(d, release, &cached);
   }
   release_spans(release, n);
@@ -564,20 +571,7 @@ BuddyStatus PageHeap::free_pages_exact(void* p) {
     maybe_purge(a);
     return st;
   }
-  Span release[kReleaseBatch];
-  size_t n;
-  bool cached;
-  {
-    LockGuard guard(&lock_);
-    DirectMapping* d = direct_for(p);
-    if (d == nullptr) return cached_status_locked(p);
-    if (d->base != reinterpret_cast<uintptr_t>(p)) return BuddyStatus::kNotBlockStart;
-    if (!d->exact) return BuddyStatus::kWrongOrder;  // a vmalloc block
-    n = retire_direct_locked(d, release, &cached);
-  }
-  release_spans(release, n);
-  if (cached) after_direct_cached();
-  return BuddyStatus::kOk;
+  return free_direct(p, /*exact=*/true);
 }
 
 BuddyStatus PageHeap::shrink_pages_exact(void* p, size_t npages) {

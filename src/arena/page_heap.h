@@ -201,6 +201,9 @@ class PageHeap {
   // Frees a live mapping: cached (*cached; then the oldest pieces beyond the bounds are added
   // to release[]), or itself added to release[]. Returns the count in release[] (<= kReleaseBatch).
   size_t retire_direct_locked(DirectMapping* d, Span* release, bool* cached);
+  /// Frees the direct mapping that starts at p, made by vmalloc (exact false) or
+  /// alloc_pages_exact (exact true); the statuses of vfree / free_pages_exact.
+  BuddyStatus free_direct(void* p, bool exact);
   // Why a free of p, not a live mapping, is refused: kDoubleFree if p starts a cached piece
   // that a freed block left, else kOutOfRange.
   BuddyStatus cached_status_locked(const void* p) const;
