@@ -92,6 +92,26 @@ struct mallinfo mallinfo_impl() {
   return mi;
 }
 
+bool memalign_alignment(size_t* align) {
+  const size_t a = *align;
+  if (a > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return false;
+  }
+  if ((a & (a - 1)) != 0 || a == 0) *align = a <= 1 ? 1 : size_t{1} << (64 - __builtin_clzll(a - 1));
+  return true;
+}
+
+bool pvalloc_size(size_t size, size_t* rounded) {
+  const size_t page = malloc_page_size();
+  if (size > SIZE_MAX - page) {
+    errno = ENOMEM;
+    return false;
+  }
+  *rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
+  return true;
+}
+
 bool trim_impl() {
   const size_t cached = kmalloc_large_cached_bytes();
   kmalloc_flush_large_cache();  // this thread's; others keep theirs (512 KiB a thread at most)

@@ -72,6 +72,14 @@ void install_fork_handlers();
 /// The page size of the heap under malloc.
 size_t malloc_page_size();
 
+/// The argument rules both override libraries apply before allocating (glibc's):
+/// memalign rounds an alignment that is not a power of two up to one; false, with errno
+/// EINVAL, if there is none (align above 2^63).
+bool memalign_alignment(size_t* align);
+/// pvalloc's size, rounded up to whole pages (one page for 0); false, with errno ENOMEM, if
+/// that overflows.
+bool pvalloc_size(size_t size, size_t* rounded);
+
 /// mallinfo2() and mallinfo() of the heap (both override libraries export them): arena =
 /// bytes reserved for arenas, ordblks = free buddy blocks, hblks/hblkhd = direct mappings,
 /// uordblks = pages handed out (slabs included) and direct bytes, fordblks = free arena pages,

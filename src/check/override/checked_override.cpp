@@ -15,6 +15,7 @@
 
 #include "check/check.h"
 #include "malloc/malloc.h"
+#include "malloc/override/new_handler.h"
 #include "memkit/memkit.h"
 #include "options/options.h"
 
@@ -29,33 +30,10 @@ namespace {
 
 bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-// operator new's failure path ([new.delete.single]): the new_handler loop, then bad_alloc (or
-// nullptr for the nothrow forms).
-__attribute__((noinline, cold)) void* new_failed(size_t size, size_t align, AllocKind kind,
-                                                 bool nothrow) {
-  for (;;) {
-    if (void* p = allocate(size, align, kind, false)) return p;
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) {
-      if (nothrow) return nullptr;
-      throw std::bad_alloc();
-    }
-    if (!nothrow) {
-      handler();
-      continue;
-    }
-    try {
-      handler();
-    } catch (...) {
-      return nullptr;
-    }
-  }
-}
-
 inline void* new_impl(size_t size, size_t align, AllocKind kind, bool nothrow) {
   if (void* p = allocate(size, align, kind, false)) [[likely]]
     return p;
-  return new_failed(size, align, kind, nothrow);
+  return memkit::new_failed([=] { return allocate(size, align, kind, false); }, nothrow);
 }
 
 }  // namespace
@@ -107,11 +85,7 @@ MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
 }
 
 MK_EXPORT void* memalign(size_t align, size_t size) {
-  if (align > SIZE_MAX / 2 + 1) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  if (!is_power_of_two(align)) align = align <= 1 ? 1 : size_t{1} << (64 - __builtin_clzll(align - 1));
+  if (!memkit::memalign_alignment(&align)) return nullptr;
   return allocate(size, align, memkit::check::kMalloc, false);
 }
 
@@ -120,13 +94,9 @@ MK_EXPORT void* valloc(size_t size) {
 }
 
 MK_EXPORT void* pvalloc(size_t size) {
-  const size_t page = memkit::malloc_page_size();
-  if (size > SIZE_MAX - page) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  const size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
-  return allocate(rounded, page, memkit::check::kMalloc, false);
+  size_t rounded;
+  if (!memkit::pvalloc_size(size, &rounded)) return nullptr;
+  return allocate(rounded, memkit::malloc_page_size(), memkit::check::kMalloc, false);
 }
 
 MK_EXPORT size_t malloc_usable_size(void* p) {

@@ -63,11 +63,7 @@ MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
 
 // glibc: an alignment that is not a power of two is rounded up to one.
 MK_EXPORT void* memalign(size_t align, size_t size) {
-  if (align > SIZE_MAX / 2 + 1) {  // no power of two to round up to (glibc: EINVAL)
-    errno = EINVAL;
-    return nullptr;
-  }
-  if (!is_power_of_two(align)) align = align <= 1 ? 1 : size_t{1} << (64 - __builtin_clzll(align - 1));
+  if (!memkit::memalign_alignment(&align)) return nullptr;
   return memkit::memalign_impl(align, size);
 }
 
@@ -76,13 +72,9 @@ MK_EXPORT void* valloc(size_t size) {
 }
 
 MK_EXPORT void* pvalloc(size_t size) {
-  const size_t page = memkit::malloc_page_size();
-  if (size > SIZE_MAX - page) {
-    errno = ENOMEM;
-    return nullptr;
-  }
-  const size_t rounded = size == 0 ? page : (size + page - 1) & ~(page - 1);
-  return memkit::memalign_impl(page, rounded);
+  size_t rounded;
+  if (!memkit::pvalloc_size(size, &rounded)) return nullptr;
+  return memkit::memalign_impl(memkit::malloc_page_size(), rounded);
 }
 
 MK_EXPORT size_t malloc_usable_size(void* p) {
