@@ -369,9 +369,14 @@ TEST(SlabThreads, ConcurrentShrinkAndSlabinfo) {
   ASSERT_NE(c, nullptr);
   std::atomic<int> running{kWorkers};
   std::atomic<int> bad{0};
+  // The workers start once the shrinker and the reader have each made a first pass, so that
+  // they run alongside the workers however fast the workers are (they can finish before a
+  // late-starting thread looks at `running`).
+  std::atomic<int> watchers_ready{0};
   std::vector<std::thread> ts;
   for (int id = 0; id < kWorkers; ++id) {
     ts.emplace_back([&, id] {
+      while (watchers_ready.load() < 2) std::this_thread::yield();
       std::mt19937 rng(static_cast<unsigned>(id) + 100u);
       std::vector<Obj> live;
       for (int i = 0; i < iters; ++i) {
@@ -402,19 +407,23 @@ TEST(SlabThreads, ConcurrentShrinkAndSlabinfo) {
   }
   size_t shrinks = 0, pages = 0;
   std::thread shrinker([&] {
-    while (running.load() > 0) {
+    do {
       pages += mk_cache_shrink(c);
       ++shrinks;
       const int n = mk_slabinfo(nullptr, 0);
       if (n <= 0) bad.fetch_add(1);
+      if (shrinks == 1) watchers_ready.fetch_add(1);
       std::this_thread::yield();
-    }
+    } while (running.load() > 0);
   });
   std::thread reader([&] {
-    while (running.load() > 0) {
+    bool first = true;
+    do {
       const auto r = slabinfo_row("thr_shrink");
       if (!r || !r->well_formed || r->active_objs > r->num_objs) bad.fetch_add(1);
-    }
+      if (first) watchers_ready.fetch_add(1);
+      first = false;
+    } while (running.load() > 0);
   });
   for (auto& t : ts) t.join();
   shrinker.join();
