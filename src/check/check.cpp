@@ -131,6 +131,11 @@ void init_once() {
   if (d < 1) d = 1;
   if (d > static_cast<long>(kMaxFrames)) d = kMaxFrames;
   g_cfg.depth = static_cast<unsigned>(d);
+  if (o.stack_unwinder == "libunwind") {
+    set_fast_unwind(false);
+  } else if (!(o.stack_unwinder == "fast")) {
+    report_warning("MEMKIT_OPTIONS: stack_unwinder must be fast or libunwind; using fast");
+  }
   g_cfg.quarantine_bytes = o.quarantine_bytes < 0 ? 0 : static_cast<size_t>(o.quarantine_bytes);
   long fa = o.full_align;
   if (fa < 1 || fa > 16 || (fa & (fa - 1)) != 0) {

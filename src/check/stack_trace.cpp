@@ -17,6 +17,7 @@ namespace memkit::check {
 namespace detail {
 uintptr_t g_own_lo = 0;
 uintptr_t g_own_hi = 0;
+bool g_fast_unwind = true;
 __attribute__((tls_model("initial-exec"))) thread_local bool t_capturing = false;
 __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_alloc_memo = {};
 __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_memo = {};
@@ -92,20 +93,21 @@ bool code_range_of(const void* addr, uintptr_t* lo, uintptr_t* hi) {
 unsigned capture_stack(uintptr_t* frames, unsigned max) {
   if (t_capturing || max == 0) return 0;
   t_capturing = true;
-  void* raw[kMaxFrames + 6];
+  uintptr_t raw[kMaxFrames + 6];
   // Up to 6 of the innermost frames are the checker's own (operator new, allocate, capture...).
   const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + 6);
-  int n = unw_backtrace(raw, want);
+  const int n = detail::walk(raw, want);
   t_capturing = false;
   if (n <= 0) return 0;
   int first = 0;
-  while (first < n && reinterpret_cast<uintptr_t>(raw[first]) >= g_own_lo &&
-         reinterpret_cast<uintptr_t>(raw[first]) < g_own_hi)
+  while (first < n && raw[first] >= g_own_lo && raw[first] < g_own_hi)
     ++first;
   unsigned depth = 0;
-  for (int i = first; i < n && depth < max; ++i) frames[depth++] = reinterpret_cast<uintptr_t>(raw[i]);
+  for (int i = first; i < n && depth < max; ++i) frames[depth++] = raw[i];
   return depth;
 }
+
+void set_fast_unwind(bool on) { detail::g_fast_unwind = on; }
 
 uint32_t capture_stack_id(unsigned max) {
   uintptr_t frames[kMaxFrames];

@@ -1,7 +1,8 @@
 // memkit — stack capture and symbolization for the checked mode (src/check/stack_trace.h)
 //
-// Capture: libunwind's unw_backtrace, which reads the .eh_frame unwind tables and so works on
-// code built without frame pointers (every Debian package). It is called on every checked
+// Capture: the walker of unwind.h, which reads the .eh_frame unwind tables and so works on code
+// built without frame pointers (every Debian package), with libunwind's unw_backtrace where it
+// gives up (signal frames, unusual CFI) or with stack_unwinder=libunwind. It is called on every checked
 // malloc and free, so it must not recurse: a per-thread flag makes a capture that starts inside
 // another one (libunwind allocating, a signal handler) return an empty stack. Frames inside
 // libmemkit-checked.so itself (malloc, operator new, the checker) are dropped from the top, so
@@ -20,6 +21,7 @@
 #include <cstdint>
 
 #include "check/stack_depot.h"
+#include "check/unwind.h"
 
 namespace memkit::check {
 
@@ -36,31 +38,39 @@ unsigned capture_stack(uintptr_t* frames, unsigned max);
 /// capture_stack into the depot: the id (0: no stack).
 uint32_t capture_stack_id(unsigned max);
 
-// The same, inlined into the checker's entry points (allocate, deallocate): libunwind walks
-// every frame from its caller up, and each of the checker's own frames costs as much as one of
-// the program's (a hash lookup in libunwind's per-thread frame cache), so the fewer frames
-// between the program and unw_backtrace, the cheaper every malloc and free.
+/// Chooses the walker: unwind.h's (true, the default) or libunwind's for every stack.
+void set_fast_unwind(bool on);
+
+// The same, inlined into the checker's entry points (allocate, deallocate): the walk starts at
+// its caller, and each of the checker's own frames costs as much as one of the program's, so
+// the fewer frames between the program and the walk, the cheaper every malloc and free.
 namespace detail {
 extern uintptr_t g_own_lo;
 extern uintptr_t g_own_hi;
+extern bool g_fast_unwind;
 extern __attribute__((tls_model("initial-exec"))) thread_local bool t_capturing;
-/// The checker's frames at most above unw_backtrace's caller when it is an entry point.
+/// The checker's frames at most above the walk's caller when it is an entry point.
 inline constexpr unsigned kOwnFrameSlack = 3;
+
+/// Return addresses from the caller up, at most want: the fast walker, else libunwind.
+__attribute__((always_inline)) inline int walk(uintptr_t* raw, int want) {
+  const int n = g_fast_unwind ? fast_backtrace(raw, want) : -1;
+  return n >= 0 ? n : unw_backtrace(reinterpret_cast<void**>(raw), want);
+}
 }  // namespace detail
 
 __attribute__((always_inline)) inline unsigned capture_stack_inline(uintptr_t* frames, unsigned max) {
   if (detail::t_capturing || max == 0) return 0;
   detail::t_capturing = true;
-  void* raw[kMaxFrames + detail::kOwnFrameSlack];
+  uintptr_t raw[kMaxFrames + detail::kOwnFrameSlack];
   const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + detail::kOwnFrameSlack);
-  const int n = unw_backtrace(raw, want);
+  const int n = detail::walk(raw, want);
   detail::t_capturing = false;
   int first = 0;
-  while (first < n && reinterpret_cast<uintptr_t>(raw[first]) >= detail::g_own_lo &&
-         reinterpret_cast<uintptr_t>(raw[first]) < detail::g_own_hi)
+  while (first < n && raw[first] >= detail::g_own_lo && raw[first] < detail::g_own_hi)
     ++first;
   unsigned depth = 0;
-  for (int i = first; i < n && depth < max; ++i) frames[depth++] = reinterpret_cast<uintptr_t>(raw[i]);
+  for (int i = first; i < n && depth < max; ++i) frames[depth++] = raw[i];
   return depth;
 }
 

@@ -4,6 +4,7 @@
 // every operator new/delete, each a one-line forward to the checker (src/check/check.h) with
 // the form of the call, so that a free can be matched against its allocation. The normal
 // libmemkit.so does not contain this file nor src/check/, so its fast path pays nothing.
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <new>
 
 #include "check/check.h"
+#include "check/unwind.h"
 #include "malloc/malloc.h"
 #include "malloc/override/new_handler.h"
 #include "memkit/memkit.h"
@@ -218,3 +220,14 @@ __attribute__((constructor)) static void memkit_checked_init() {
 
 // After the program's static destructors and atexit handlers: the exit checks and leak scan.
 __attribute__((destructor)) static void memkit_checked_fini() { memkit::check::finish(); }
+
+// ---- dlclose: the stack walker's cached rules for the unloaded code are dropped ----
+// (a library loaded later may be mapped at the same addresses, with other rules)
+
+MK_EXPORT int dlclose(void* handle) {
+  using Fn = int (*)(void*);
+  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "dlclose"));
+  const int rc = real != nullptr ? real(handle) : -1;
+  memkit::check::unwind_cache_clear();
+  return rc;
+}

@@ -1,0 +1,64 @@
+// memkit — the checked mode's stack walker (src/check/unwind.h)
+//
+// Every checked malloc and free records its stack, so the walk is on the hot path. libunwind's
+// unw_backtrace costs ~1 µs a call whatever the depth (it builds a full register context and
+// cursor first); this walker costs a hash lookup and a few loads a frame.
+//
+// x86-64 code built without frame pointers is walked with its .eh_frame call-frame information
+// (CFI), as libunwind does, but the CFI is interpreted once per return address and the result,
+// the rule for that address, cached:
+//
+//   rule(pc) = { CFA = rsp + off | rbp + off | *(rsp or rbp + off),
+//                return address at CFA + ra_off,
+//                rbp unchanged | saved at CFA + off | saved at *(rbp + off),
+//                or: end of the stack (the return address column is undefined: _start, clone) }
+//
+//   step: cfa = rule's base register + off (dereferenced if so); ret = *(cfa + ra_off);
+//         rbp = the saved one if saved; rsp = cfa; pc = ret
+//
+// The FDE of an address comes from libgcc's _Unwind_Find_FDE (glibc's _dl_find_object: no lock,
+// no malloc). A rule this walker does not model (a signal frame, a CFA expression other than
+// "register + offset, dereferenced or not", a return address held in a register) makes the walk
+// return -1 and the caller falls back to libunwind; such addresses are cached too. An address with
+// no FDE (JIT code) ends the walk. The cache is a fixed table of (pc, rule) pairs written
+// lock-free; dlclose clears it (the override interposes dlclose), since a library loaded later
+// may reuse the addresses.
+//
+// Safety: the walk reads only stack memory named by the CFI; a CFA that does not lie above the
+// previous one, more than kMaxFrameBytes above it, ends the walk (bad CFI, a corrupted stack).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace memkit::check {
+
+/// Return addresses of the calling thread, innermost first: out[0] is the return address into
+/// fast_backtrace's caller. At most max. -1 if a frame needs what this walker does not model
+/// (the caller should use libunwind instead).
+int fast_backtrace(uintptr_t* out, int max);
+
+/// Forgets every cached rule (after a dlclose).
+void unwind_cache_clear();
+
+/// The decoded rule for the instruction at pc (a return address minus one), for tests and
+/// `memkit` diagnostics. kind: 0 unsupported, 1 a step, 2 the end of the stack.
+struct UnwindRule {
+  int kind = 0;
+  int cfa_base = 0;      // 7: rsp, 6: rbp
+  bool cfa_deref = false;
+  long cfa_off = 0;
+  long ra_off = 0;
+  int rbp_how = 0;       // 0 unchanged, 1 saved at CFA + rbp_off, 2 saved at *(rbp + rbp_off)
+  long rbp_off = 0;
+};
+/// Interprets the CFI for pc (no cache). False if pc has no FDE.
+bool unwind_rule_for(uintptr_t pc, UnwindRule* out);
+
+struct UnwindStats {
+  uint64_t misses;     // rules interpreted from the CFI (cache misses)
+  uint64_t fallbacks;  // walks given up (libunwind used)
+};
+UnwindStats unwind_stats();
+
+}  // namespace memkit::check
