@@ -164,6 +164,36 @@ TEST(FastUnwind, ThreadsWalkToTheirStartAndAgree) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+// Two callers with the same frame: F's frame sits at the same sp under either, so a walk that
+// reuses the last walk's outer frames must notice the caller changed (the return address word).
+__attribute__((noinline)) void callee_f(Pair* p) {
+  both(p);
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void caller_a(Pair* p) {
+  callee_f(p);
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void caller_b(Pair* p) {
+  callee_f(p);
+  asm volatile("" ::: "memory");
+}
+
+TEST(FastUnwind, ReusedWalksNoticeAChangedCaller) {
+  volatile int rounds = 200;
+  for (int i = 0; i < rounds; ++i) {
+    Pair p;
+    switch (i % 5) {
+      case 0: caller_a(&p); break;
+      case 1: caller_b(&p); break;
+      case 2: caller_a(&p); break;
+      case 3: many_regs(&p, i % 7); break;
+      default: realigned(&p); break;
+    }
+    ASSERT_TRUE(same_stack(p)) << "round " << i;
+  }
+}
+
 std::atomic<int> g_in_handler{-2};
 void on_signal(int) {
   uintptr_t frames[64];

@@ -370,17 +370,32 @@ void release_memory(const Block& b) {
 // The bound is on the total (g_quarantined), not a share per queue: a program with one thread
 // gets the whole quarantine (with a 32nd of it per queue, it got 512 KiB of a 16 MiB one).
 // A free that finds the total over the bound evicts from its own queue, oldest first.
+// Each queue adds its bytes to the total kPublish at a time (one atomic add per 32 KiB of frees,
+// not two per free: the threads' frees would otherwise take turns owning the counter's cache
+// line), so the total may be off by up to kPublish per queue: 1 MiB over all 32.
 
 inline constexpr unsigned kQueues = 32;  // by thread id: threads rarely share one
+inline constexpr long kPublish = 32 << 10;
 struct Queue {
   SpinLock lock;
   Block* head = nullptr;
   Block* tail = nullptr;
-  size_t bytes = 0;
+  long unpublished = 0;    // bytes in or out of this queue not yet in g_quarantined
   size_t full_blocks = 0;  // of them on their own pages (each holds kernel mappings)
 } __attribute__((aligned(64)));
 Queue g_queues[kQueues];
-std::atomic<size_t> g_quarantined{0};  // bytes in all queues (relaxed: a bound, not a count)
+std::atomic<long> g_quarantined{0};  // bytes in all queues, give or take kPublish a queue
+
+inline void account(Queue& q, long delta) {
+  q.unpublished += delta;
+  if (q.unpublished >= kPublish || q.unpublished <= -kPublish) {
+    g_quarantined.fetch_add(q.unpublished, std::memory_order_relaxed);
+    q.unpublished = 0;
+  }
+}
+inline bool over_budget(const Queue& q) {
+  return g_quarantined.load(std::memory_order_relaxed) + q.unpublished > static_cast<long>(g_cfg.quarantine_bytes);
+}
 
 void lock_queues() {
   for (Queue& q : g_queues) q.lock.lock();
@@ -406,7 +421,6 @@ void release_header(Block* b) {
 /// first. Header blocks whose fill is intact are released at once; the others are returned,
 /// linked by qnext, for evict() once the lock is dropped (reports allocate).
 Block* enqueue_locked(Queue& q, Block* b) {
-  const size_t budget = g_cfg.quarantine_bytes;
   // Blocks on their own pages each hold kernel mappings: at most half of full_max_blocks wait.
   const size_t max_full = (g_cfg.full_max_blocks / 2) / kQueues + 1;
   Block* out = nullptr;
@@ -414,18 +428,13 @@ Block* enqueue_locked(Queue& q, Block* b) {
   if (q.tail) q.tail->qnext = b;
   else q.head = b;
   q.tail = b;
-  const size_t cost = quarantine_cost(*b);
-  q.bytes += cost;
-  g_quarantined.fetch_add(cost, std::memory_order_relaxed);
+  account(q, static_cast<long>(quarantine_cost(*b)));
   q.full_blocks += b->full;
-  while (q.head != nullptr &&
-         (g_quarantined.load(std::memory_order_relaxed) > budget || q.full_blocks > max_full)) {
+  while (q.head != nullptr && (over_budget(q) || q.full_blocks > max_full)) {
     Block* old = q.head;
     q.head = old->qnext;
     if (q.head == nullptr) q.tail = nullptr;
-    const size_t old_cost = quarantine_cost(*old);
-    q.bytes -= old_cost;
-    g_quarantined.fetch_sub(old_cost, std::memory_order_relaxed);
+    account(q, -static_cast<long>(quarantine_cost(*old)));
     q.full_blocks -= old->full;
     if (old->magic != 0 &&
         (reporting_now() ||

@@ -431,6 +431,41 @@ struct Slot {
 Slot g_cache[kCacheSlots];  // 1 MiB of .bss: pages cost only once touched
 std::atomic<uint64_t> g_misses{0};
 std::atomic<uint64_t> g_fallbacks{0};
+std::atomic<uint32_t> g_generation{1};  // +1 at every clear
+
+// Each thread's last walk, frame by frame: the state at the frame (pc, sp, rbp) and where its
+// step read the caller's return address and rbp. A walk that reaches a state the last walk had
+// re-reads those words only: if each still holds what the last walk read, the last walk's next
+// state is this walk's too, by induction to its end; the first word that differs resumes the
+// ordinary walk from there. So a malloc called again from the same place costs a few loads and
+// compares a frame instead of a rule lookup and a step. Two buffers: the walk reads the last
+// one while it writes its own.
+constexpr unsigned kMemoFrames = 72;
+struct MemoFrame {
+  uintptr_t sp;
+  uintptr_t pc;
+  uintptr_t bp;
+  uintptr_t ra_at;  // 0: not re-checkable (the step dereferenced its CFA, or did not happen)
+  uintptr_t bp_at;  // 0: rbp unchanged by the step
+  uintptr_t uses_bp;  // the step used rbp's value (CFA from rbp, or rbp's slot from it)
+};
+
+/// Whether the last walk, from frame i, used the rbp it had there before a step replaced it:
+/// only then must this walk's rbp be the same for the last walk's steps to be this one's.
+inline bool needs_bp(const MemoFrame* f, unsigned i, unsigned n) {
+  for (; i < n; ++i) {
+    if (f[i].uses_bp != 0 || f[i].ra_at == 0) return true;
+    if (f[i].bp_at != 0) return false;
+  }
+  return true;
+}
+struct WalkMemo {
+  uint32_t generation;
+  unsigned n;
+  MemoFrame f[kMemoFrames];
+};
+__attribute__((tls_model("initial-exec"))) thread_local WalkMemo t_memo[2];
+__attribute__((tls_model("initial-exec"))) thread_local unsigned t_memo_last;
 
 inline size_t slot_of(uintptr_t pc) { return static_cast<size_t>((pc * 0x9e3779b97f4a7c15ull) >> (64 - kCacheBits)); }
 
@@ -540,15 +575,49 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max) {
   uintptr_t bp = fp[0];
   uintptr_t pc = fp[1];
   uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);
+  const uint32_t generation = g_generation.load(std::memory_order_relaxed);
+  const unsigned which = t_memo_last;
+  const MemoFrame* __restrict last = t_memo[which].f;
+  MemoFrame* __restrict next = t_memo[which ^ 1].f;
+  const unsigned last_n = t_memo[which].generation == generation ? t_memo[which].n : 0;
+  unsigned cursor = 0;
   int n = 0;
+  bool fallback = false;
+  if (max > static_cast<int>(kMemoFrames)) max = kMemoFrames;
   while (n < max && pc >= 4096) {
+    // The last walk's frames, re-checked word by word (see WalkMemo).
+    while (cursor < last_n && last[cursor].sp < sp) ++cursor;
+    if (cursor + 1 < last_n && last[cursor].sp == sp && last[cursor].pc == pc &&
+        (last[cursor].bp == bp || !needs_bp(last, cursor, last_n))) {
+      const int from = n;
+      for (; cursor + 1 < last_n && n < max; ++cursor) {
+        const MemoFrame& e = last[cursor];
+        const MemoFrame& up = last[cursor + 1];
+        if (e.ra_at == 0 || *reinterpret_cast<const uintptr_t*>(e.ra_at) != up.pc) break;
+        if (e.bp_at != 0 && *reinterpret_cast<const uintptr_t*>(e.bp_at) != up.bp) break;
+        next[n] = e;
+        next[n].bp = bp;
+        out[n++] = e.pc;
+        if (e.bp_at != 0) bp = up.bp;  // else unchanged: ours (equal to the last walk's where used)
+      }
+      if (n != from) {
+        pc = last[cursor].pc;
+        sp = last[cursor].sp;
+        continue;
+      }
+    }
+    // An ordinary step.
+    MemoFrame& m = next[n];
+    m = MemoFrame{sp, pc, bp, 0, 0, 1};
     out[n++] = pc;
     if (n == max) break;
     const uint64_t v = rule_of(pc - 1);
     if (__builtin_expect((v & (kEnd | kNotModelled)) != 0, 0)) {
-      if (v & kEnd) break;
-      g_fallbacks.fetch_add(1, std::memory_order_relaxed);
-      return -1;
+      if (v & kNotModelled) {
+        g_fallbacks.fetch_add(1, std::memory_order_relaxed);
+        fallback = true;
+      }
+      break;
     }
     uintptr_t cfa = ((v & kCfaRbp) ? bp : sp) + static_cast<intptr_t>(static_cast<int32_t>(v));
     if (v & kCfaDeref) {
@@ -570,13 +639,20 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max) {
       if (!readable(bp_at, sp)) break;
       bp = *reinterpret_cast<const uintptr_t*>(bp_at);
     }
+    if ((v & kCfaDeref) == 0) m.ra_at = ra_at;
+    m.bp_at = bp_at;
+    m.uses_bp = (v & kCfaRbp) != 0 || ((v >> kRbpShift) & 3) == 2;
     pc = *reinterpret_cast<const uintptr_t*>(ra_at);
     sp = cfa;
   }
-  return n;
+  t_memo[which ^ 1].n = static_cast<unsigned>(n);
+  t_memo[which ^ 1].generation = generation;
+  t_memo_last = which ^ 1;
+  return fallback ? -1 : n;
 }
 
 void unwind_cache_clear() {
+  g_generation.fetch_add(1, std::memory_order_relaxed);  // the threads' memos hold rules too
   // Only the slots in use are written: the table's untouched pages stay unbacked.
   for (Slot& s : g_cache)
     if (s.pc.load(std::memory_order_relaxed) != 0) s.rule.store(0, std::memory_order_relaxed);
