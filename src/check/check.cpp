@@ -201,6 +201,7 @@ void insert(Block* b) {
   Block** head = bucket_for(b->user);
   b->next = *head;
   *head = b;
+  ++s.records;
   s.lock.unlock();
 }
 
@@ -210,6 +211,7 @@ void remove(Block* b) {
   for (Block** pp = bucket_for(b->user); *pp != nullptr; pp = &(*pp)->next) {
     if (*pp == b) {
       *pp = b->next;
+      --s.records;
       break;
     }
   }
@@ -662,7 +664,7 @@ void unlock_all() {
 bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx) {
   if (g_shards == nullptr) return true;
   for (unsigned s = 0; s < kShards; ++s)
-    for (size_t i = 0; i < kBuckets; ++i)
+    for (size_t i = 0; i < kBuckets && g_shards[s].records != 0; ++i)
       for (Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next)
         if (!fn(b, ctx)) return false;
   for (size_t c = 0; c < kChunkSlots; ++c) {
@@ -672,18 +674,23 @@ bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx) {
       for (uint64_t bits = __atomic_load_n(&chunk[w], __ATOMIC_ACQUIRE); bits != 0; bits &= bits - 1) {
         const uintptr_t page = (uintptr_t{c} << kChunkShift) +
                                ((w * 64 + static_cast<unsigned>(__builtin_ctzll(bits))) << kPageShift);
-        // From one object start to the next by the class size (a slot is at least that big;
-        // where the step lands on no start, 16 bytes at a time until one).
-        for (uintptr_t a = page; a < page + (uintptr_t{1} << kPageShift);) {
-          const unsigned index = fast_index_of(reinterpret_cast<const void*>(a));
-          if (index - 1 >= size_class::kNumClasses) {
-            a += 16;
-            continue;
-          }
+        // The page's first object start from its slab's geometry, then one class size a step.
+        if (!fast_arena::contains(page)) continue;  // the arena went back to the OS
+        const PageDesc* d = fast_page_desc(page);
+        if (d->slab_id == 0 || d->slab_id - 1u >= size_class::kNumClasses) continue;
+        const uint32_t size = static_cast<uint32_t>(size_class::class_size(d->slab_id - 1u));
+        const uint32_t off = static_cast<uint32_t>(page) - d->slab_first;
+        uintptr_t a = page;
+        if (off >= d->slab_span) {  // the page starts before the slab's first object
+          const uint32_t to_first = d->slab_first - static_cast<uint32_t>(page);
+          if (to_first >= (uint32_t{1} << kPageShift)) continue;
+          a += to_first;
+        } else if (off % size != 0) {
+          a += size - off % size;
+        }
+        for (; a < page + (uintptr_t{1} << kPageShift); a += size)
           if (Block* b = header_at(a))
             if (!fn(b, ctx)) return false;
-          a += size_class::class_size(index - 1);
-        }
       }
     }
   }
@@ -704,7 +711,7 @@ void for_each_bitmap_range(void (*fn)(uintptr_t lo, uintptr_t hi, void* ctx), vo
 bool find_containing_unlocked(uintptr_t addr, Block* out) {
   if (g_shards == nullptr) return false;
   for (unsigned s = 0; s < kShards; ++s) {
-    for (size_t i = 0; i < kBuckets; ++i) {
+    for (size_t i = 0; i < kBuckets && g_shards[s].records != 0; ++i) {
       for (const Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next) {
         if (addr >= b->base && addr < b->base + b->span) {
           *out = *b;

@@ -128,6 +128,7 @@ class SpinLock {
 struct Shard {
   SpinLock lock;
   Block** buckets;
+  size_t records;  // in its buckets (the scans skip an empty shard's 512 KiB of buckets)
 } __attribute__((aligned(64)));
 
 /// The table's shards (valid after the first allocation).

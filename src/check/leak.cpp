@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "arena/arena_map.h"
 #include "arena/page_heap.h"
 #include "check/check.h"
 #include "check/check_report.h"
@@ -184,6 +185,11 @@ void scan_root(LeakNode* nodes, size_t n, Range r, const Range* skip, size_t nsk
   while (a < r.hi) {
     uintptr_t next = (a & ~(page - 1)) + page;
     if (next > r.hi) next = r.hi;
+    if (fast_arena::contains(a)) {  // one of the heap's arenas: all of it at once
+      next = (a | ((uintptr_t{1} << fast_arena::kShift) - 1)) + 1;
+      a = next < r.hi && next != 0 ? next : r.hi;
+      continue;
+    }
     bool skipped = heap.owns(reinterpret_cast<const void*>(a));
     for (size_t k = 0; k < nskip && !skipped; ++k) {
       if (a >= skip[k].lo && a < skip[k].hi) {
