@@ -516,7 +516,7 @@ struct CallStack {
 };
 
 __attribute__((always_inline)) inline void capture(CallStack* s) {
-  s->depth = capture_stack_inline(s->frames, g_cfg.depth);
+  s->depth = capture_stack_inline(s->frames, g_cfg.depth, kFreeWalk);
 }
 
 void fill_call(ErrorReport* r, const CallStack& s, const char* call) {

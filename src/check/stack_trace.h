@@ -53,18 +53,22 @@ extern __attribute__((tls_model("initial-exec"))) thread_local bool t_capturing;
 inline constexpr unsigned kOwnFrameSlack = 3;
 
 /// Return addresses from the caller up, at most want: the fast walker, else libunwind.
-__attribute__((always_inline)) inline int walk(uintptr_t* raw, int want) {
-  const int n = g_fast_unwind ? fast_backtrace(raw, want) : -1;
+__attribute__((always_inline)) inline int walk(uintptr_t* raw, int want, unsigned memo) {
+  const int n = g_fast_unwind ? fast_backtrace(raw, want, memo) : -1;
   return n >= 0 ? n : unw_backtrace(reinterpret_cast<void**>(raw), want);
 }
 }  // namespace detail
 
-__attribute__((always_inline)) inline unsigned capture_stack_inline(uintptr_t* frames, unsigned max) {
+/// memo: kAllocWalk or kFreeWalk (which of the thread's last walks this one may reuse).
+inline constexpr unsigned kAllocWalk = 0;
+inline constexpr unsigned kFreeWalk = 1;
+__attribute__((always_inline)) inline unsigned capture_stack_inline(uintptr_t* frames, unsigned max,
+                                                                    unsigned memo = kAllocWalk) {
   if (detail::t_capturing || max == 0) return 0;
   detail::t_capturing = true;
   uintptr_t raw[kMaxFrames + detail::kOwnFrameSlack];
   const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + detail::kOwnFrameSlack);
-  const int n = detail::walk(raw, want);
+  const int n = detail::walk(raw, want, memo);
   detail::t_capturing = false;
   int first = 0;
   while (first < n && raw[first] >= detail::g_own_lo && raw[first] < detail::g_own_hi)

@@ -462,10 +462,14 @@ inline bool needs_bp(const MemoFrame* f, unsigned i, unsigned n) {
 struct WalkMemo {
   uint32_t generation;
   unsigned n;
+  int max;        // the walk's max (a walk that stopped there stops there again only with the same)
+  bool fallback;  // it returned -1
+  bool whole;     // it may be reused whole: not when its last step dereferenced its CFA and
+                  // then met the end (a return address below 4096) through a word not kept
   MemoFrame f[kMemoFrames];
 };
-__attribute__((tls_model("initial-exec"))) thread_local WalkMemo t_memo[2];
-__attribute__((tls_model("initial-exec"))) thread_local unsigned t_memo_last;
+__attribute__((tls_model("initial-exec"))) thread_local WalkMemo t_memo[kWalkMemos][2];
+__attribute__((tls_model("initial-exec"))) thread_local unsigned t_memo_last[kWalkMemos];
 
 inline size_t slot_of(uintptr_t pc) { return static_cast<size_t>((pc * 0x9e3779b97f4a7c15ull) >> (64 - kCacheBits)); }
 
@@ -569,21 +573,43 @@ bool unwind_rule_for(uintptr_t pc, UnwindRule* out) {
   return true;
 }
 
-__attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max) {
+__attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned memo) {
   // __builtin_frame_address(0) makes this function keep a frame pointer: rbp -> [saved rbp][return address]
   const uintptr_t* fp = static_cast<const uintptr_t*>(__builtin_frame_address(0));
   uintptr_t bp = fp[0];
   uintptr_t pc = fp[1];
   uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);
   const uint32_t generation = g_generation.load(std::memory_order_relaxed);
-  const unsigned which = t_memo_last;
-  const MemoFrame* __restrict last = t_memo[which].f;
-  MemoFrame* __restrict next = t_memo[which ^ 1].f;
-  const unsigned last_n = t_memo[which].generation == generation ? t_memo[which].n : 0;
+  if (memo >= kWalkMemos) memo = 0;
+  WalkMemo* const memos = t_memo[memo];
+  const unsigned which = t_memo_last[memo];
+  const MemoFrame* __restrict last = memos[which].f;
+  MemoFrame* __restrict next = memos[which ^ 1].f;
+  const unsigned last_n = memos[which].generation == generation ? memos[which].n : 0;
   unsigned cursor = 0;
   int n = 0;
   bool fallback = false;
   if (max > static_cast<int>(kMemoFrames)) max = kMemoFrames;
+  // The commonest case, a malloc or free from where the last one was: the whole last walk,
+  // re-checked word by word, without writing a new memo.
+  if (last_n != 0 && memos[which].whole && memos[which].max == max && last[0].sp == sp && last[0].pc == pc &&
+      (last[0].bp == bp || !needs_bp(last, 0, last_n))) {
+    unsigned i = 0;
+    for (; i + 1 < last_n; ++i) {
+      const MemoFrame& e = last[i];
+      const MemoFrame& up = last[i + 1];
+      if (e.ra_at == 0 || *reinterpret_cast<const uintptr_t*>(e.ra_at) != up.pc) break;
+      if (e.bp_at != 0 && *reinterpret_cast<const uintptr_t*>(e.bp_at) != up.bp) break;
+    }
+    // The last frame: if its step was made, the walk ended on the word it read (< 4096) unless
+    // it ended at max.
+    const MemoFrame& t = last[last_n - 1];
+    if (i + 1 == last_n && (t.ra_at == 0 || static_cast<int>(last_n) == max ||
+                            *reinterpret_cast<const uintptr_t*>(t.ra_at) < 4096)) {
+      for (unsigned j = 0; j < last_n; ++j) out[j] = last[j].pc;
+      return memos[which].fallback ? -1 : static_cast<int>(last_n);
+    }
+  }
   while (n < max && pc >= 4096) {
     // The last walk's frames, re-checked word by word (see WalkMemo).
     while (cursor < last_n && last[cursor].sp < sp) ++cursor;
@@ -645,9 +671,12 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max) {
     pc = *reinterpret_cast<const uintptr_t*>(ra_at);
     sp = cfa;
   }
-  t_memo[which ^ 1].n = static_cast<unsigned>(n);
-  t_memo[which ^ 1].generation = generation;
-  t_memo_last = which ^ 1;
+  memos[which ^ 1].n = static_cast<unsigned>(n);
+  memos[which ^ 1].max = max;
+  memos[which ^ 1].fallback = fallback;
+  memos[which ^ 1].whole = !(pc < 4096 && n > 0 && n < max && next[n - 1].ra_at == 0);
+  memos[which ^ 1].generation = generation;
+  t_memo_last[memo] = which ^ 1;
   return fallback ? -1 : n;
 }
 
