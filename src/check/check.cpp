@@ -295,6 +295,13 @@ bool canary_broken(const Block& b, ErrorReport* r) {
   return false;
 }
 
+/// The check of canary_broken without the report: whether both canaries are whole.
+inline bool canaries_intact(const Block& b) {
+  const uintptr_t left = left_canary_start(b);
+  return first_bad(reinterpret_cast<const unsigned char*>(left), b.user - left, kLeftCanary) == nullptr &&
+         first_bad(reinterpret_cast<const unsigned char*>(b.user + b.size), block_data_end(b) - (b.user + b.size),
+                   kRightCanary) == nullptr;
+}
 
 void recanary(const Block& b) {
   unsigned char* left_start = reinterpret_cast<unsigned char*>(left_canary_start(b));
@@ -515,8 +522,14 @@ struct CallStack {
   unsigned depth = 0;
 };
 
+/// The bad call's stack where a bug is found outside free (usable_size).
 __attribute__((always_inline)) inline void capture(CallStack* s) {
-  s->depth = capture_stack_inline(s->frames, g_cfg.depth, kFreeWalk);
+  s->depth = capture_stack_inline(s->frames, g_cfg.depth, kOtherWalk);
+}
+
+/// free's stack into s, and its depot id.
+__attribute__((always_inline)) inline uint32_t capture_free(CallStack* s) {
+  return capture_stack_with_id(detail::t_free_memo, s->frames, &s->depth, g_cfg.depth, kFreeWalk);
 }
 
 void fill_call(ErrorReport* r, const CallStack& s, const char* call) {
@@ -769,12 +782,24 @@ __attribute__((always_inline)) inline void* allocate_with_header(size_t size, Al
 __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t p, AllocKind kind, bool sized,
                                                              size_t size, const char* caller) {
   CallStack s;
-  capture(&s);
-  const uint32_t free_stack = put_stack(detail::t_free_memo, s.frames, s.depth);
-  ErrorReport r;
+  const uint32_t free_stack = capture_free(&s);
   Queue& q = my_queue();
   q.lock.lock();
   uint8_t live = kLive;
+  // The common case first, with no report built (an ErrorReport is ~400 bytes to clear).
+  if (b->state == kLive && b->kind == kind && (!sized || size == b->size) && canaries_intact(*b) &&
+      __atomic_compare_exchange_n(&b->state, &live, static_cast<uint8_t>(kQuarantined), false,
+                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    b->free_stack = free_stack;
+    b->free_tid = current_tid();
+    memset(reinterpret_cast<void*>(b->user), kFreedFill, b->size);
+    Block* out = enqueue_locked(q, b);
+    q.lock.unlock();
+    evict_all(out);
+    return;
+  }
+  ErrorReport r;
+  live = kLive;
   if (b->state != kLive) {
     r.kind = ErrorKind::kDoubleFree;
     r.addr = p;
@@ -874,7 +899,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     return;
   }
   CallStack s;
-  capture(&s);
+  const uint32_t free_stack = capture_free(&s);
   Shard& sh = shard_for(p);
   sh.lock.lock();
   Block* b = find_locked(p);
@@ -891,7 +916,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
   } else if (free_mismatch_or_overflow(*b, p, kind, sized, size, caller, &r)) {
   } else {
     b->state = kQuarantined;
-    b->free_stack = put_stack(detail::t_free_memo, s.frames, s.depth);
+    b->free_stack = free_stack;
     b->free_tid = current_tid();
     sh.lock.unlock();
     if (b->full) {

@@ -96,7 +96,8 @@ unsigned capture_stack(uintptr_t* frames, unsigned max) {
   uintptr_t raw[kMaxFrames + 6];
   // Up to 6 of the innermost frames are the checker's own (operator new, allocate, capture...).
   const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + 6);
-  const int n = detail::walk(raw, want, kAllocWalk);
+  bool reused = false;
+  const int n = detail::walk(raw, want, kOtherWalk, &reused);
   t_capturing = false;
   if (n <= 0) return 0;
   int first = 0;

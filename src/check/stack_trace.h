@@ -53,23 +53,33 @@ extern __attribute__((tls_model("initial-exec"))) thread_local bool t_capturing;
 inline constexpr unsigned kOwnFrameSlack = 3;
 
 /// Return addresses from the caller up, at most want: the fast walker, else libunwind.
-__attribute__((always_inline)) inline int walk(uintptr_t* raw, int want, unsigned memo) {
-  const int n = g_fast_unwind ? fast_backtrace(raw, want, memo) : -1;
+/// *reused: the fast walker found the same stack as its last walk of this kind, from the first frame.
+__attribute__((always_inline)) inline int walk(uintptr_t* raw, int want, unsigned memo, bool* reused) {
+  const int n = g_fast_unwind ? fast_backtrace(raw, want, memo, reused) : -1;
   return n >= 0 ? n : unw_backtrace(reinterpret_cast<void**>(raw), want);
 }
 }  // namespace detail
 
-/// memo: kAllocWalk or kFreeWalk (which of the thread's last walks this one may reuse).
+/// Which of the thread's last walks a walk may reuse (unwind.h): malloc's, free's, the others'.
 inline constexpr unsigned kAllocWalk = 0;
 inline constexpr unsigned kFreeWalk = 1;
+inline constexpr unsigned kOtherWalk = 2;
+static_assert(kOtherWalk < kWalkMemos);
+
+/// Return addresses of the calling thread, own frames dropped, at most max, into frames.
+/// *reused (if given): the walk was the same as the thread's last walk of this kind.
 __attribute__((always_inline)) inline unsigned capture_stack_inline(uintptr_t* frames, unsigned max,
-                                                                    unsigned memo = kAllocWalk) {
+                                                                    unsigned memo = kOtherWalk,
+                                                                    bool* reused = nullptr) {
+  bool same = false;
+  if (reused != nullptr) *reused = false;
   if (detail::t_capturing || max == 0) return 0;
   detail::t_capturing = true;
   uintptr_t raw[kMaxFrames + detail::kOwnFrameSlack];
   const int want = static_cast<int>((max > kMaxFrames ? kMaxFrames : max) + detail::kOwnFrameSlack);
-  const int n = detail::walk(raw, want, memo);
+  const int n = detail::walk(raw, want, memo, &same);
   detail::t_capturing = false;
+  if (reused != nullptr) *reused = same;
   int first = 0;
   while (first < n && raw[first] >= detail::g_own_lo && raw[first] < detail::g_own_hi)
     ++first;
@@ -84,21 +94,27 @@ struct StackMemo {
   static constexpr unsigned kFrames = 16;  // deeper stacks go to the depot every time
   uint32_t id;
   uint32_t depth;
+  bool from_last_walk;  // the stack of this thread's last walk of the memo's kind
   uintptr_t frames[kFrames];
 };
 
 __attribute__((always_inline)) inline uint32_t put_stack(StackMemo& m, const uintptr_t* frames, unsigned depth) {
+  m.from_last_walk = false;
   if (depth == 0) return 0;
   if (depth == m.depth && m.id != 0) {
     unsigned i = 0;
     while (i < depth && frames[i] == m.frames[i]) ++i;
-    if (i == depth) return m.id;
+    if (i == depth) {
+      m.from_last_walk = true;
+      return m.id;
+    }
   }
   const uint32_t id = stack_depot().put(frames, depth);
   if (depth <= StackMemo::kFrames) {
     m.id = id;
     m.depth = depth;
     for (unsigned i = 0; i < depth; ++i) m.frames[i] = frames[i];
+    m.from_last_walk = true;
   }
   return id;
 }
@@ -109,10 +125,23 @@ extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_alloc
 extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_memo;
 }  // namespace detail
 
+/// The stack of a walk of kind `kind` (kAllocWalk or kFreeWalk, whose last stacks m keeps) and
+/// its depot id; the frames into `frames` (if not null) and their count into *depth. A walk that
+/// repeats the kind's last one takes the last one's frames and id from m.
+__attribute__((always_inline)) inline uint32_t capture_stack_with_id(StackMemo& m, uintptr_t* frames,
+                                                                     unsigned* depth, unsigned max,
+                                                                     unsigned kind) {
+  uintptr_t local[kMaxFrames];
+  uintptr_t* out = frames != nullptr ? frames : local;
+  bool reused = false;
+  const unsigned n = capture_stack_inline(out, max > kMaxFrames ? kMaxFrames : max, kind, &reused);
+  if (depth != nullptr) *depth = n;
+  if (reused && m.from_last_walk && m.depth == n) return m.id;
+  return put_stack(m, out, n);
+}
+
 __attribute__((always_inline)) inline uint32_t capture_stack_id_inline(unsigned max) {
-  uintptr_t frames[kMaxFrames];
-  const unsigned n = capture_stack_inline(frames, max > kMaxFrames ? kMaxFrames : max);
-  return put_stack(detail::t_alloc_memo, frames, n);
+  return capture_stack_with_id(detail::t_alloc_memo, nullptr, nullptr, max, kAllocWalk);
 }
 
 struct SymbolizedFrame {

@@ -573,13 +573,14 @@ bool unwind_rule_for(uintptr_t pc, UnwindRule* out) {
   return true;
 }
 
-__attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned memo) {
+__attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned memo, bool* reused) {
   // __builtin_frame_address(0) makes this function keep a frame pointer: rbp -> [saved rbp][return address]
   const uintptr_t* fp = static_cast<const uintptr_t*>(__builtin_frame_address(0));
   uintptr_t bp = fp[0];
   uintptr_t pc = fp[1];
   uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);
   const uint32_t generation = g_generation.load(std::memory_order_relaxed);
+  if (reused != nullptr) *reused = false;
   if (memo >= kWalkMemos) memo = 0;
   WalkMemo* const memos = t_memo[memo];
   const unsigned which = t_memo_last[memo];
@@ -607,6 +608,7 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
     if (i + 1 == last_n && (t.ra_at == 0 || static_cast<int>(last_n) == max ||
                             *reinterpret_cast<const uintptr_t*>(t.ra_at) < 4096)) {
       for (unsigned j = 0; j < last_n; ++j) out[j] = last[j].pc;
+      if (reused != nullptr) *reused = !memos[which].fallback;
       return memos[which].fallback ? -1 : static_cast<int>(last_n);
     }
   }

@@ -38,10 +38,11 @@ namespace memkit::check {
 /// Return addresses of the calling thread, innermost first: out[0] is the return address into
 /// fast_backtrace's caller. At most max. -1 if a frame needs what this walker does not model
 /// (the caller should use libunwind instead). memo (0..kWalkMemos-1) picks which of the
-/// thread's last walks this one may reuse: one for malloc's walks, one for free's, so that a
-/// loop that allocates and frees reuses each walk whole.
-inline constexpr unsigned kWalkMemos = 2;
-int fast_backtrace(uintptr_t* out, int max, unsigned memo = 0);
+/// thread's last walks this one may reuse: one for malloc's walks, one for free's, one for the
+/// rest, so that a loop that allocates and frees reuses each walk whole. *reused (if given):
+/// set when the walk is the same as that last one from its first frame (out is then the same).
+inline constexpr unsigned kWalkMemos = 3;
+int fast_backtrace(uintptr_t* out, int max, unsigned memo = 0, bool* reused = nullptr);
 
 /// Forgets every cached rule (after a dlclose).
 void unwind_cache_clear();
