@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "check/check.h"
 #include "check/leak.h"
 #include "check/stack_depot.h"
 #include "check/stack_trace.h"
@@ -203,6 +204,38 @@ TEST(LeakGraph, DirectIndirectCyclesAndInteriorPointers) {
   EXPECT_EQ(((nodes[5].flags & kIndirect) != 0) + ((nodes[6].flags & kIndirect) != 0), 1);
   EXPECT_TRUE(nodes[7].flags & kDirect);  // pointing to itself does not make it indirect
   for (int i = 0; i < 2; ++i) EXPECT_FALSE(nodes[i].flags & (kDirect | kIndirect));
+}
+
+TEST(FillCheck, FindsTheFirstWrongByteAtEveryOffsetAndLength) {
+  // Against the obvious loop: every length 0..300 from every alignment 0..15, clean and with one
+  // or two bytes changed anywhere (the SSE2 steps, the overlapping tail, the byte loop).
+  alignas(64) unsigned char buf[400];
+  auto naive = [](const unsigned char* p, size_t n, unsigned char byte) -> const unsigned char* {
+    for (size_t i = 0; i < n; ++i)
+      if (p[i] != byte) return p + i;
+    return nullptr;
+  };
+  for (unsigned char byte : {0xfd, 0x00}) {
+    for (size_t align = 0; align < 16; ++align) {
+      for (size_t n = 0; n <= 300; ++n) {
+        unsigned char* p = buf + align;
+        memset(buf, byte, sizeof buf);
+        buf[align - (align > 0 ? 1 : 0)] = align > 0 ? static_cast<unsigned char>(byte ^ 1) : byte;  // outside: ignored
+        if (align + n < sizeof buf) p[n] = static_cast<unsigned char>(byte ^ 0x80);                // just past: ignored
+        ASSERT_EQ(memkit::check::first_byte_not(p, n, byte), nullptr) << n << " " << align;
+        for (size_t bad = 0; bad < n; bad += (n > 40 ? 7 : 1)) {
+          p[bad] = static_cast<unsigned char>(byte ^ 0x10);
+          ASSERT_EQ(memkit::check::first_byte_not(p, n, byte), naive(p, n, byte)) << n << " " << align << " " << bad;
+          if (bad + 3 < n) {
+            p[bad + 3] = static_cast<unsigned char>(byte ^ 0x01);
+            ASSERT_EQ(memkit::check::first_byte_not(p, n, byte), p + bad);
+            p[bad + 3] = byte;
+          }
+          p[bad] = byte;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

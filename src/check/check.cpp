@@ -1,6 +1,7 @@
 // memkit — the checked mode's allocator (src/check/check.cpp): see check.h.
 #include "check/check.h"
 
+#include <emmintrin.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -238,27 +239,33 @@ void fork_child() {
 
 // ---- byte checks ----
 
-/// The first byte of [p, p+n) that is not `byte`, or nullptr.
+/// The first byte of [p, p+n) that is not `byte`, or nullptr. SSE2 (every x86-64 has it):
+/// freed blocks are read back whole at every eviction and the canaries at every free, so this
+/// is on the hot path; 64 bytes a step while all match, then 16 to find the first mismatch.
 const unsigned char* first_bad(const unsigned char* p, size_t n, unsigned char byte) {
-  const unsigned char* end = p + n;
-  while (p < end && (reinterpret_cast<uintptr_t>(p) & 7) != 0) {
-    if (*p != byte) return p;
-    ++p;
-  }
-  const uint64_t word = 0x0101010101010101ull * byte;
-  // 32 bytes a step while they all match (freed blocks are checked whole at every eviction),
-  // then word by word to the first mismatch.
-  while (end - p >= 32) {
-    uint64_t v[4];
-    memcpy(v, p, 32);
-    if (((v[0] ^ word) | (v[1] ^ word) | (v[2] ^ word) | (v[3] ^ word)) != 0) break;
-    p += 32;
-  }
-  while (end - p >= 8) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    if (v != word) break;
-    p += 8;
+  const unsigned char* const end = p + n;
+  if (n >= 16) {
+    const __m128i want = _mm_set1_epi8(static_cast<char>(byte));
+    const unsigned char* q = p;
+    for (; end - q >= 64; q += 64) {
+      const __m128i a = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), want);
+      const __m128i b = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 16)), want);
+      const __m128i c = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 32)), want);
+      const __m128i d = _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 48)), want);
+      if (_mm_movemask_epi8(_mm_and_si128(_mm_and_si128(a, b), _mm_and_si128(c, d))) != 0xffff) break;
+    }
+    for (; end - q >= 16; q += 16) {
+      const unsigned eq = static_cast<unsigned>(
+          _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)), want)));
+      if (eq != 0xffff) return q + __builtin_ctz(~eq);
+    }
+    if (q < end) {  // the last 16 bytes, overlapping what matched already
+      const unsigned char* t = end - 16;
+      const unsigned eq = static_cast<unsigned>(
+          _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t)), want)));
+      if (eq != 0xffff) return t + __builtin_ctz(~eq);
+    }
+    return nullptr;
   }
   for (; p < end; ++p)
     if (*p != byte) return p;
@@ -613,6 +620,10 @@ void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
 }
 
 }  // namespace
+
+const unsigned char* first_byte_not(const unsigned char* p, size_t n, unsigned char byte) {
+  return first_bad(p, n, byte);
+}
 
 // ---- the entry points ----
 

@@ -150,6 +150,8 @@ void for_each_bitmap_range(void (*fn)(uintptr_t lo, uintptr_t hi, void* ctx), vo
 bool find_containing_unlocked(uintptr_t addr, Block* out);
 /// Makes a full-mode block's memory accessible again (check_continue after a fault).
 void unprotect(const Block& b);
+/// The first byte of [p, p+n) that is not `byte`, or nullptr (the canary and fill check).
+const unsigned char* first_byte_not(const unsigned char* p, size_t n, unsigned char byte);
 /// The calling thread's id (cached).
 uint32_t current_tid();
 /// The stack depth option, clamped to 1..kMaxFrames.
