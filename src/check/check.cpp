@@ -43,6 +43,7 @@ struct Config {
   size_t page = 4096;
   size_t full_align = 1;
   uint32_t sample_rate = 0;  // fast mode: one allocation in N is a full-mode block
+  size_t fill_max = SIZE_MAX;  // fast mode: bytes of a freed block filled with 0xfd and checked
 };
 Config g_cfg;
 pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
@@ -138,6 +139,7 @@ void init_once() {
     report_warning("MEMKIT_OPTIONS: stack_unwinder must be fast or libunwind; using fast");
   }
   g_cfg.quarantine_bytes = o.quarantine_bytes < 0 ? 0 : static_cast<size_t>(o.quarantine_bytes);
+  g_cfg.fill_max = o.free_fill_max < 0 ? SIZE_MAX : static_cast<size_t>(o.free_fill_max);
   long fa = o.full_align;
   if (fa < 1 || fa > 16 || (fa & (fa - 1)) != 0) {
     report_warning("MEMKIT_OPTIONS: full_align must be 1, 2, 4, 8 or 16; using 1");
@@ -271,6 +273,9 @@ const unsigned char* first_bad(const unsigned char* p, size_t n, unsigned char b
     if (*p != byte) return p;
   return nullptr;
 }
+
+/// The bytes of a freed fast-mode block that hold the 0xfd fill: all, or its first fill_max.
+inline size_t fill_bytes(const Block& b) { return b.size < g_cfg.fill_max ? b.size : g_cfg.fill_max; }
 
 uintptr_t left_canary_start(const Block& b) {
   return b.full ? (b.user & ~(g_cfg.page - 1)) : b.magic != 0 ? b.user - 16 : b.base;
@@ -454,7 +459,7 @@ Block* enqueue_locked(Queue& q, Block* b) {
     q.full_blocks -= old->full;
     if (old->magic != 0 &&
         (reporting_now() ||
-         first_bad(reinterpret_cast<const unsigned char*>(old->user), old->size, kFreedFill) == nullptr)) {
+         first_bad(reinterpret_cast<const unsigned char*>(old->user), fill_bytes(*old), kFreedFill) == nullptr)) {
       release_header(old);
       continue;
     }
@@ -492,7 +497,7 @@ void quarantine(Block* b) {
 /// A fast-mode freed block whose fill changed was written after free: reports and returns true.
 bool fill_broken(const Block& b, const char* when) {
   if (b.full || reporting_now()) return false;
-  const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(b.user), b.size, kFreedFill);
+  const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(b.user), fill_bytes(b), kFreedFill);
   if (bad == nullptr) return false;
   ErrorReport r;
   r.kind = ErrorKind::kUseAfterFree;
@@ -803,7 +808,7 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     b->free_stack = free_stack;
     b->free_tid = current_tid();
-    memset(reinterpret_cast<void*>(b->user), kFreedFill, b->size);
+    memset(reinterpret_cast<void*>(b->user), kFreedFill, fill_bytes(*b));
     Block* out = enqueue_locked(q, b);
     q.lock.unlock();
     evict_all(out);
@@ -825,7 +830,7 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
   } else {
     b->free_stack = free_stack;
     b->free_tid = current_tid();
-    memset(reinterpret_cast<void*>(b->user), kFreedFill, b->size);
+    memset(reinterpret_cast<void*>(b->user), kFreedFill, fill_bytes(*b));
     Block* out = enqueue_locked(q, b);
     q.lock.unlock();
     evict_all(out);
@@ -933,7 +938,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     if (b->full) {
       os::system_os().protect(reinterpret_cast<void*>(b->base), b->span - g_cfg.page);
     } else {
-      memset(reinterpret_cast<void*>(b->user), kFreedFill, b->size);
+      memset(reinterpret_cast<void*>(b->user), kFreedFill, fill_bytes(*b));
     }
     quarantine(b);
     return;
@@ -1042,7 +1047,7 @@ void finish() {
                                                    : "found at exit: the canary before the block was overwritten";
           } else if (const unsigned char* bad =
                          b->state == kQuarantined && !b->full
-                             ? first_bad(reinterpret_cast<const unsigned char*>(b->user), b->size, kFreedFill)
+                             ? first_bad(reinterpret_cast<const unsigned char*>(b->user), fill_bytes(*b), kFreedFill)
                              : nullptr) {
             e.kind = ErrorKind::kUseAfterFree;
             e.addr = reinterpret_cast<uintptr_t>(bad);

@@ -150,6 +150,18 @@ MEMKIT_OPTIONS=guard_sample_rate=1 "$cli" check -- "$bin/check_clean_threads" >"
     { fail "guard_sample_rate=1: clean_threads reported"; cat "$work/g2.txt" >&2; }
 checks=$((checks + 2))
 
+# free_fill_max: uaf_write writes 8 bytes into its freed block; with only 8 bytes filled and
+# checked the write is not seen, with 9 it is; and with the libunwind walker it is found too.
+MEMKIT_OPTIONS=free_fill_max=8 "$cli" check -- "$bin/check_uaf_write" >"$work/f.txt" 2>&1 ||
+    { fail "free_fill_max=8: the write at offset 8 was reported"; cat "$work/f.txt" >&2; }
+MEMKIT_OPTIONS=free_fill_max=9 "$cli" check -- "$bin/check_uaf_write" >"$work/f2.txt" 2>&1
+grep -q '^memkit: ERROR: heap-use-after-free on address 0x' "$work/f2.txt" ||
+    { fail "free_fill_max=9: the write at offset 8 was not reported"; cat "$work/f2.txt" >&2; }
+MEMKIT_OPTIONS=stack_unwinder=libunwind "$cli" check -- "$bin/check_uaf_write" >"$work/u.txt" 2>&1
+grep -q '^memkit: ERROR: heap-use-after-free on address 0x' "$work/u.txt" && grep -q 'uaf_write.c:' "$work/u.txt" ||
+    { fail "stack_unwinder=libunwind: uaf_write not reported with its stack"; cat "$work/u.txt" >&2; }
+checks=$((checks + 3))
+
 # Every malloc entry point and edge case of the drop-in malloc issue, under both levels
 # (full_align=16: the program checks glibc's 16-byte alignment).
 for level in fast full; do
