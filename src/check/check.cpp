@@ -59,9 +59,11 @@ alignas(64) Shard g_shard_storage[kShards];
 // A fast-mode block of at most kmalloc's largest class, with C's default alignment, carries its
 // record in front of it, in the same kmalloc object:
 //
-//   [ Block record (kHeader - 16 bytes) ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb ... ]
-//   ^ base: starts a kmalloc object                               ^ user = base + kHeader
+//   [ Block record: its first 48 bytes ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb ... ]
+//   ^ base: starts a kmalloc object                              ^ user = base + kHeader (64)
 //
+// (the record's last fields, the table's hash link, user pointer, start and span, are not kept:
+// they follow from the header's address and its span16; see block_user() and materialize()),
 // so that malloc and free touch the block's own cache lines, with no second allocation and no
 // table. free(p) trusts the header only after kmalloc says p - kHeader starts one of its
 // objects (fast_index_of: the page descriptor, no read of p's memory) and the header's magic is
@@ -72,8 +74,7 @@ alignas(64) Shard g_shard_storage[kShards];
 // blocks have started on (one bit per 4 KiB page of each 256 MiB arena, a chunk reserved on first
 // use; set once, never cleared, so that malloc only reads it): on a marked page, every 16-byte
 // slot that starts a kmalloc object and holds a header whose magic is its own is a block.
-inline constexpr size_t kHeader = 96;
-static_assert(sizeof(Block) + 16 <= kHeader, "the record and the left canary fit the header");
+static_assert(sizeof(Block) >= kHeaderRecord && kHeaderRecord + 16 == kHeader, "the record and the left canary");
 inline constexpr uint64_t kHeaderMagic = 0x6d6b636865636b21ull;
 inline constexpr unsigned kChunkShift = fast_arena::kShift;                  // 256 MiB of heap
 inline constexpr unsigned kPageShift = 12;
@@ -193,27 +194,27 @@ inline Block** bucket_for(uintptr_t a) {
 }
 
 Block* find_locked(uintptr_t user) {
-  for (Block* b = *bucket_for(user); b != nullptr; b = b->next)
-    if (b->user == user) return b;
+  for (Block* b = *bucket_for(user); b != nullptr; b = b->next_)
+    if (b->user_ == user) return b;
   return nullptr;
 }
 
 void insert(Block* b) {
-  Shard& s = shard_for(b->user);
+  Shard& s = shard_for(b->user_);
   s.lock.lock();
-  Block** head = bucket_for(b->user);
-  b->next = *head;
+  Block** head = bucket_for(b->user_);
+  b->next_ = *head;
   *head = b;
   ++s.records;
   s.lock.unlock();
 }
 
 void remove(Block* b) {
-  Shard& s = shard_for(b->user);
+  Shard& s = shard_for(b->user_);
   s.lock.lock();
-  for (Block** pp = bucket_for(b->user); *pp != nullptr; pp = &(*pp)->next) {
+  for (Block** pp = bucket_for(b->user_); *pp != nullptr; pp = &(*pp)->next_) {
     if (*pp == b) {
-      *pp = b->next;
+      *pp = b->next_;
       --s.records;
       break;
     }
@@ -278,28 +279,29 @@ const unsigned char* first_bad(const unsigned char* p, size_t n, unsigned char b
 inline size_t fill_bytes(const Block& b) { return b.size < g_cfg.fill_max ? b.size : g_cfg.fill_max; }
 
 uintptr_t left_canary_start(const Block& b) {
-  return b.full ? (b.user & ~(g_cfg.page - 1)) : b.magic != 0 ? b.user - 16 : b.base;
+  return b.full ? (b.user_ & ~(g_cfg.page - 1)) : b.magic != 0 ? block_user(b) - 16 : b.base_;
 }
 
 uintptr_t block_data_end(const Block& b) {  // the end of what the canaries cover
-  return b.full ? b.base + b.span - g_cfg.page : b.base + b.span;
+  return b.full ? b.base_ + b.span_ - g_cfg.page : block_base(b) + block_span(b);
 }
 
 /// Checks both canaries of a live block; fills r and returns true if one is broken.
 bool canary_broken(const Block& b, ErrorReport* r) {
+  const uintptr_t user = block_user(b);
   const unsigned char* left_start = reinterpret_cast<const unsigned char*>(left_canary_start(b));
-  if (const unsigned char* bad = first_bad(left_start, b.user - reinterpret_cast<uintptr_t>(left_start), kLeftCanary)) {
+  if (const unsigned char* bad = first_bad(left_start, user - reinterpret_cast<uintptr_t>(left_start), kLeftCanary)) {
     // The lowest broken byte of the left redzone; the report names the one nearest the block.
     const unsigned char* last = bad;
-    for (const unsigned char* q = bad; q < reinterpret_cast<const unsigned char*>(b.user); ++q)
+    for (const unsigned char* q = bad; q < reinterpret_cast<const unsigned char*>(user); ++q)
       if (*q != kLeftCanary) last = q;
     r->kind = ErrorKind::kUnderflow;
     r->addr = reinterpret_cast<uintptr_t>(last);
     return true;
   }
   const uintptr_t end = block_data_end(b);
-  if (const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(b.user + b.size),
-                                           end - (b.user + b.size), kRightCanary)) {
+  if (const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(user + b.size),
+                                           end - (user + b.size), kRightCanary)) {
     r->kind = ErrorKind::kOverflow;
     r->addr = reinterpret_cast<uintptr_t>(bad);
     return true;
@@ -310,15 +312,17 @@ bool canary_broken(const Block& b, ErrorReport* r) {
 /// The check of canary_broken without the report: whether both canaries are whole.
 inline bool canaries_intact(const Block& b) {
   const uintptr_t left = left_canary_start(b);
-  return first_bad(reinterpret_cast<const unsigned char*>(left), b.user - left, kLeftCanary) == nullptr &&
-         first_bad(reinterpret_cast<const unsigned char*>(b.user + b.size), block_data_end(b) - (b.user + b.size),
+  const uintptr_t user = block_user(b);
+  return first_bad(reinterpret_cast<const unsigned char*>(left), user - left, kLeftCanary) == nullptr &&
+         first_bad(reinterpret_cast<const unsigned char*>(user + b.size), block_data_end(b) - (user + b.size),
                    kRightCanary) == nullptr;
 }
 
 void recanary(const Block& b) {
   unsigned char* left_start = reinterpret_cast<unsigned char*>(left_canary_start(b));
-  memset(left_start, kLeftCanary, b.user - reinterpret_cast<uintptr_t>(left_start));
-  memset(reinterpret_cast<void*>(b.user + b.size), kRightCanary, block_data_end(b) - (b.user + b.size));
+  const uintptr_t user = block_user(b);
+  memset(left_start, kLeftCanary, user - reinterpret_cast<uintptr_t>(left_start));
+  memset(reinterpret_cast<void*>(user + b.size), kRightCanary, block_data_end(b) - (user + b.size));
 }
 
 // ---- the two layouts ----
@@ -334,12 +338,13 @@ bool fast_layout(size_t size, size_t align, bool zero, Block* b) {
   const size_t total = a + size + g_cfg.redzone;
   void* base = a <= 16 ? kmalloc(total, zero ? MK_GFP_ZERO : 0) : memalign_impl(a, total);
   if (base == nullptr) return false;
-  b->base = reinterpret_cast<uintptr_t>(base);
-  b->span = ksize(base, "malloc");
-  b->user = b->base + a;
+  b->magic = 0;
+  b->base_ = reinterpret_cast<uintptr_t>(base);
+  b->span_ = ksize(base, "malloc");
+  b->user_ = b->base_ + a;
   b->size = size;
   b->full = 0;
-  if (zero && a > 16) memset(reinterpret_cast<void*>(b->user), 0, size);
+  if (zero && a > 16) memset(reinterpret_cast<void*>(b->user_), 0, size);
   recanary(*b);
   return true;
 }
@@ -368,9 +373,10 @@ bool full_layout(size_t size, size_t align, Block* b, size_t min_align) {
     os::system_os().release(base, data + page);
     return false;
   }
-  b->base = reinterpret_cast<uintptr_t>(base);
-  b->span = data + page;
-  b->user = (b->base + data - size) & ~(a - 1);
+  b->magic = 0;
+  b->base_ = reinterpret_cast<uintptr_t>(base);
+  b->span_ = data + page;
+  b->user_ = (b->base_ + data - size) & ~(a - 1);
   b->size = size;
   b->full = 1;
   recanary(*b);  // fresh pages are zero: calloc needs nothing more
@@ -379,10 +385,10 @@ bool full_layout(size_t size, size_t align, Block* b, size_t min_align) {
 
 void release_memory(const Block& b) {
   if (b.full) {
-    os::system_os().release(reinterpret_cast<void*>(b.base), b.span);
+    os::system_os().release(reinterpret_cast<void*>(b.base_), b.span_);
     g_full_blocks.fetch_sub(1, std::memory_order_relaxed);
   } else {
-    kfree(reinterpret_cast<void*>(b.base), "free");
+    kfree(reinterpret_cast<void*>(b.base_), "free");
   }
 }
 
@@ -426,7 +432,7 @@ void unlock_queues() {
 }
 
 size_t quarantine_cost(const Block& b) {
-  return b.full || b.magic != 0 ? b.span : b.span + sizeof(Block);
+  return b.full || b.magic != 0 ? block_span(b) : b.span_ + sizeof(Block);
 }
 
 void evict(Block* b);
@@ -435,7 +441,7 @@ void evict(Block* b);
 /// scans nor a later free take the stale header for a block. Under a queue lock.
 void release_header(Block* b) {
   __atomic_store_n(&b->magic, 0, __ATOMIC_RELAXED);
-  kfree(reinterpret_cast<void*>(b->base), "free");
+  kfree(b, "free");  // the header starts the kmalloc object
 }
 
 /// Appends b to q (whose lock the caller holds) and takes out what exceeds q's budget, oldest
@@ -459,7 +465,7 @@ Block* enqueue_locked(Queue& q, Block* b) {
     q.full_blocks -= old->full;
     if (old->magic != 0 &&
         (reporting_now() ||
-         first_bad(reinterpret_cast<const unsigned char*>(old->user), fill_bytes(*old), kFreedFill) == nullptr)) {
+         first_bad(reinterpret_cast<const unsigned char*>(block_user(*old)), fill_bytes(*old), kFreedFill) == nullptr)) {
       release_header(old);
       continue;
     }
@@ -497,7 +503,7 @@ void quarantine(Block* b) {
 /// A fast-mode freed block whose fill changed was written after free: reports and returns true.
 bool fill_broken(const Block& b, const char* when) {
   if (b.full || reporting_now()) return false;
-  const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(b.user), fill_bytes(b), kFreedFill);
+  const unsigned char* bad = first_bad(reinterpret_cast<const unsigned char*>(block_user(b)), fill_bytes(b), kFreedFill);
   if (bad == nullptr) return false;
   ErrorReport r;
   r.kind = ErrorKind::kUseAfterFree;
@@ -506,7 +512,7 @@ bool fill_broken(const Block& b, const char* when) {
   r.access = Access::kWrite;
   r.how = "found when the freed block left the quarantine: its 0xfd fill was overwritten";
   r.has_block = true;
-  r.block = b;
+  r.block = materialize(b);
   report_error(r);
   return true;
 }
@@ -565,8 +571,8 @@ bool find_containing(uintptr_t addr, Block* out) {
   for_each_block(
       [](Block* b, void* ctx) {
         Containing* q = static_cast<Containing*>(ctx);
-        if (q->addr < b->base || q->addr >= b->base + b->span) return true;
-        *q->out = *b;
+        if (q->addr < block_base(*b) || q->addr >= block_base(*b) + block_span(*b)) return true;
+        *q->out = materialize(*b);
         q->found = true;
         return false;
       },
@@ -654,7 +660,7 @@ const char* dealloc_kind_name(AllocKind k) {
   return "?";
 }
 
-uint32_t fork_epoch() { return g_epoch.load(std::memory_order_relaxed); }
+uint16_t fork_epoch() { return static_cast<uint16_t>(g_epoch.load(std::memory_order_relaxed)); }
 
 bool full_mode() {
   ensure_init();
@@ -694,7 +700,7 @@ bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx) {
   if (g_shards == nullptr) return true;
   for (unsigned s = 0; s < kShards; ++s)
     for (size_t i = 0; i < kBuckets && g_shards[s].records != 0; ++i)
-      for (Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next)
+      for (Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next_)
         if (!fn(b, ctx)) return false;
   for (size_t c = 0; c < kChunkSlots; ++c) {
     const uint64_t* chunk = g_chunks[c].load(std::memory_order_acquire);
@@ -741,8 +747,8 @@ bool find_containing_unlocked(uintptr_t addr, Block* out) {
   if (g_shards == nullptr) return false;
   for (unsigned s = 0; s < kShards; ++s) {
     for (size_t i = 0; i < kBuckets && g_shards[s].records != 0; ++i) {
-      for (const Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next) {
-        if (addr >= b->base && addr < b->base + b->span) {
+      for (const Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next_) {
+        if (addr >= b->base_ && addr < b->base_ + b->span_) {
           *out = *b;
           return true;
         }
@@ -753,7 +759,7 @@ bool find_containing_unlocked(uintptr_t addr, Block* out) {
 }
 
 void unprotect(const Block& b) {
-  if (b.full) os::system_os().commit(reinterpret_cast<void*>(b.base), b.span);
+  if (b.full) os::system_os().commit(reinterpret_cast<void*>(b.base_), b.span_);
 }
 
 namespace {
@@ -771,12 +777,11 @@ __attribute__((always_inline)) inline void* allocate_with_header(size_t size, Al
     return nullptr;
   }
   Block* b = static_cast<Block*>(mem);
-  b->next = nullptr;
+  const uintptr_t user = base + kHeader;
+  const size_t span = size_class::class_size(index - 1);
   b->qnext = nullptr;
-  b->user = base + kHeader;
   b->size = size;
-  b->base = base;
-  b->span = size_class::class_size(index - 1);
+  b->span16 = static_cast<uint16_t>(span / 16);
   b->alloc_stack = stack;
   b->free_stack = 0;
   b->alloc_tid = current_tid();
@@ -785,13 +790,13 @@ __attribute__((always_inline)) inline void* allocate_with_header(size_t size, Al
   b->kind = kind;
   b->full = 0;
   b->mark = 0;
-  b->epoch = g_epoch.load(std::memory_order_relaxed);
-  memset(reinterpret_cast<void*>(b->user - 16), kLeftCanary, 16);
-  memset(reinterpret_cast<void*>(b->user + size), kRightCanary, base + b->span - (b->user + size));
+  b->epoch = static_cast<uint16_t>(g_epoch.load(std::memory_order_relaxed));
+  memset(reinterpret_cast<void*>(user - 16), kLeftCanary, 16);
+  memset(reinterpret_cast<void*>(user + size), kRightCanary, base + span - (user + size));
   bitmap_mark(chunk, base);
   // The magic last: a scan that sees it sees the whole record.
-  __atomic_store_n(&b->magic, b->user ^ kHeaderMagic, __ATOMIC_RELEASE);
-  return reinterpret_cast<void*>(b->user);
+  __atomic_store_n(&b->magic, user ^ kHeaderMagic, __ATOMIC_RELEASE);
+  return reinterpret_cast<void*>(user);
 }
 
 /// free of a header block b (p its user pointer).
@@ -808,7 +813,7 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     b->free_stack = free_stack;
     b->free_tid = current_tid();
-    memset(reinterpret_cast<void*>(b->user), kFreedFill, fill_bytes(*b));
+    memset(reinterpret_cast<void*>(p), kFreedFill, fill_bytes(*b));
     Block* out = enqueue_locked(q, b);
     q.lock.unlock();
     evict_all(out);
@@ -830,14 +835,14 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
   } else {
     b->free_stack = free_stack;
     b->free_tid = current_tid();
-    memset(reinterpret_cast<void*>(b->user), kFreedFill, fill_bytes(*b));
+    memset(reinterpret_cast<void*>(p), kFreedFill, fill_bytes(*b));
     Block* out = enqueue_locked(q, b);
     q.lock.unlock();
     evict_all(out);
     return;
   }
   r.has_block = true;
-  r.block = *b;
+  r.block = materialize(*b);
   q.lock.unlock();
   r.frames = s.frames;
   r.depth = s.depth;
@@ -899,11 +904,11 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
   b->free_stack = 0;
   b->free_tid = 0;
   b->alloc_tid = current_tid();
-  b->epoch = g_epoch.load(std::memory_order_relaxed);
+  b->epoch = static_cast<uint16_t>(g_epoch.load(std::memory_order_relaxed));
   b->magic = 0;
   b->alloc_stack = capture_stack_id_inline(g_cfg.depth);
   insert(b);
-  return reinterpret_cast<void*>(b->user);
+  return reinterpret_cast<void*>(b->user_);
 }
 
 void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* caller) {
@@ -936,15 +941,15 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     b->free_tid = current_tid();
     sh.lock.unlock();
     if (b->full) {
-      os::system_os().protect(reinterpret_cast<void*>(b->base), b->span - g_cfg.page);
+      os::system_os().protect(reinterpret_cast<void*>(b->base_), b->span_ - g_cfg.page);
     } else {
-      memset(reinterpret_cast<void*>(b->user), kFreedFill, fill_bytes(*b));
+      memset(reinterpret_cast<void*>(b->user_), kFreedFill, fill_bytes(*b));
     }
     quarantine(b);
     return;
   }
   r.has_block = true;
-  r.block = *b;
+  r.block = materialize(*b);
   sh.lock.unlock();
   fill_call(&r, s, caller);
   report_error(r);
@@ -968,12 +973,12 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
   if (b != nullptr && b->state == kLive && b->kind == kMalloc && !b->full) {
     ErrorReport r;
     // In place when the new size and the redzone fit the kmalloc block.
-    const size_t room = b->base + b->span - b->user;  // user bytes + right canary
+    const size_t room = block_base(*b) + block_span(*b) - p;  // user bytes + right canary
     if (!canary_broken(*b, &r) && size <= room && room - size >= g_cfg.redzone) {
       const size_t old = b->size;
       b->size = size;
       held->unlock();
-      if (size < old) memset(reinterpret_cast<void*>(b->user + size), kRightCanary, old - size);
+      if (size < old) memset(reinterpret_cast<void*>(p + size), kRightCanary, old - size);
       else recanary(*b);
       return ptr;
     }
@@ -1047,7 +1052,7 @@ void finish() {
                                                    : "found at exit: the canary before the block was overwritten";
           } else if (const unsigned char* bad =
                          b->state == kQuarantined && !b->full
-                             ? first_bad(reinterpret_cast<const unsigned char*>(b->user), fill_bytes(*b), kFreedFill)
+                             ? first_bad(reinterpret_cast<const unsigned char*>(block_user(*b)), fill_bytes(*b), kFreedFill)
                              : nullptr) {
             e.kind = ErrorKind::kUseAfterFree;
             e.addr = reinterpret_cast<uintptr_t>(bad);
@@ -1057,7 +1062,7 @@ void finish() {
           }
           e.access = Access::kWrite;
           e.has_block = true;
-          e.block = *b;
+          e.block = materialize(*b);
           b->mark = 2;
           return false;
         },

@@ -9,8 +9,8 @@
 // table keyed by the block's address:
 //
 //   check=fast, header block (one kmalloc object)
-//   [ Block record ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb: redzone + slack to the usable end ]
-//   ^ base                                   ^ user = base + 96
+//   [ Block record, 48 bytes ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb: redzone + slack to the usable end ]
+//   ^ base                                             ^ user = base + 64
 //
 //   Block record in the table (a kmalloc object)   check=fast, aligned or large: a kmalloc block
 //   { user, size, kind (malloc/new/new[]/           [ left canary 0xfa x align ][ user bytes ][ right canary 0xfb ... ]
@@ -21,7 +21,7 @@
 //                                                   ^ base (page)       ^ user = end - size, aligned down to the
 //                                                                         weakest alignment C allows for size
 //
-//   free(p)  -> record of p (its header if kmalloc says p - 96 starts an object and the header's
+//   free(p)  -> record of p (its header if kmalloc says p - 64 starts an object and the header's
 //               magic is p's, else the table)? no: invalid-free. quarantined: double-free. kind or sized-delete
 //               size differs: alloc-dealloc-mismatch. canaries broken: heap-buffer-overflow or
 //               -underflow. Else the block is filled with 0xfd (fast) or made inaccessible
@@ -58,13 +58,13 @@ const char* dealloc_kind_name(AllocKind k);  // "free", "operator delete", ...
 
 enum BlockState : uint8_t { kLive = 1, kQuarantined = 2 };
 
+/// A block's record. A header block (check=fast, see check.cpp) keeps only the first 48 bytes,
+/// in front of its left canary: its user pointer, start and span follow from the header's own
+/// address and span16. Records in the table (and copies made with materialize()) have all of it.
+/// Read user, base and span through block_user(), block_base() and block_span().
 struct Block {
-  Block* next;    // hash chain
   Block* qnext;   // quarantine queue
-  uintptr_t user;
   size_t size;
-  uintptr_t base;  // the kmalloc block (fast) or the mapping (full)
-  size_t span;     // the kmalloc block's usable size (fast) or the mapping's length incl. guard
   uint32_t alloc_stack;
   uint32_t free_stack;
   uint32_t alloc_tid;
@@ -73,14 +73,48 @@ struct Block {
   uint8_t kind;
   uint8_t full;   // on its own pages (check=full)
   uint8_t mark;   // leak scan
-  uint32_t epoch; // fork generation it was allocated in (a forked child does not report the
+  uint16_t epoch; // fork generation it was allocated in (a forked child does not report the
                   // parent's blocks as its leaks: their owners may be threads it does not have)
+  uint16_t span16;  // a header block: its kmalloc object's size / 16
   uint64_t magic; // nonzero: this record is the block's own header (check=fast, see check.cpp:
-                  // user ^ kHeaderMagic); 0: a record in the table
+                  // user ^ kHeaderMagic); 0: a record in the table, or a copy
+  // ---- the table's records only: a header block's canary and user bytes are here ----
+  Block* next_;     // hash chain
+  uintptr_t user_;
+  uintptr_t base_;  // the kmalloc block (fast) or the mapping (full)
+  size_t span_;     // the kmalloc block's usable size (fast) or the mapping's length incl. guard
 };
 
+/// A header block's header: the record's first part, then a 16-byte left canary.
+inline constexpr size_t kHeader = 64;
+inline constexpr size_t kHeaderRecord = 48;
+static_assert(offsetof(Block, next_) == kHeaderRecord, "a header block keeps the first 48 bytes");
+
+inline uintptr_t block_user(const Block& b) {
+  return b.magic != 0 ? reinterpret_cast<uintptr_t>(&b) + kHeader : b.user_;
+}
+inline uintptr_t block_base(const Block& b) {
+  return b.magic != 0 ? reinterpret_cast<uintptr_t>(&b) : b.base_;
+}
+inline size_t block_span(const Block& b) { return b.magic != 0 ? size_t{b.span16} * 16 : b.span_; }
+
+/// A full copy of b, for reports and scans that outlive the lock: a header block's copy gets the
+/// user pointer and, as the start of its canaried memory, its left canary (magic cleared: the
+/// copy is not at the block's address).
+inline Block materialize(const Block& b) {
+  Block c = b;
+  if (b.magic != 0) {
+    c.magic = 0;
+    c.next_ = nullptr;
+    c.user_ = block_user(b);
+    c.base_ = c.user_ - 16;
+    c.span_ = block_base(b) + block_span(b) - c.base_;
+  }
+  return c;
+}
+
 /// The current fork generation (0 in the first process, +1 in each forked child).
-uint32_t fork_epoch();
+uint16_t fork_epoch();
 
 /// The checked malloc entry points (the override calls these).
 void* allocate(size_t size, size_t align, AllocKind kind, bool zero);

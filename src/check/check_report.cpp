@@ -153,16 +153,16 @@ void describe_position(const ErrorReport& r, char* buf, size_t len) {
     return;
   }
   const Block& b = r.block;
-  if (r.addr >= b.user + b.size)
+  if (r.addr >= block_user(b) + b.size)
     snprintf(buf, len, "%lu bytes after the end of the %zu-byte block at 0x%lx",
-             static_cast<unsigned long>(r.addr - (b.user + b.size)), b.size,
-             static_cast<unsigned long>(b.user));
-  else if (r.addr < b.user)
+             static_cast<unsigned long>(r.addr - (block_user(b) + b.size)), b.size,
+             static_cast<unsigned long>(block_user(b)));
+  else if (r.addr < block_user(b))
     snprintf(buf, len, "%lu bytes before the %zu-byte block at 0x%lx",
-             static_cast<unsigned long>(b.user - r.addr), b.size, static_cast<unsigned long>(b.user));
+             static_cast<unsigned long>(block_user(b) - r.addr), b.size, static_cast<unsigned long>(block_user(b)));
   else
     snprintf(buf, len, "%lu bytes inside the %zu-byte block at 0x%lx",
-             static_cast<unsigned long>(r.addr - b.user), b.size, static_cast<unsigned long>(b.user));
+             static_cast<unsigned long>(r.addr - block_user(b)), b.size, static_cast<unsigned long>(block_user(b)));
 }
 
 }  // namespace
@@ -226,7 +226,7 @@ void report_error(const ErrorReport& r) {
   if (r.detail[0]) out("  %s\n", r.detail);
   if (r.has_block) {
     const Block& b = r.block;
-    out("  the block: %zu bytes at 0x%lx, from %s, %s%s\n", b.size, static_cast<unsigned long>(b.user),
+    out("  the block: %zu bytes at 0x%lx, from %s, %s%s\n", b.size, static_cast<unsigned long>(block_user(b)),
         alloc_kind_name(static_cast<AllocKind>(b.kind)),
         b.state == kQuarantined ? "freed" : "live", b.full ? " (own pages)" : "");
   }

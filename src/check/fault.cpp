@@ -50,7 +50,7 @@ void on_fault(int sig, siginfo_t* si, void* ctx) {
     return;
   }
   const size_t page = os::page_size();
-  const uintptr_t guard = b.base + b.span - page;
+  const uintptr_t guard = b.base_ + b.span_ - page;
   ErrorReport r;
   r.addr = addr;
   r.pc = pc;

@@ -263,16 +263,16 @@ void leak_check_at_exit(LeakTotals* out) {
     Range* skip;
     size_t k = 0;
     size_t nskip = 0;
-    uint32_t epoch;
+    uint16_t epoch;
   } col{nodes, skip, 0, 0, fork_epoch()};
   for_each_block(
       [](Block* b, void* ctx) {
         Collect* c = static_cast<Collect*>(ctx);
-        if (b->full) c->skip[c->nskip++] = Range{b->base, b->base + b->span};
+        if (b->full) c->skip[c->nskip++] = Range{b->base_, b->base_ + b->span_};
         if (b->state != kLive) return true;
         // In a forked child, the blocks from before the fork are the parent's to report: here
         // they are roots (kReached; scanned below).
-        c->nodes[c->k++] = LeakNode{b->user, b->user + b->size, b->alloc_stack,
+        c->nodes[c->k++] = LeakNode{block_user(*b), block_user(*b) + b->size, b->alloc_stack,
                                     static_cast<uint8_t>(b->epoch != c->epoch ? kReached : 0)};
         return true;
       },
