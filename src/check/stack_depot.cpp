@@ -10,14 +10,15 @@
 namespace memkit::check {
 namespace {
 
+// A rotate and an xor a frame (a multiply a frame made the hash a chain of 16 multiplies, a
+// tenth of a Python program's malloc), then one multiply to mix: collisions only cost compares.
 uint32_t hash_frames(const uintptr_t* frames, unsigned depth) {
   uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
-  for (unsigned i = 0; i < depth; ++i) {
-    h ^= frames[i];
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-  }
-  return static_cast<uint32_t>(h);
+  for (unsigned i = 0; i < depth; ++i) h = ((h << 7) | (h >> 57)) ^ frames[i];
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 29;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return static_cast<uint32_t>(h >> 32);
 }
 
 alignas(StackDepot) unsigned char g_depot_storage[sizeof(StackDepot)];
