@@ -127,17 +127,40 @@ extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_
 
 /// The stack of a walk of kind `kind` (kAllocWalk or kFreeWalk, whose last stacks m keeps) and
 /// its depot id; the frames into `frames` (if not null) and their count into *depth. A walk that
-/// repeats the kind's last one takes the last one's frames and id from m.
+/// repeats the kind's last one is only re-checked (unwind.h), and its frames and id come from m.
 __attribute__((always_inline)) inline uint32_t capture_stack_with_id(StackMemo& m, uintptr_t* frames,
                                                                      unsigned* depth, unsigned max,
                                                                      unsigned kind) {
+  if (max > kMaxFrames) max = kMaxFrames;
+  if (detail::t_capturing || max == 0) {
+    if (depth != nullptr) *depth = 0;
+    return put_stack(m, nullptr, 0);
+  }
+  detail::t_capturing = true;
+  uintptr_t raw[kMaxFrames + detail::kOwnFrameSlack];
+  const int want = static_cast<int>(max + detail::kOwnFrameSlack);
+  const bool memo_ok = m.from_last_walk;
+  bool reused = false;
+  int n = detail::g_fast_unwind ? fast_backtrace(raw, want, kind, &reused, memo_ok) : -1;
+  if (n < 0) {
+    reused = false;
+    n = unw_backtrace(reinterpret_cast<void**>(raw), want);
+  }
+  detail::t_capturing = false;
+  if (reused && memo_ok) {
+    if (frames != nullptr)
+      for (unsigned i = 0; i < m.depth; ++i) frames[i] = m.frames[i];
+    if (depth != nullptr) *depth = m.depth;
+    return m.id;
+  }
   uintptr_t local[kMaxFrames];
   uintptr_t* out = frames != nullptr ? frames : local;
-  bool reused = false;
-  const unsigned n = capture_stack_inline(out, max > kMaxFrames ? kMaxFrames : max, kind, &reused);
-  if (depth != nullptr) *depth = n;
-  if (reused && m.from_last_walk && m.depth == n) return m.id;
-  return put_stack(m, out, n);
+  int first = 0;
+  while (first < n && raw[first] >= detail::g_own_lo && raw[first] < detail::g_own_hi) ++first;
+  unsigned d = 0;
+  for (int i = first; i < n && d < max; ++i) out[d++] = raw[i];
+  if (depth != nullptr) *depth = d;
+  return put_stack(m, out, d);
 }
 
 __attribute__((always_inline)) inline uint32_t capture_stack_id_inline(unsigned max) {

@@ -573,7 +573,8 @@ bool unwind_rule_for(uintptr_t pc, UnwindRule* out) {
   return true;
 }
 
-__attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned memo, bool* reused) {
+__attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned memo, bool* reused,
+                                             bool no_copy_if_reused) {
   // __builtin_frame_address(0) makes this function keep a frame pointer: rbp -> [saved rbp][return address]
   const uintptr_t* fp = static_cast<const uintptr_t*>(__builtin_frame_address(0));
   uintptr_t bp = fp[0];
@@ -607,8 +608,9 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
     const MemoFrame& t = last[last_n - 1];
     if (i + 1 == last_n && (t.ra_at == 0 || static_cast<int>(last_n) == max ||
                             *reinterpret_cast<const uintptr_t*>(t.ra_at) < 4096)) {
-      for (unsigned j = 0; j < last_n; ++j) out[j] = last[j].pc;
       if (reused != nullptr) *reused = !memos[which].fallback;
+      if (!(no_copy_if_reused && reused != nullptr && *reused))
+        for (unsigned j = 0; j < last_n; ++j) out[j] = last[j].pc;
       return memos[which].fallback ? -1 : static_cast<int>(last_n);
     }
   }

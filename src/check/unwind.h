@@ -42,7 +42,10 @@ namespace memkit::check {
 /// rest, so that a loop that allocates and frees reuses each walk whole. *reused (if given):
 /// set when the walk is the same as that last one from its first frame (out is then the same).
 inline constexpr unsigned kWalkMemos = 3;
-int fast_backtrace(uintptr_t* out, int max, unsigned memo = 0, bool* reused = nullptr);
+/// no_copy_if_reused: a caller that keeps the last walk's result itself needs no out when the
+/// walk is reused (out is then left as it was).
+int fast_backtrace(uintptr_t* out, int max, unsigned memo = 0, bool* reused = nullptr,
+                   bool no_copy_if_reused = false);
 
 /// Forgets every cached rule (after a dlclose).
 void unwind_cache_clear();
