@@ -35,9 +35,19 @@ struct Pair {
 
 // Both walks from one function: their first frames are return addresses into it (two call
 // sites), the rest must be the same.
+// Under ThreadSanitizer, a thread that called libunwind crashes at exit (libunwind's per-thread
+// cache destructor locks a mutex after TSan has torn the thread down): the threads test then
+// checks the fast walks against each other only.
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kLibunwindInThreads = false;
+#else
+constexpr bool kLibunwindInThreads = true;
+#endif
+thread_local bool t_skip_libunwind = false;
+
 __attribute__((noinline)) void both(Pair* p) {
   p->nfast = fast_backtrace(p->fast, 64);
-  p->nslow = unw_backtrace(p->slow, 64);
+  p->nslow = t_skip_libunwind ? 0 : unw_backtrace(p->slow, 64);
   asm volatile("" ::: "memory");
 }
 
@@ -145,6 +155,7 @@ TEST(FastUnwind, ThreadsWalkToTheirStartAndAgree) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&bad, t] {
+      t_skip_libunwind = !kLibunwindInThreads;
       Pair first;
       volatile int n = 2000;  // not peeled: one call site
       for (int i = 0; i < n; ++i) {
@@ -152,7 +163,7 @@ TEST(FastUnwind, ThreadsWalkToTheirStartAndAgree) {
         many_regs(&again, t);  // one call site: the same stack every time
         if (i == 0) {
           first = again;
-          if (!same_stack(first)) bad.fetch_add(1);
+          if (kLibunwindInThreads ? !same_stack(first) : first.nfast < 3) bad.fetch_add(1);
         } else if (again.nfast != first.nfast ||
                    memcmp(again.fast, first.fast, first.nfast * sizeof(uintptr_t)) != 0) {
           bad.fetch_add(1);

@@ -687,11 +687,12 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
 void unwind_cache_clear() {
   g_generation.fetch_add(1, std::memory_order_relaxed);  // the threads' memos hold rules too
   // Only the slots in use are written: the table's untouched pages stay unbacked.
+  // Rules first, then their keys (release: a reader that sees a key cleared sees its rule
+  // cleared too, and one that sees a rule cleared under its old key takes it as a miss).
   for (Slot& s : g_cache)
     if (s.pc.load(std::memory_order_relaxed) != 0) s.rule.store(0, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   for (Slot& s : g_cache)
-    if (s.pc.load(std::memory_order_relaxed) != 0) s.pc.store(0, std::memory_order_relaxed);
+    if (s.pc.load(std::memory_order_relaxed) != 0) s.pc.store(0, std::memory_order_release);
 }
 
 UnwindStats unwind_stats() {
