@@ -18,8 +18,8 @@
 //   step: cfa = rule's base register + off (dereferenced if so); ret = *(cfa + ra_off);
 //         rbp = the saved one if saved; rsp = cfa; pc = ret
 //
-// The FDE of an address comes from libgcc's _Unwind_Find_FDE (glibc's _dl_find_object: no lock,
-// no malloc). A rule this walker does not model (a signal frame, a CFA expression other than
+// The FDE of an address is found with glibc's _dl_find_object (no lock, no malloc) and a binary
+// search of its object's .eh_frame_hdr table. A rule this walker does not model (a signal frame, a CFA expression other than
 // "register + offset, dereferenced or not", a return address held in a register) makes the walk
 // return -1 and the caller falls back to libunwind; such addresses are cached too. An address with
 // no FDE (JIT code) ends the walk. The cache is a fixed table of (pc, rule) pairs written
@@ -27,7 +27,8 @@
 // may reuse the addresses.
 //
 // Safety: the walk reads only stack memory named by the CFI; a CFA that does not lie above the
-// previous one, more than kMaxFrameBytes above it, ends the walk (bad CFI, a corrupted stack).
+// previous one, or lies more than kMaxFrameBytes (16 MiB) above it, ends the walk (bad CFI, a
+// corrupted stack).
 #pragma once
 
 #include <cstddef>
