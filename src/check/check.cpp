@@ -62,10 +62,10 @@ alignas(64) Shard g_shard_storage[kShards];
 //   [ Block record: its first 48 bytes ][ left canary 0xfa x 16 ][ user bytes ][ right canary 0xfb ... ]
 //   ^ base: starts a kmalloc object                              ^ user = base + kHeader (64)
 //
-// (the record's last fields, the table's hash link, user pointer, start and span, are not kept:
-// they follow from the header's address and its span16; see block_user() and materialize()),
 // so that malloc and free touch the block's own cache lines, with no second allocation and no
-// table. free(p) trusts the header only after kmalloc says p - kHeader starts one of its
+// table. (The record's last fields, the table's hash link, user pointer, start and span, are not
+// kept: they follow from the header's address and its span16; see block_user() and
+// materialize().) free(p) trusts the header only after kmalloc says p - kHeader starts one of its
 // objects (fast_index_of: the page descriptor, no read of p's memory) and the header's magic is
 // user ^ kHeaderMagic; every other pointer goes to the table (blocks on their own pages,
 // aligned and large blocks keep their records there) and, not found there, is an invalid free.
