@@ -28,9 +28,11 @@ PACKAGES=(
     util-linux
     python3
     sqlite3
-    # The checked mode (libmemkit-checked.so, memkit check): the unwinder and the symbolizer.
+    # The checked mode (libmemkit-checked.so, memkit check): the unwinder, the symbolizer, and
+    # the disassembler that tells a fault's access size.
     libunwind-dev
     libdw-dev
+    libcapstone-dev
     # The allocators `memkit bench` measures memkit against.
     libjemalloc2
     libtcmalloc-minimal4

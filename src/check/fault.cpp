@@ -7,8 +7,10 @@
 // heap-use-after-free; in the guard page after a block is heap-buffer-overflow; else the fault
 // is not memkit's business and the default action runs (the handler is removed and the access
 // faults again). The report carries the faulting pc, whether it was a read or a write (the x86
-// page-fault error code's write bit), the stack from the faulting frame and the block's stacks.
+// page-fault error code's write bit), the access's size (the faulting instruction's memory
+// operand, disassembled with Capstone), the stack from the faulting frame and the block's stacks.
 // The handler runs on the faulting thread's own stack (a heap access, not a stack overflow).
+#include <capstone/capstone.h>
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
@@ -28,6 +30,42 @@ struct sigaction g_old_bus;
 
 void restore_and_return(int sig) {
   sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr);
+}
+
+/// The size in bytes of the memory access the instruction at pc makes (its memory operand; for
+/// a string instruction such as rep movsb, one element), or 0 if it cannot be told.
+size_t access_size(uintptr_t pc) {
+#if defined(__x86_64__)
+  csh handle;
+  if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) return 0;
+  cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
+  // The instruction's bytes are mapped (it was fetched), the bytes after it maybe not: first
+  // only up to the end of its page; an instruction cut there crosses into the next page, which
+  // is then mapped too.
+  const size_t page = os::page_size();
+  const size_t to_page_end = page - (pc & (page - 1));
+  size_t size = 0;
+  for (size_t len : {to_page_end < 15 ? to_page_end : size_t{15}, size_t{15}}) {
+    cs_insn* insn = nullptr;
+    if (cs_disasm(handle, reinterpret_cast<const uint8_t*>(pc), len, pc, 1, &insn) == 1) {
+      const cs_x86& x86 = insn->detail->x86;
+      for (uint8_t i = 0; i < x86.op_count; ++i) {
+        if (x86.operands[i].type == X86_OP_MEM) {
+          size = x86.operands[i].size;
+          break;
+        }
+      }
+      cs_free(insn, 1);
+      break;
+    }
+    if (len == 15) break;
+  }
+  cs_close(&handle);
+  return size;
+#else
+  (void)pc;
+  return 0;
+#endif
 }
 
 void on_fault(int sig, siginfo_t* si, void* ctx) {
@@ -55,6 +93,7 @@ void on_fault(int sig, siginfo_t* si, void* ctx) {
   r.addr = addr;
   r.pc = pc;
   r.access = access;
+  r.access_size = pc != 0 ? access_size(pc) : 0;
   r.call = "the faulting access";
   r.has_block = true;
   r.block = b;

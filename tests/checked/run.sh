@@ -24,6 +24,7 @@ fail() {
 table="
 overflow_write          heap-buffer-overflow    heap-buffer-overflow
 overflow_read           none                    heap-buffer-overflow
+overflow_memcpy         none                    heap-buffer-overflow
 underflow_write         heap-buffer-underflow   heap-buffer-underflow
 uaf_write               heap-use-after-free     heap-use-after-free
 uaf_write_late          heap-use-after-free     heap-use-after-free
@@ -149,6 +150,16 @@ grep -q '^memkit: ERROR: heap-use-after-free on address 0x' "$work/g.txt" ||
 MEMKIT_OPTIONS=guard_sample_rate=1 "$cli" check -- "$bin/check_clean_threads" >"$work/g2.txt" 2>&1 ||
     { fail "guard_sample_rate=1: clean_threads reported"; cat "$work/g2.txt" >&2; }
 checks=$((checks + 2))
+
+# Full mode's faults say the access's size, from the faulting instruction: a char read, a char
+# written, and memcpy's vector load (16, 32 or 64 bytes, by the CPU's memcpy).
+for expect in "overflow_read:READ of size 1 " "uaf_write:WRITE of size 1 " "overflow_memcpy:READ of size (16|32|64) "; do
+    name=${expect%%:*}
+    "$cli" check --full -- "$bin/check_$name" >"$work/size.txt" 2>&1
+    grep -Eq "^  ${expect#*:}at pc 0x" "$work/size.txt" ||
+        { fail "$name (full): no '${expect#*:}' line"; cat "$work/size.txt" >&2; }
+    checks=$((checks + 1))
+done
 
 # free_fill_max: uaf_write writes 8 bytes into its freed block; with only 8 bytes filled and
 # checked the write is not seen, with 9 it is; and with the libunwind walker it is found too.
