@@ -1,8 +1,16 @@
 // memkit — the leak scan (src/check/leak.cpp): see leak.h.
 #include "check/leak.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "arena/arena_map.h"
@@ -219,6 +227,82 @@ __attribute__((noinline)) void scrub_dead_stack() {
   for (size_t i = 0; i < sizeof area; ++i) area[i] = 0;
 }
 
+// ---- the other threads' registers ----
+//
+// Threads may still run at exit, and a pointer that lives only in one of their registers is not
+// a leak. LeakSanitizer stops them with ptrace and reads their registers; here each other thread
+// gets a signal whose handler waits until the scan is done: the kernel has saved the thread's
+// registers in the signal frame on its own stack, which the scan reads with the rest of that
+// stack. Done with every checker lock held (no parked thread holds one; one spinning for a lock
+// parks where it spins), and released before they are dropped. A thread that blocks the signal,
+// or is exiting, is waited for kParkWaitMs at most and scanned as it is.
+
+constexpr long kParkWaitMs = 200;
+std::atomic<int> g_parked{0};
+std::atomic<bool> g_release{false};
+
+void park_handler(int) {
+  const int saved_errno = errno;
+  g_parked.fetch_add(1, std::memory_order_acq_rel);
+  while (!g_release.load(std::memory_order_acquire)) sched_yield();
+  g_parked.fetch_sub(1, std::memory_order_acq_rel);
+  errno = saved_errno;
+}
+
+long now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct ParkedThreads {
+  int signo = 0;
+  struct sigaction old = {};
+  int sent = 0;
+};
+
+/// Signals every thread of the process but the caller (its ids read from /proc/self/task with
+/// getdents64: no malloc, the heap is locked) and waits until each is parked, or the time is up.
+void park_other_threads(ParkedThreads* p) {
+  p->signo = SIGRTMIN + 5;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = park_handler;
+  sa.sa_flags = SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  g_release.store(false, std::memory_order_release);
+  if (sigaction(p->signo, &sa, &p->old) != 0) return;
+  const int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
+  const pid_t pid = getpid();
+  alignas(8) char buf[4096];
+  for (;;) {
+    const long got = syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      const struct dirent64* d = reinterpret_cast<const struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      long tid = 0;
+      const char* c = d->d_name;
+      for (; *c >= '0' && *c <= '9'; ++c) tid = tid * 10 + (*c - '0');
+      if (*c != '\0' || tid == 0 || tid == self) continue;
+      if (syscall(SYS_tgkill, pid, static_cast<pid_t>(tid), p->signo) == 0) ++p->sent;
+    }
+  }
+  close(fd);
+  const long deadline = now_ms() + kParkWaitMs;
+  while (g_parked.load(std::memory_order_acquire) < p->sent && now_ms() < deadline) sched_yield();
+}
+
+void release_other_threads(ParkedThreads* p) {
+  if (p->signo == 0) return;
+  g_release.store(true, std::memory_order_release);
+  const long deadline = now_ms() + kParkWaitMs;
+  while (g_parked.load(std::memory_order_acquire) > 0 && now_ms() < deadline) sched_yield();
+  sigaction(p->signo, &p->old, nullptr);
+}
+
 }  // namespace
 
 void leak_check_at_exit(LeakTotals* out) {
@@ -229,6 +313,8 @@ void leak_check_at_exit(LeakTotals* out) {
   const uintptr_t stack_from = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
 
   lock_all();
+  ParkedThreads parked;
+  park_other_threads(&parked);
   struct Counts {
     size_t live = 0;
     size_t full = 0;
@@ -252,6 +338,7 @@ void leak_check_at_exit(LeakTotals* out) {
   Scratch maps_mem(64 * 1024);
   if (node_mem.p == nullptr || work_mem.p == nullptr || skip_mem.p == nullptr ||
       root_mem.p == nullptr || maps_mem.p == nullptr) {
+    release_other_threads(&parked);
     unlock_all();
     return;
   }
@@ -302,6 +389,7 @@ void leak_check_at_exit(LeakTotals* out) {
   scan_all(nodes, n, work, static_cast<Range*>(root_mem.p), skip, nskip,
            static_cast<char*>(maps_mem.p), maps_mem.bytes, stack_from);
   classify(nodes, n, work);
+  release_other_threads(&parked);
   unlock_all();
 
   // Group by (class, stack): sort the leaked nodes by that key, then fold runs.

@@ -4,8 +4,8 @@
 // readable, writable, private mappings (the data and bss of every loaded object, every thread's
 // stack, static TLS, other allocators' memory) minus memkit's own heap and metadata, and minus
 // the exiting thread's stack below the scan's own frame (dead frames there are zeroed first:
-// they hold stale copies of pointers). Other threads' registers are not read (their stacks
-// are). A conservative scan: any 8-byte-aligned word of a root, and any word at a multiple of 8
+// they hold stale copies of pointers). Other threads are parked in a signal handler for the
+// scan, so their registers sit in the signal frames on their stacks (leak.cpp). A conservative scan: any 8-byte-aligned word of a root, and any word at a multiple of 8
 // from a block's start, whose value lies inside a live block marks that block, and marked blocks
 // are scanned in turn. In a forked child, the blocks allocated before the fork are roots.
 //

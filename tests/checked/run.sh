@@ -51,6 +51,7 @@ clean_realloc           none                    none
 clean_aligned           none                    none
 clean_static_dtor       none                    none
 clean_fork              none                    none
+clean_thread_register   none                    none
 clean_stdlib            none                    none
 "
 
