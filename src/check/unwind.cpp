@@ -619,20 +619,31 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
     while (cursor < last_n && last[cursor].sp < sp) ++cursor;
     if (cursor + 1 < last_n && last[cursor].sp == sp && last[cursor].pc == pc &&
         (last[cursor].bp == bp || !needs_bp(last, cursor, last_n))) {
-      const int from = n;
-      for (; cursor + 1 < last_n && n < max; ++cursor) {
+      // First how far the words still hold, then the frames in one copy.
+      const unsigned start = cursor;
+      unsigned limit = last_n - 1;
+      if (limit - start > static_cast<unsigned>(max - n)) limit = start + static_cast<unsigned>(max - n);
+      for (; cursor < limit; ++cursor) {
         const MemoFrame& e = last[cursor];
         const MemoFrame& up = last[cursor + 1];
         if (e.ra_at == 0 || *reinterpret_cast<const uintptr_t*>(e.ra_at) != up.pc) break;
         if (e.bp_at != 0 && *reinterpret_cast<const uintptr_t*>(e.bp_at) != up.bp) break;
-        next[n] = e;
-        next[n].bp = bp;
-        out[n++] = e.pc;
-        if (e.bp_at != 0) bp = up.bp;  // else unchanged: ours (equal to the last walk's where used)
       }
-      if (n != from) {
+      if (cursor != start) {
+        const unsigned count = cursor - start;
+        memcpy(&next[n], &last[start], count * sizeof(MemoFrame));
+        // Our rbp where it differs from the last walk's: up to the first step that reloads it
+        // (not used by the walk there, or the frames would not have matched).
+        bool reloaded = false;
+        for (unsigned i = 0; i < count && !reloaded; ++i) {
+          next[n + i].bp = bp;
+          reloaded = last[start + i].bp_at != 0;
+        }
+        for (unsigned i = 0; i < count; ++i) out[n + i] = last[start + i].pc;
+        n += static_cast<int>(count);
         pc = last[cursor].pc;
         sp = last[cursor].sp;
+        if (reloaded) bp = last[cursor].bp;  // a step reloaded rbp from a word found unchanged
         continue;
       }
     }
