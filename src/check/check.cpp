@@ -1025,6 +1025,7 @@ void start() {
   uintptr_t hi = 0;
   if (code_range_of(reinterpret_cast<const void*>(&start), &lo, &hi)) set_own_code_range(lo, hi);
   pthread_atfork(fork_prepare, fork_parent, fork_child);
+  resolve_libc_sigaction();
   keep_report_fd();
   const Options& o = options();
   if (!o.suppressions.empty() && process_suppressions().load(o.suppressions.c_str()) != 0) {

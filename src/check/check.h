@@ -36,6 +36,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 
 #include <atomic>
@@ -129,6 +130,14 @@ void finish();
 
 /// The SIGSEGV/SIGBUS handler that turns a fault on a full-mode block into a report (fault.cpp).
 void install_fault_handler();
+/// For the exported sigaction and signal: while that handler is installed, a SIGSEGV or SIGBUS
+/// action the program sets becomes the handler called after it (for faults that are not
+/// memkit's), *old gets the previous one, and true is returned; else false (install it).
+bool fault_handler_chain(int sig, const struct sigaction* act, struct sigaction* old);
+/// libc's sigaction, not the exported one (the checker's own handlers: fault.cpp, leak.cpp).
+int libc_sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+/// Looks libc's sigaction up (dlsym may allocate): at start-up, before any checker lock is held.
+void resolve_libc_sigaction();
 
 /// Whether the checker runs at check=full.
 bool full_mode();

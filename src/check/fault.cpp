@@ -10,7 +10,14 @@
 // page-fault error code's write bit), the access's size (the faulting instruction's memory
 // operand, disassembled with Capstone), the stack from the faulting frame and the block's stacks.
 // The handler runs on the faulting thread's own stack (a heap access, not a stack overflow).
+//
+// A program that installs its own SIGSEGV or SIGBUS handler (a crash reporter, faulthandler)
+// would take these faults away: the checked library interposes sigaction and signal, and while
+// this handler is installed the program's handler becomes the next one, called for the faults
+// that are not memkit's (and reported back to the program as installed).
 #include <capstone/capstone.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
@@ -25,11 +32,34 @@
 namespace memkit::check {
 namespace {
 
-struct sigaction g_old_segv;
-struct sigaction g_old_bus;
+// The handlers after ours: the ones before it, then whatever the program installs.
+struct sigaction g_next_segv;
+struct sigaction g_next_bus;
+SpinLock g_next_lock;
+std::atomic<bool> g_installed{false};
 
-void restore_and_return(int sig) {
-  sigaction(sig, sig == SIGSEGV ? &g_old_segv : &g_old_bus, nullptr);
+using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
+std::atomic<SigactionFn> g_libc_sigaction{nullptr};
+
+/// A fault that is not memkit's: the next handler runs, or the default action (the handler is
+/// removed and the access faults again).
+void not_ours(int sig, siginfo_t* si, void* ctx) {
+  g_next_lock.lock();
+  const struct sigaction next = sig == SIGSEGV ? g_next_segv : g_next_bus;
+  g_next_lock.unlock();
+  if ((next.sa_flags & SA_SIGINFO) != 0 && next.sa_sigaction != nullptr) {
+    next.sa_sigaction(sig, si, ctx);
+    return;
+  }
+  if ((next.sa_flags & SA_SIGINFO) == 0 && next.sa_handler != SIG_DFL && next.sa_handler != SIG_IGN) {
+    next.sa_handler(sig);
+    return;
+  }
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  g_installed.store(false, std::memory_order_release);
+  libc_sigaction(sig, &dfl, nullptr);
 }
 
 /// The size in bytes of the memory access the instruction at pc makes (its memory operand; for
@@ -84,7 +114,7 @@ void on_fault(int sig, siginfo_t* si, void* ctx) {
 #endif
   Block b;
   if (!find_containing_unlocked(addr, &b) || !b.full) {
-    restore_and_return(sig);
+    not_ours(sig, si, ctx);
     return;
   }
   const size_t page = os::page_size();
@@ -104,7 +134,7 @@ void on_fault(int sig, siginfo_t* si, void* ctx) {
     r.kind = ErrorKind::kUseAfterFree;
     r.how = "fault on the freed block's inaccessible pages";
   } else {
-    restore_and_return(sig);  // a live block's own pages cannot fault: not ours to explain
+    not_ours(sig, si, ctx);  // a live block's own pages cannot fault: not ours to explain
     return;
   }
   // The stack from the faulting frame: unwind through the signal frame, start at pc.
@@ -143,8 +173,36 @@ void install_fault_handler() {
   sa.sa_sigaction = on_fault;
   sa.sa_flags = SA_SIGINFO | SA_NODEFER;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGSEGV, &sa, &g_old_segv);
-  sigaction(SIGBUS, &sa, &g_old_bus);
+  g_next_lock.lock();
+  libc_sigaction(SIGSEGV, &sa, &g_next_segv);
+  libc_sigaction(SIGBUS, &sa, &g_next_bus);
+  g_installed.store(true, std::memory_order_release);
+  g_next_lock.unlock();
+}
+
+void resolve_libc_sigaction() {
+  if (g_libc_sigaction.load(std::memory_order_acquire) == nullptr)
+    g_libc_sigaction.store(reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction")), std::memory_order_release);
+}
+
+int libc_sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  resolve_libc_sigaction();  // dlsym may allocate: start() does it first, before any lock is held
+  const SigactionFn real = g_libc_sigaction.load(std::memory_order_acquire);
+  if (real == nullptr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real(sig, act, old);
+}
+
+bool fault_handler_chain(int sig, const struct sigaction* act, struct sigaction* old) {
+  if ((sig != SIGSEGV && sig != SIGBUS) || !g_installed.load(std::memory_order_acquire)) return false;
+  g_next_lock.lock();
+  struct sigaction& next = sig == SIGSEGV ? g_next_segv : g_next_bus;
+  if (old != nullptr) *old = next;
+  if (act != nullptr) next = *act;
+  g_next_lock.unlock();
+  return true;
 }
 
 }  // namespace memkit::check

@@ -271,7 +271,7 @@ void park_other_threads(ParkedThreads* p) {
   sa.sa_flags = SA_RESTART;
   sigfillset(&sa.sa_mask);
   g_release.store(false, std::memory_order_release);
-  if (sigaction(p->signo, &sa, &p->old) != 0) return;
+  if (libc_sigaction(p->signo, &sa, &p->old) != 0) return;
   const int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
@@ -300,7 +300,7 @@ void release_other_threads(ParkedThreads* p) {
   g_release.store(true, std::memory_order_release);
   const long deadline = now_ms() + kParkWaitMs;
   while (g_parked.load(std::memory_order_acquire) > 0 && now_ms() < deadline) sched_yield();
-  sigaction(p->signo, &p->old, nullptr);
+  libc_sigaction(p->signo, &p->old, nullptr);
 }
 
 }  // namespace

@@ -29,6 +29,7 @@ underflow_write         heap-buffer-underflow   heap-buffer-underflow
 uaf_write               heap-use-after-free     heap-use-after-free
 uaf_write_late          heap-use-after-free     heap-use-after-free
 uaf_read                none                    heap-use-after-free
+uaf_read_own_handler    none                    heap-use-after-free
 double_free             double-free             double-free
 invalid_free            invalid-free            invalid-free
 invalid_free_stack      invalid-free            invalid-free
@@ -159,6 +160,15 @@ for expect in "overflow_read:READ of size 1 " "uaf_write:WRITE of size 1 " "over
     "$cli" check --full -- "$bin/check_$name" >"$work/size.txt" 2>&1
     grep -Eq "^  ${expect#*:}at pc 0x" "$work/size.txt" ||
         { fail "$name (full): no '${expect#*:}' line"; cat "$work/size.txt" >&2; }
+    checks=$((checks + 1))
+done
+
+# A program's own SIGSEGV handler still gets the faults that are not memkit's, at both levels.
+for level in fast full; do
+    "$cli" check $([[ $level == full ]] && echo --full) -- "$bin/check_uaf_read_own_handler" other >"$work/h.txt" 2>&1
+    status=$?
+    [[ $status -eq 3 ]] && grep -q '^own handler ran$' "$work/h.txt" && ! grep -q '^memkit: ERROR' "$work/h.txt" ||
+        { fail "own SIGSEGV handler ($level): status $status"; cat "$work/h.txt" >&2; }
     checks=$((checks + 1))
 done
 

@@ -6,6 +6,7 @@
 // libmemkit.so does not contain this file nor src/check/, so its fast path pays nothing.
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -230,4 +231,25 @@ MK_EXPORT int dlclose(void* handle) {
   const int rc = real != nullptr ? real(handle) : -1;
   memkit::check::unwind_cache_clear();
   return rc;
+}
+
+// ---- sigaction and signal: full mode's fault handler stays first (see fault.cpp) ----
+
+MK_EXPORT int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (memkit::check::fault_handler_chain(sig, act, old)) return 0;
+  return memkit::check::libc_sigaction(sig, act, old);
+}
+
+MK_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
+  struct sigaction act;
+  memset(&act, 0, sizeof act);
+  act.sa_handler = handler;
+  sigemptyset(&act.sa_mask);
+  act.sa_flags = SA_RESTART;
+  struct sigaction old;
+  if (memkit::check::fault_handler_chain(sig, &act, &old))
+    return old.sa_handler;  // sa_handler and sa_sigaction share their storage
+  using Fn = sighandler_t (*)(int, sighandler_t);
+  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "signal"));
+  return real != nullptr ? real(sig, handler) : SIG_ERR;
 }
