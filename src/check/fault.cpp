@@ -5,8 +5,9 @@
 // after free, faults at the instruction that makes it. The SIGSEGV (and SIGBUS) handler looks
 // the faulting address (si_addr) up among the blocks: inside a freed block's pages is
 // heap-use-after-free; in the guard page after a block is heap-buffer-overflow; else the fault
-// is not memkit's business and the default action runs (the handler is removed and the access
-// faults again). The report carries the faulting pc, whether it was a read or a write (the x86
+// is not memkit's business: the handler that was there before (or that the program installed
+// since, see below) runs, or the default action (the handler is removed and the access faults
+// again). The report carries the faulting pc, whether it was a read or a write (the x86
 // page-fault error code's write bit), the access's size (the faulting instruction's memory
 // operand, disassembled with Capstone), the stack from the faulting frame and the block's stacks.
 // The handler runs on the faulting thread's own stack (a heap access, not a stack overflow).
