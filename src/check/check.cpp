@@ -806,52 +806,41 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
   const uint32_t free_stack = capture_free(&s);
   Queue& q = my_queue();
   q.lock.lock();
-  uint8_t live = kLive;
-  // The common case first, with no report built (an ErrorReport is ~400 bytes to clear).
-  if (b->state == kLive && b->kind == kind && (!sized || size == b->size) && canaries_intact(*b) &&
-      __atomic_compare_exchange_n(&b->state, &live, static_cast<uint8_t>(kQuarantined), false,
-                                  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    b->free_stack = free_stack;
-    b->free_tid = current_tid();
-    memset(reinterpret_cast<void*>(p), kFreedFill, fill_bytes(*b));
-    Block* out = enqueue_locked(q, b);
+  for (;;) {
+    // The common case first, with no report built (an ErrorReport is ~400 bytes to clear).
+    uint8_t live = kLive;
+    if (b->state == kLive && b->kind == kind && (!sized || size == b->size) && canaries_intact(*b) &&
+        __atomic_compare_exchange_n(&b->state, &live, static_cast<uint8_t>(kQuarantined), false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      b->free_stack = free_stack;
+      b->free_tid = current_tid();
+      memset(reinterpret_cast<void*>(p), kFreedFill, fill_bytes(*b));
+      Block* out = enqueue_locked(q, b);
+      q.lock.unlock();
+      evict_all(out);
+      return;
+    }
+    ErrorReport r;
+    if (b->state != kLive) {  // freed before, or by another thread just now (the program's race)
+      r.kind = ErrorKind::kDoubleFree;
+      r.addr = p;
+      r.how = "the block was already freed";
+    } else if (!free_mismatch_or_overflow(*b, p, kind, sized, size, caller, &r)) {
+      continue;  // nothing wrong this time: the program changed the block under the first checks
+    }
+    r.has_block = true;
+    r.block = materialize(*b);
     q.lock.unlock();
-    evict_all(out);
+    r.frames = s.frames;
+    r.depth = s.depth;
+    r.call = caller;
+    report_error(r);
+    // check_continue: as deallocate() does.
+    if (r.kind == ErrorKind::kDoubleFree) return;
+    recanary(r.block);
+    deallocate(reinterpret_cast<void*>(p), static_cast<AllocKind>(r.block.kind), false, 0, caller);
     return;
   }
-  ErrorReport r;
-  live = kLive;
-  if (b->state != kLive) {
-    r.kind = ErrorKind::kDoubleFree;
-    r.addr = p;
-    r.how = "the block was already freed";
-  } else if (free_mismatch_or_overflow(*b, p, kind, sized, size, caller, &r)) {
-  } else if (!__atomic_compare_exchange_n(&b->state, &live, static_cast<uint8_t>(kQuarantined), false,
-                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    // Another thread freed it between the check and here (the program's race).
-    r.kind = ErrorKind::kDoubleFree;
-    r.addr = p;
-    r.how = "the block was already freed";
-  } else {
-    b->free_stack = free_stack;
-    b->free_tid = current_tid();
-    memset(reinterpret_cast<void*>(p), kFreedFill, fill_bytes(*b));
-    Block* out = enqueue_locked(q, b);
-    q.lock.unlock();
-    evict_all(out);
-    return;
-  }
-  r.has_block = true;
-  r.block = materialize(*b);
-  q.lock.unlock();
-  r.frames = s.frames;
-  r.depth = s.depth;
-  r.call = caller;
-  report_error(r);
-  // check_continue: as deallocate() does.
-  if (r.kind == ErrorKind::kDoubleFree) return;
-  recanary(r.block);
-  deallocate(reinterpret_cast<void*>(p), static_cast<AllocKind>(r.block.kind), false, 0, caller);
 }
 
 /// The record of p (nullptr if none) with the lock that guards it held: the calling thread's
