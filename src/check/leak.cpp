@@ -256,22 +256,24 @@ long now_ms() {
 }
 
 struct ParkedThreads {
-  int signo = 0;
+  int signo = 0;  // 0: the handler was not installed
   struct sigaction old = {};
   int sent = 0;
+  bool all_parked = false;
 };
 
 /// Signals every thread of the process but the caller (its ids read from /proc/self/task with
 /// getdents64: no malloc, the heap is locked) and waits until each is parked, or the time is up.
 void park_other_threads(ParkedThreads* p) {
-  p->signo = SIGRTMIN + 5;
+  const int signo = SIGRTMIN + 5;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = park_handler;
   sa.sa_flags = SA_RESTART;
   sigfillset(&sa.sa_mask);
   g_release.store(false, std::memory_order_release);
-  if (libc_sigaction(p->signo, &sa, &p->old) != 0) return;
+  if (libc_sigaction(signo, &sa, &p->old) != 0) return;
+  p->signo = signo;
   const int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   const pid_t self = static_cast<pid_t>(syscall(SYS_gettid));
@@ -293,6 +295,7 @@ void park_other_threads(ParkedThreads* p) {
   close(fd);
   const long deadline = now_ms() + kParkWaitMs;
   while (g_parked.load(std::memory_order_acquire) < p->sent && now_ms() < deadline) sched_yield();
+  p->all_parked = g_parked.load(std::memory_order_acquire) >= p->sent;
 }
 
 void release_other_threads(ParkedThreads* p) {
@@ -300,7 +303,9 @@ void release_other_threads(ParkedThreads* p) {
   g_release.store(true, std::memory_order_release);
   const long deadline = now_ms() + kParkWaitMs;
   while (g_parked.load(std::memory_order_acquire) > 0 && now_ms() < deadline) sched_yield();
-  libc_sigaction(p->signo, &p->old, nullptr);
+  // A thread that has not taken the signal yet (it blocks it) would take it later: under the
+  // default action, a real-time signal kills the process. Ours stays then (it returns at once).
+  if (p->all_parked) libc_sigaction(p->signo, &p->old, nullptr);
 }
 
 }  // namespace
