@@ -278,6 +278,17 @@ void* PageHeap::direct_map(size_t size, bool exact, size_t align, unsigned gfp) 
   return p;
 }
 
+size_t PageHeap::push_cached_locked(DirectMapping* d, size_t size) {
+  d->freed_ns = os::now_ns();
+  d->prev = nullptr;
+  d->next = cached_;
+  if (cached_ != nullptr) cached_->prev = d; else cached_tail_ = d;
+  cached_ = d;
+  cached_count_.fetch_add(1, std::memory_order_relaxed);
+  // seq_cst: ordered before the purger hook's look at whether the purger sleeps.
+  return cached_bytes_.fetch_add(size, std::memory_order_seq_cst) + size;
+}
+
 void* PageHeap::take_cached_locked(size_t size, bool exact, size_t align) {
   DirectMapping* best = nullptr;
   for (DirectMapping* c = cached_; c != nullptr; c = c->next)
@@ -311,13 +322,7 @@ void* PageHeap::take_cached_locked(size_t size, bool exact, size_t align) {
     d->base = base;
     d->size = size;
     d->exact = 1;  // it started a block
-    d->freed_ns = os::now_ns();
-    d->prev = nullptr;
-    d->next = cached_;
-    if (cached_ != nullptr) cached_->prev = d; else cached_tail_ = d;
-    cached_ = d;
-    cached_count_.fetch_add(1, std::memory_order_relaxed);
-    cached_bytes_.fetch_add(size, std::memory_order_seq_cst);
+    push_cached_locked(d, size);
   }
   return p;
 }
@@ -413,14 +418,7 @@ size_t PageHeap::retire_direct_locked(DirectMapping* d, Span* release, bool* cac
   // Cached, newest first; a pointer into it is no longer ours (the map entry is gone). `exact`
   // now says whether base is where a block started (a second free of it is a double free).
   std::atomic_ref<uintptr_t>(d->exact).store(1, std::memory_order_relaxed);
-  d->freed_ns = os::now_ns();
-  d->prev = nullptr;
-  d->next = cached_;
-  if (cached_ != nullptr) cached_->prev = d; else cached_tail_ = d;
-  cached_ = d;
-  cached_count_.fetch_add(1, std::memory_order_relaxed);
-  // seq_cst: ordered before the purger hook's look at whether the purger sleeps.
-  size_t bytes = cached_bytes_.fetch_add(size, std::memory_order_seq_cst) + size;
+  size_t bytes = push_cached_locked(d, size);
   size_t n = 0;
   while ((bytes > limit || cached_count_.load(std::memory_order_relaxed) > kMaxCached) &&
          n < kReleaseBatch) {

@@ -219,6 +219,9 @@ class PageHeap {
   void run_decay_clock();
   void release_idle_arenas(bool require_purged, bool keep_one);
   DirectMapping* new_record_locked();
+  /// Puts d (size bytes, its base and exact set) at the head of the cached mappings, stamped
+  /// now; the cached bytes after it.
+  size_t push_cached_locked(DirectMapping* d, size_t size);
   void maybe_purge(const Arena* a);
   // Pages handed out from the arenas (and the peak of those plus direct mappings), kept for
   // the statistics.

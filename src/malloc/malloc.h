@@ -17,6 +17,7 @@
 // that replace the C library's are in override/ (libmemkit.so and libmemkit_malloc.a only).
 #pragma once
 
+#include <errno.h>
 #include <malloc.h>
 #include <stddef.h>
 
@@ -79,6 +80,26 @@ bool memalign_alignment(size_t* align);
 /// pvalloc's size, rounded up to whole pages (one page for 0); false, with errno ENOMEM, if
 /// that overflows.
 bool pvalloc_size(size_t size, size_t* rounded);
+/// aligned_alloc's rule: false, with errno EINVAL, for an alignment that is not a power of two.
+inline bool aligned_alloc_alignment(size_t align) {
+  if (align != 0 && (align & (align - 1)) == 0) return true;
+  errno = EINVAL;
+  return false;
+}
+/// posix_memalign around alloc(align, size) (a block or nullptr): EINVAL for an alignment that
+/// is not a power of two multiple of sizeof(void*), ENOMEM when alloc fails; errno untouched.
+template <typename Alloc>
+int posix_memalign_with(void** out, size_t align, size_t size, Alloc alloc) {
+  if (align == 0 || (align & (align - 1)) != 0 || align % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = alloc(align, size);
+  if (p == nullptr) {
+    errno = saved;
+    return ENOMEM;
+  }
+  *out = p;
+  return 0;
+}
 
 /// mallinfo2() and mallinfo() of the heap (both override libraries export them): arena =
 /// bytes reserved for arenas, ordblks = free buddy blocks, hblks/hblkhd = direct mappings,

@@ -31,8 +31,6 @@ using memkit::check::deallocate;
 
 namespace {
 
-bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
-
 inline void* new_impl(size_t size, size_t align, AllocKind kind, bool nothrow) {
   if (void* p = allocate(size, align, kind, false)) [[likely]]
     return p;
@@ -68,23 +66,13 @@ MK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
 }
 
 MK_EXPORT void* aligned_alloc(size_t align, size_t size) {
-  if (!is_power_of_two(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
+  if (!memkit::aligned_alloc_alignment(align)) return nullptr;
   return allocate(size, align, memkit::check::kMalloc, false);
 }
 
 MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
-  if (!is_power_of_two(align) || align % sizeof(void*) != 0) return EINVAL;
-  const int saved = errno;
-  void* p = allocate(size, align, memkit::check::kMalloc, false);
-  if (p == nullptr) {
-    errno = saved;
-    return ENOMEM;
-  }
-  *out = p;
-  return 0;
+  return memkit::posix_memalign_with(
+      out, align, size, [](size_t a, size_t n) { return allocate(n, a, memkit::check::kMalloc, false); });
 }
 
 MK_EXPORT void* memalign(size_t align, size_t size) {

@@ -16,12 +16,6 @@
 
 #define MK_EXPORT extern "C" __attribute__((visibility("default")))
 
-namespace {
-
-bool is_power_of_two(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
-
-}  // namespace
-
 MK_EXPORT void* malloc(size_t size) { return memkit::malloc_impl(size); }
 
 MK_EXPORT void free(void* p) { memkit::free_impl(p, "free"); }
@@ -42,23 +36,13 @@ MK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
 }
 
 MK_EXPORT void* aligned_alloc(size_t align, size_t size) {
-  if (!is_power_of_two(align)) {
-    errno = EINVAL;
-    return nullptr;
-  }
+  if (!memkit::aligned_alloc_alignment(align)) return nullptr;
   return memkit::memalign_impl(align, size);
 }
 
 MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
-  if (!is_power_of_two(align) || align % sizeof(void*) != 0) return EINVAL;
-  const int saved = errno;
-  void* p = memkit::memalign_impl(align, size);
-  if (p == nullptr) {
-    errno = saved;
-    return ENOMEM;
-  }
-  *out = p;
-  return 0;
+  return memkit::posix_memalign_with(out, align, size,
+                                     [](size_t a, size_t n) { return memkit::memalign_impl(a, n); });
 }
 
 // glibc: an alignment that is not a power of two is rounded up to one.
