@@ -26,7 +26,7 @@ constexpr std::size_t kMinSize = 16;
 constexpr std::size_t kMaxSize = 256;
 constexpr std::size_t kConfigs = std::size(kSizes) * std::size(kBatches) * 2;
 
-struct Worker {
+struct alignas(64) Worker {  // a line each: the threads must not share one
   unsigned index = 0;
   std::uint64_t seq = 0;
   std::uint64_t hash = 0;

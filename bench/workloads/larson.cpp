@@ -28,7 +28,7 @@ struct Slot {
   std::uint32_t size = 0;
 };
 
-struct Lineage {
+struct alignas(64) Lineage {  // a line each: the threads must not share one
   unsigned index = 0;
   std::vector<Slot> window;
   mkb::Rng rng{0};

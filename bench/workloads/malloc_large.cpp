@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
       mkb::Rng rng(0x1a26e, i);
       std::vector<Block> slots(live);
       std::uint64_t h = 0;
+      std::uint64_t total = 0;  // bytes[i] once at the end: the threads must not share a line
       for (std::uint64_t n = 0; n < per_thread; ++n) {
         Block& b = slots[rng.below(live)];
         if (b.p != nullptr) {
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
         b.tag = mkb::mix64((std::uint64_t{i} << 48) ^ n);
         b.p = static_cast<unsigned char*>(mkb::xmalloc(b.size, "malloc_large"));
         fill(b);
-        bytes[i] += b.size;
+        total += b.size;
       }
       for (Block& b : slots) {
         if (b.p == nullptr) continue;
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
         std::free(b.p);
       }
       hashes[i] = h;
+      bytes[i] = total;
     });
   }
   for (std::thread& t : running) t.join();

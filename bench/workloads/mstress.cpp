@@ -30,7 +30,7 @@ constexpr std::size_t kShared = 4096;
 constexpr std::size_t kMinSize = 16;
 constexpr std::size_t kMaxSize = std::size_t{64} << 10;
 
-struct Lineage {
+struct alignas(64) Lineage {  // a line each: the threads must not share one
   std::vector<void*> local = std::vector<void*>(kLocal, nullptr);  // long-lived, inherited
   mkb::Rng rng{0};
   std::uint64_t hash = 0;

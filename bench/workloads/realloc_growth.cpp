@@ -44,7 +44,7 @@ struct Array {
   std::uint64_t tag = 0;  // element k holds tag + k * kElementStep
 };
 
-struct Worker {
+struct alignas(64) Worker {  // a line each: the threads must not share one
   unsigned index = 0;
   mkb::Rng rng{0};
   std::uint64_t hash = 0;

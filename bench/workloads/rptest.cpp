@@ -74,7 +74,7 @@ std::size_t wide_size(mkb::Rng& rng) {
   return base + rng.below(base + 1);          // up to 2 x base
 }
 
-struct Worker {
+struct alignas(64) Worker {  // a line each: the threads must not share one
   unsigned index = 0;
   mkb::Rng rng{0};
   std::uint64_t seq = 0;

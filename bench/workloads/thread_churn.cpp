@@ -28,7 +28,7 @@ struct Block {
   std::size_t size = 0;
 };
 
-struct Lineage {
+struct alignas(64) Lineage {  // a line each: the threads must not share one
   unsigned index = 0;
   mkb::Rng rng{0};
   std::uint64_t seq = 0;
