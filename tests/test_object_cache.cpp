@@ -282,7 +282,10 @@ TEST(ObjectCache, ShrinkGivesPagesBack) {
   EXPECT_GT(given, 0u);
   mk_page_stats after;
   mk_get_page_stats(&after);
-  EXPECT_EQ(after.allocated_pages + given, before.allocated_pages);
+  // The cache's own pages; the depot's magazines, freed as it drains (up to 34 of 272 bytes
+  // here), may give a page or two of the magazines' cache back with them.
+  EXPECT_GE(before.allocated_pages - after.allocated_pages, given);
+  EXPECT_LE(before.allocated_pages - after.allocated_pages, given + 3);
   EXPECT_EQ(cache.shrink(), 0u);  // nothing left to give
   EXPECT_EQ(cache.close(), 0);
 }
