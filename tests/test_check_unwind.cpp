@@ -205,6 +205,51 @@ TEST(FastUnwind, ReusedWalksNoticeAChangedCaller) {
   }
 }
 
+// An exported malloc's shape: a function that keeps a frame pointer and hands its frame to the
+// walk (start_frame), which must then give its caller's frames, those the whole walk gives
+// after it, alternating with whole walks of the same memo as the checker does.
+struct FromFrame {
+  uintptr_t from[64];
+  int nfrom = 0;
+  uintptr_t whole[64];
+  int nwhole = 0;
+};
+
+__attribute__((noinline)) void walk_from_here(FromFrame* f, unsigned memo) {
+  const void* frame = __builtin_frame_address(0);
+  f->nfrom = fast_backtrace(f->from, 64, memo, nullptr, false, frame);
+  f->nwhole = fast_backtrace(f->whole, 64, memo);
+  asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void from_caller_a(FromFrame* f, int depth) {
+  volatile int keep = depth;
+  if (depth > 0) from_caller_a(f, depth - 1);
+  else walk_from_here(f, 1);
+  asm volatile("" : : "r"(keep) : "memory");
+}
+
+__attribute__((noinline)) void from_caller_b(FromFrame* f) {
+  alignas(64) volatile char pad[96];
+  pad[0] = 1;
+  walk_from_here(f, 1);
+  pad[1] = pad[0];
+}
+
+TEST(FastUnwind, AStartFrameSkipsTheFramesUnderIt) {
+  volatile int rounds = 60;
+  for (int i = 0; i < rounds; ++i) {
+    FromFrame f;
+    if (i % 3 == 2) from_caller_b(&f);
+    else from_caller_a(&f, i % 4);
+    // whole[0] returns into walk_from_here; whole[1] is walk_from_here's return address, which
+    // is from[0].
+    ASSERT_GE(f.nfrom, 3) << "round " << i;
+    ASSERT_EQ(f.nwhole, f.nfrom + 1) << "round " << i;
+    for (int k = 0; k < f.nfrom; ++k) ASSERT_EQ(f.from[k], f.whole[k + 1]) << "round " << i << ", frame " << k;
+  }
+}
+
 std::atomic<int> g_in_handler{-2};
 void on_signal(int) {
   uintptr_t frames[64];

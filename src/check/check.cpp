@@ -546,8 +546,8 @@ __attribute__((always_inline)) inline void capture(CallStack* s) {
 }
 
 /// free's stack into s, and its depot id.
-__attribute__((always_inline)) inline uint32_t capture_free(CallStack* s) {
-  return capture_stack_with_id(detail::t_free_memo, s->frames, &s->depth, g_cfg.depth, kFreeWalk);
+__attribute__((always_inline)) inline uint32_t capture_free(CallStack* s, const void* entry_frame) {
+  return capture_stack_with_id(detail::t_free_memo, s->frames, &s->depth, g_cfg.depth, kFreeWalk, entry_frame);
 }
 
 void fill_call(ErrorReport* r, const CallStack& s, const char* call) {
@@ -765,8 +765,9 @@ void unprotect(const Block& b) {
 namespace {
 
 /// A header block (see kHeader), or nullptr with no memory kept (the table path then tries).
-__attribute__((always_inline)) inline void* allocate_with_header(size_t size, AllocKind kind, bool zero) {
-  const uint32_t stack = capture_stack_id_inline(g_cfg.depth);
+__attribute__((always_inline)) inline void* allocate_with_header(size_t size, AllocKind kind, bool zero,
+                                                                  const void* entry_frame) {
+  const uint32_t stack = capture_stack_id_inline(g_cfg.depth, entry_frame);
   void* mem = kmalloc(kHeader + size + g_cfg.redzone, zero ? MK_GFP_ZERO : 0);
   if (mem == nullptr) return nullptr;
   const uintptr_t base = reinterpret_cast<uintptr_t>(mem);
@@ -801,9 +802,10 @@ __attribute__((always_inline)) inline void* allocate_with_header(size_t size, Al
 
 /// free of a header block b (p its user pointer).
 __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t p, AllocKind kind, bool sized,
-                                                             size_t size, const char* caller) {
+                                                             size_t size, const char* caller,
+                                                             const void* entry_frame) {
   CallStack s;
-  const uint32_t free_stack = capture_free(&s);
+  const uint32_t free_stack = capture_free(&s, entry_frame);
   Queue& q = my_queue();
   q.lock.lock();
   for (;;) {
@@ -838,7 +840,7 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
     // check_continue: as deallocate() does.
     if (r.kind == ErrorKind::kDoubleFree) return;
     recanary(r.block);
-    deallocate(reinterpret_cast<void*>(p), static_cast<AllocKind>(r.block.kind), false, 0, caller);
+    deallocate(reinterpret_cast<void*>(p), static_cast<AllocKind>(r.block.kind), false, 0, caller, entry_frame);
     return;
   }
 }
@@ -860,7 +862,7 @@ Block* lookup_locked(uintptr_t p, SpinLock** held) {
 
 }  // namespace
 
-void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
+void* allocate(size_t size, size_t align, AllocKind kind, bool zero, const void* entry_frame) {
   ensure_init();
   // check=full: every block on its own pages; check=fast with guard_sample_rate: one in N
   // (16-byte aligned, as the program expects from glibc).
@@ -871,7 +873,7 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
     own_pages = --t_sample_countdown == 0;
   }
   if (!own_pages && align <= 16 && size <= size_class::kMaxSize - kHeader - g_cfg.redzone) {
-    if (void* p = allocate_with_header(size, kind, zero)) return p;
+    if (void* p = allocate_with_header(size, kind, zero, entry_frame)) return p;
   }
   Block* b = static_cast<Block*>(kmalloc(sizeof(Block), 0));
   if (b == nullptr) return nullptr;
@@ -895,21 +897,21 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero) {
   b->alloc_tid = current_tid();
   b->epoch = static_cast<uint16_t>(g_epoch.load(std::memory_order_relaxed));
   b->magic = 0;
-  b->alloc_stack = capture_stack_id_inline(g_cfg.depth);
+  b->alloc_stack = capture_stack_id_inline(g_cfg.depth, entry_frame);
   insert(b);
   return reinterpret_cast<void*>(b->user_);
 }
 
-void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* caller) {
+void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* caller, const void* entry_frame) {
   if (ptr == nullptr) return;
   ensure_init();
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   if (Block* hb = header_of(p)) {
-    deallocate_header(hb, p, kind, sized, size, caller);
+    deallocate_header(hb, p, kind, sized, size, caller, entry_frame);
     return;
   }
   CallStack s;
-  const uint32_t free_stack = capture_free(&s);
+  const uint32_t free_stack = capture_free(&s, entry_frame);
   Shard& sh = shard_for(p);
   sh.lock.lock();
   Block* b = find_locked(p);
@@ -946,13 +948,13 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
   // it was allocated (its canaries restored, so that exit does not report it again).
   if (r.kind == ErrorKind::kDoubleFree) return;
   recanary(r.block);
-  deallocate(ptr, static_cast<AllocKind>(r.block.kind), false, 0, caller);
+  deallocate(ptr, static_cast<AllocKind>(r.block.kind), false, 0, caller, entry_frame);
 }
 
-void* reallocate(void* ptr, size_t size, const char* caller) {
-  if (ptr == nullptr) return allocate(size, 0, kMalloc, false);
+void* reallocate(void* ptr, size_t size, const char* caller, const void* entry_frame) {
+  if (ptr == nullptr) return allocate(size, 0, kMalloc, false, entry_frame);
   if (size == 0) {
-    deallocate(ptr, kMalloc, false, 0, caller);
+    deallocate(ptr, kMalloc, false, 0, caller, entry_frame);
     return nullptr;
   }
   ensure_init();
@@ -981,13 +983,13 @@ void* reallocate(void* ptr, size_t size, const char* caller) {
   held->unlock();
   if (b == nullptr || b->state != kLive) {
     // Not a live block: deallocate reports it (invalid or double free) as realloc's.
-    deallocate(ptr, kMalloc, false, 0, caller);
+    deallocate(ptr, kMalloc, false, 0, caller, entry_frame);
     return nullptr;
   }
-  void* fresh = allocate(size, 0, kMalloc, false);
+  void* fresh = allocate(size, 0, kMalloc, false, entry_frame);
   if (fresh == nullptr) return nullptr;
   memcpy(fresh, ptr, old_size < size ? old_size : size);
-  deallocate(ptr, kMalloc, false, 0, caller);
+  deallocate(ptr, kMalloc, false, 0, caller, entry_frame);
   return fresh;
 }
 

@@ -117,10 +117,14 @@ inline Block materialize(const Block& b) {
 /// The current fork generation (0 in the first process, +1 in each forked child).
 uint16_t fork_epoch();
 
-/// The checked malloc entry points (the override calls these).
-void* allocate(size_t size, size_t align, AllocKind kind, bool zero);
-void deallocate(void* p, AllocKind kind, bool sized, size_t size, const char* caller);
-void* reallocate(void* p, size_t size, const char* caller);
+/// The checked malloc entry points (the override calls these). entry_frame: null, or the
+/// calling exported function's __builtin_frame_address(0), which must not have returned by the
+/// time these do (no tail call to them): the stacks are then walked from the program's frame
+/// instead of through the checker's own (fast_backtrace's start_frame).
+void* allocate(size_t size, size_t align, AllocKind kind, bool zero, const void* entry_frame = nullptr);
+void deallocate(void* p, AllocKind kind, bool sized, size_t size, const char* caller,
+                const void* entry_frame = nullptr);
+void* reallocate(void* p, size_t size, const char* caller, const void* entry_frame = nullptr);
 size_t usable_size(const void* p, const char* caller);
 
 /// Start-up (library constructor): options, own code range, fault handler at check=full.

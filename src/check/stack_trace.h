@@ -128,9 +128,12 @@ extern __attribute__((tls_model("initial-exec"))) thread_local StackMemo t_free_
 /// The stack of a walk of kind `kind` (kAllocWalk or kFreeWalk, whose last stacks m keeps) and
 /// its depot id; the frames into `frames` (if not null) and their count into *depth. A walk that
 /// repeats the kind's last one is only re-checked (unwind.h), and its frames and id come from m.
+/// entry_frame: null, or the exported function's frame (fast_backtrace's start_frame): the walk
+/// then starts in the program, without stepping through the checker's own frames.
 __attribute__((always_inline)) inline uint32_t capture_stack_with_id(StackMemo& m, uintptr_t* frames,
                                                                      unsigned* depth, unsigned max,
-                                                                     unsigned kind) {
+                                                                     unsigned kind,
+                                                                     const void* entry_frame = nullptr) {
   if (max > kMaxFrames) max = kMaxFrames;
   if (detail::t_capturing || max == 0) {
     if (depth != nullptr) *depth = 0;
@@ -141,10 +144,12 @@ __attribute__((always_inline)) inline uint32_t capture_stack_with_id(StackMemo& 
   const int want = static_cast<int>(max + detail::kOwnFrameSlack);
   const bool memo_ok = m.from_last_walk;
   bool reused = false;
-  int n = detail::g_fast_unwind ? fast_backtrace(raw, want, kind, &reused, memo_ok) : -1;
+  int n = !detail::g_fast_unwind ? -1
+          : entry_frame != nullptr ? fast_backtrace(raw, static_cast<int>(max), kind, &reused, memo_ok, entry_frame)
+                                   : fast_backtrace(raw, want, kind, &reused, memo_ok);
   if (n < 0) {
     reused = false;
-    n = unw_backtrace(reinterpret_cast<void**>(raw), want);
+    n = unw_backtrace(reinterpret_cast<void**>(raw), want);  // from here: the own frames dropped below
   }
   detail::t_capturing = false;
   if (reused && memo_ok) {
@@ -163,8 +168,9 @@ __attribute__((always_inline)) inline uint32_t capture_stack_with_id(StackMemo& 
   return put_stack(m, out, d);
 }
 
-__attribute__((always_inline)) inline uint32_t capture_stack_id_inline(unsigned max) {
-  return capture_stack_with_id(detail::t_alloc_memo, nullptr, nullptr, max, kAllocWalk);
+__attribute__((always_inline)) inline uint32_t capture_stack_id_inline(unsigned max,
+                                                                       const void* entry_frame = nullptr) {
+  return capture_stack_with_id(detail::t_alloc_memo, nullptr, nullptr, max, kAllocWalk, entry_frame);
 }
 
 struct SymbolizedFrame {

@@ -574,9 +574,9 @@ bool unwind_rule_for(uintptr_t pc, UnwindRule* out) {
 }
 
 __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned memo, bool* reused,
-                                             bool no_copy_if_reused) {
+                                             bool no_copy_if_reused, const void* start_frame) {
   // __builtin_frame_address(0) makes this function keep a frame pointer: rbp -> [saved rbp][return address]
-  const uintptr_t* fp = static_cast<const uintptr_t*>(__builtin_frame_address(0));
+  const uintptr_t* fp = static_cast<const uintptr_t*>(start_frame != nullptr ? start_frame : __builtin_frame_address(0));
   uintptr_t bp = fp[0];
   uintptr_t pc = fp[1];
   uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);

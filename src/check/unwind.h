@@ -46,8 +46,12 @@ namespace memkit::check {
 inline constexpr unsigned kWalkMemos = 3;
 /// no_copy_if_reused: a caller that keeps the last walk's result itself needs no out when the
 /// walk is reused (out is then left as it was).
+/// start_frame: null, or the frame of a function further up that keeps a frame pointer (what
+/// __builtin_frame_address(0) gave it: its saved rbp, then its return address) and has not
+/// returned; the walk then starts at that function's caller, out[0] being its return address,
+/// and skips the frames in between (the checker's own, under an exported malloc).
 int fast_backtrace(uintptr_t* out, int max, unsigned memo = 0, bool* reused = nullptr,
-                   bool no_copy_if_reused = false);
+                   bool no_copy_if_reused = false, const void* start_frame = nullptr);
 
 /// Forgets every cached rule (after a dlclose).
 void unwind_cache_clear();

@@ -29,21 +29,47 @@ using memkit::check::AllocKind;
 using memkit::check::allocate;
 using memkit::check::deallocate;
 
+// Each export passes the checker its own frame (FRAME, __builtin_frame_address(0): its saved
+// rbp, then its return address into the program), so that the allocation and free stacks are
+// walked from the program's frame, not through the checker's frames under it (about a third of
+// a repeated walk). Taking the address makes the export keep a frame pointer. The frame must
+// outlive the checker's call, which must therefore not be a tail call: CHECKED(call) and
+// RETURN_CHECKED(call) put an empty asm after it, which the compiler may not move above it.
+#define FRAME __builtin_frame_address(0)
+#define NO_TAIL_CALL() asm volatile("" ::: "memory")
+#define CHECKED(call) \
+  do {                \
+    call;             \
+    NO_TAIL_CALL();   \
+  } while (0)
+#define RETURN_CHECKED(call) \
+  do {                       \
+    auto result_ = call;     \
+    NO_TAIL_CALL();          \
+    return result_;          \
+  } while (0)
+
 namespace {
 
-inline void* new_impl(size_t size, size_t align, AllocKind kind, bool nothrow) {
-  if (void* p = allocate(size, align, kind, false)) [[likely]]
+inline void* new_impl(size_t size, size_t align, AllocKind kind, bool nothrow, const void* frame) {
+  if (void* p = allocate(size, align, kind, false, frame)) [[likely]]
     return p;
-  return memkit::new_failed([=] { return allocate(size, align, kind, false); }, nothrow);
+  return memkit::new_failed([=] { return allocate(size, align, kind, false, frame); }, nothrow);
 }
 
 }  // namespace
 
 // ---- the C library's functions ----
 
-MK_EXPORT void* malloc(size_t size) { return allocate(size, 0, memkit::check::kMalloc, false); }
-MK_EXPORT void free(void* p) { deallocate(p, memkit::check::kMalloc, false, 0, "free"); }
-MK_EXPORT void cfree(void* p) { deallocate(p, memkit::check::kMalloc, false, 0, "cfree"); }
+MK_EXPORT void* malloc(size_t size) {
+  RETURN_CHECKED(allocate(size, 0, memkit::check::kMalloc, false, FRAME));
+}
+MK_EXPORT void free(void* p) {
+  CHECKED(deallocate(p, memkit::check::kMalloc, false, 0, "free", FRAME));
+}
+MK_EXPORT void cfree(void* p) {
+  CHECKED(deallocate(p, memkit::check::kMalloc, false, 0, "cfree", FRAME));
+}
 
 MK_EXPORT void* calloc(size_t n, size_t size) {
   size_t bytes;
@@ -51,10 +77,12 @@ MK_EXPORT void* calloc(size_t n, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  return allocate(bytes, 0, memkit::check::kMalloc, true);
+  RETURN_CHECKED(allocate(bytes, 0, memkit::check::kMalloc, true, FRAME));
 }
 
-MK_EXPORT void* realloc(void* p, size_t size) { return memkit::check::reallocate(p, size, "realloc"); }
+MK_EXPORT void* realloc(void* p, size_t size) {
+  RETURN_CHECKED(memkit::check::reallocate(p, size, "realloc", FRAME));
+}
 
 MK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
   size_t bytes;
@@ -62,32 +90,33 @@ MK_EXPORT void* reallocarray(void* p, size_t n, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  return memkit::check::reallocate(p, bytes, "reallocarray");
+  RETURN_CHECKED(memkit::check::reallocate(p, bytes, "reallocarray", FRAME));
 }
 
 MK_EXPORT void* aligned_alloc(size_t align, size_t size) {
   if (!memkit::aligned_alloc_alignment(align)) return nullptr;
-  return allocate(size, align, memkit::check::kMalloc, false);
+  RETURN_CHECKED(allocate(size, align, memkit::check::kMalloc, false, FRAME));
 }
 
 MK_EXPORT int posix_memalign(void** out, size_t align, size_t size) {
-  return memkit::posix_memalign_with(
-      out, align, size, [](size_t a, size_t n) { return allocate(n, a, memkit::check::kMalloc, false); });
+  const void* const frame = FRAME;
+  RETURN_CHECKED(memkit::posix_memalign_with(
+      out, align, size, [frame](size_t a, size_t n) { return allocate(n, a, memkit::check::kMalloc, false, frame); }));
 }
 
 MK_EXPORT void* memalign(size_t align, size_t size) {
   if (!memkit::memalign_alignment(&align)) return nullptr;
-  return allocate(size, align, memkit::check::kMalloc, false);
+  RETURN_CHECKED(allocate(size, align, memkit::check::kMalloc, false, FRAME));
 }
 
 MK_EXPORT void* valloc(size_t size) {
-  return allocate(size, memkit::malloc_page_size(), memkit::check::kMalloc, false);
+  RETURN_CHECKED(allocate(size, memkit::malloc_page_size(), memkit::check::kMalloc, false, FRAME));
 }
 
 MK_EXPORT void* pvalloc(size_t size) {
   size_t rounded;
   if (!memkit::pvalloc_size(size, &rounded)) return nullptr;
-  return allocate(rounded, memkit::malloc_page_size(), memkit::check::kMalloc, false);
+  RETURN_CHECKED(allocate(rounded, memkit::malloc_page_size(), memkit::check::kMalloc, false, FRAME));
 }
 
 MK_EXPORT size_t malloc_usable_size(void* p) {
@@ -106,62 +135,66 @@ MK_EXPORT int memkit_checked_mode(void) { return memkit::check::full_mode() ? 2 
 
 // ---- operator new and delete ----
 
-MK_NEW_EXPORT void* operator new(size_t n) { return new_impl(n, 0, memkit::check::kNew, false); }
-MK_NEW_EXPORT void* operator new[](size_t n) { return new_impl(n, 0, memkit::check::kNewArray, false); }
+MK_NEW_EXPORT void* operator new(size_t n) {
+  RETURN_CHECKED(new_impl(n, 0, memkit::check::kNew, false, FRAME));
+}
+MK_NEW_EXPORT void* operator new[](size_t n) {
+  RETURN_CHECKED(new_impl(n, 0, memkit::check::kNewArray, false, FRAME));
+}
 MK_NEW_EXPORT void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  return new_impl(n, 0, memkit::check::kNew, true);
+  RETURN_CHECKED(new_impl(n, 0, memkit::check::kNew, true, FRAME));
 }
 MK_NEW_EXPORT void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  return new_impl(n, 0, memkit::check::kNewArray, true);
+  RETURN_CHECKED(new_impl(n, 0, memkit::check::kNewArray, true, FRAME));
 }
 MK_NEW_EXPORT void* operator new(size_t n, std::align_val_t a) {
-  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewAligned, false);
+  RETURN_CHECKED(new_impl(n, static_cast<size_t>(a), memkit::check::kNewAligned, false, FRAME));
 }
 MK_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a) {
-  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewArrayAligned, false);
+  RETURN_CHECKED(new_impl(n, static_cast<size_t>(a), memkit::check::kNewArrayAligned, false, FRAME));
 }
 MK_NEW_EXPORT void* operator new(size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewAligned, true);
+  RETURN_CHECKED(new_impl(n, static_cast<size_t>(a), memkit::check::kNewAligned, true, FRAME));
 }
 MK_NEW_EXPORT void* operator new[](size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-  return new_impl(n, static_cast<size_t>(a), memkit::check::kNewArrayAligned, true);
+  RETURN_CHECKED(new_impl(n, static_cast<size_t>(a), memkit::check::kNewArrayAligned, true, FRAME));
 }
 
 MK_NEW_EXPORT void operator delete(void* p) noexcept {
-  deallocate(p, memkit::check::kNew, false, 0, "operator delete");
+  CHECKED(deallocate(p, memkit::check::kNew, false, 0, "operator delete", FRAME));
 }
 MK_NEW_EXPORT void operator delete[](void* p) noexcept {
-  deallocate(p, memkit::check::kNewArray, false, 0, "operator delete[]");
+  CHECKED(deallocate(p, memkit::check::kNewArray, false, 0, "operator delete[]", FRAME));
 }
 MK_NEW_EXPORT void operator delete(void* p, const std::nothrow_t&) noexcept {
-  deallocate(p, memkit::check::kNew, false, 0, "operator delete");
+  CHECKED(deallocate(p, memkit::check::kNew, false, 0, "operator delete", FRAME));
 }
 MK_NEW_EXPORT void operator delete[](void* p, const std::nothrow_t&) noexcept {
-  deallocate(p, memkit::check::kNewArray, false, 0, "operator delete[]");
+  CHECKED(deallocate(p, memkit::check::kNewArray, false, 0, "operator delete[]", FRAME));
 }
 MK_NEW_EXPORT void operator delete(void* p, size_t n) noexcept {
-  deallocate(p, memkit::check::kNew, true, n, "operator delete(sized)");
+  CHECKED(deallocate(p, memkit::check::kNew, true, n, "operator delete(sized)", FRAME));
 }
 MK_NEW_EXPORT void operator delete[](void* p, size_t n) noexcept {
-  deallocate(p, memkit::check::kNewArray, true, n, "operator delete[](sized)");
+  CHECKED(deallocate(p, memkit::check::kNewArray, true, n, "operator delete[](sized)", FRAME));
 }
 MK_NEW_EXPORT void operator delete(void* p, std::align_val_t) noexcept {
-  deallocate(p, memkit::check::kNewAligned, false, 0, "operator delete(align_val_t)");
+  CHECKED(deallocate(p, memkit::check::kNewAligned, false, 0, "operator delete(align_val_t)", FRAME));
 }
 MK_NEW_EXPORT void operator delete[](void* p, std::align_val_t) noexcept {
-  deallocate(p, memkit::check::kNewArrayAligned, false, 0, "operator delete[](align_val_t)");
+  CHECKED(deallocate(p, memkit::check::kNewArrayAligned, false, 0, "operator delete[](align_val_t)", FRAME));
 }
 MK_NEW_EXPORT void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  deallocate(p, memkit::check::kNewAligned, false, 0, "operator delete(align_val_t)");
+  CHECKED(deallocate(p, memkit::check::kNewAligned, false, 0, "operator delete(align_val_t)", FRAME));
 }
 MK_NEW_EXPORT void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  deallocate(p, memkit::check::kNewArrayAligned, false, 0, "operator delete[](align_val_t)");
+  CHECKED(deallocate(p, memkit::check::kNewArrayAligned, false, 0, "operator delete[](align_val_t)", FRAME));
 }
 MK_NEW_EXPORT void operator delete(void* p, size_t n, std::align_val_t) noexcept {
-  deallocate(p, memkit::check::kNewAligned, true, n, "operator delete(sized, align_val_t)");
+  CHECKED(deallocate(p, memkit::check::kNewAligned, true, n, "operator delete(sized, align_val_t)", FRAME));
 }
 MK_NEW_EXPORT void operator delete[](void* p, size_t n, std::align_val_t) noexcept {
-  deallocate(p, memkit::check::kNewArrayAligned, true, n, "operator delete[](sized, align_val_t)");
+  CHECKED(deallocate(p, memkit::check::kNewArrayAligned, true, n, "operator delete[](sized, align_val_t)", FRAME));
 }
 
 extern char** environ;
