@@ -250,6 +250,54 @@ TEST(FastUnwind, AStartFrameSkipsTheFramesUnderIt) {
   }
 }
 
+// check_repeat (unwind.h): true only for a walk the last one of its memo repeats word for word.
+struct Repeat {
+  bool repeated = false;
+  unsigned n = 0;
+  FromFrame f;
+};
+
+__attribute__((noinline)) void repeat_here(Repeat* r) {
+  const void* frame = __builtin_frame_address(0);
+  r->repeated = memkit::check::check_repeat(2, 64, frame, &r->n);
+  r->f.nfrom = fast_backtrace(r->f.from, 64, 2, nullptr, false, frame);
+  asm volatile("" ::: "memory");
+}
+// Two callers with the same frame: the first frame (sp, pc) is the same from both, only a
+// return address further up differs.
+__attribute__((noinline)) void repeat_via_a(Repeat* r) {
+  repeat_here(r);
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) void repeat_via_b(Repeat* r) {
+  repeat_here(r);
+  asm volatile("" ::: "memory");
+}
+
+TEST(FastUnwind, ARepeatIsToldOnlyWhenEveryWordHolds) {
+  Repeat r[9];
+  volatile int n = 9;  // one call site per caller below, whatever the round
+  for (int i = 0; i < n; ++i) {
+    if (i == 5) repeat_via_b(&r[i]);
+    else repeat_via_a(&r[i]);
+  }
+  EXPECT_FALSE(r[0].repeated);  // nothing to repeat yet
+  EXPECT_FALSE(r[1].repeated);  // the walk was repeated here; the check is built from it
+  for (int i : {2, 3, 4, 8}) {
+    EXPECT_TRUE(r[i].repeated) << "round " << i;
+    EXPECT_EQ(static_cast<int>(r[i].n), r[i].f.nfrom) << "round " << i;
+    EXPECT_EQ(memcmp(r[i].f.from, r[0].f.from, sizeof(uintptr_t) * r[i].f.nfrom), 0) << "round " << i;
+  }
+  EXPECT_FALSE(r[5].repeated) << "another caller further up";
+  EXPECT_NE(r[5].f.from[1], r[4].f.from[1]);
+  EXPECT_FALSE(r[6].repeated) << "the last walk was another one";
+  EXPECT_FALSE(r[7].repeated) << "repeated once since: the check is built from it";
+  memkit::check::unwind_cache_clear();
+  Repeat after;
+  repeat_via_a(&after);
+  EXPECT_FALSE(after.repeated) << "a cleared cache makes the check stale";
+}
+
 std::atomic<int> g_in_handler{-2};
 void on_signal(int) {
   uintptr_t frames[64];

@@ -139,10 +139,20 @@ __attribute__((always_inline)) inline uint32_t capture_stack_with_id(StackMemo& 
     if (depth != nullptr) *depth = 0;
     return put_stack(m, nullptr, 0);
   }
+  const bool memo_ok = m.from_last_walk;
+  // A malloc or free from where the last one of its kind was: the last walk's words re-checked
+  // inline, and its stack and id taken from m, without a call.
+  unsigned repeat_n = 0;
+  if (entry_frame != nullptr && memo_ok && detail::g_fast_unwind &&
+      check_repeat(kind, static_cast<int>(max), entry_frame, &repeat_n) && repeat_n == m.depth) {
+    if (frames != nullptr)
+      for (unsigned i = 0; i < m.depth; ++i) frames[i] = m.frames[i];
+    if (depth != nullptr) *depth = m.depth;
+    return m.id;
+  }
   detail::t_capturing = true;
   uintptr_t raw[kMaxFrames + detail::kOwnFrameSlack];
   const int want = static_cast<int>(max + detail::kOwnFrameSlack);
-  const bool memo_ok = m.from_last_walk;
   bool reused = false;
   int n = !detail::g_fast_unwind ? -1
           : entry_frame != nullptr ? fast_backtrace(raw, static_cast<int>(max), kind, &reused, memo_ok, entry_frame)

@@ -431,7 +431,6 @@ struct Slot {
 Slot g_cache[kCacheSlots];  // 1 MiB of .bss: pages cost only once touched
 std::atomic<uint64_t> g_misses{0};
 std::atomic<uint64_t> g_fallbacks{0};
-std::atomic<uint32_t> g_generation{1};  // +1 at every clear
 
 // Each thread's last walk, frame by frame: the state at the frame (pc, sp, rbp) and where its
 // step read the caller's return address and rbp. A walk that reaches a state the last walk had
@@ -470,6 +469,42 @@ struct WalkMemo {
 };
 __attribute__((tls_model("initial-exec"))) thread_local WalkMemo t_memo[kWalkMemos][2];
 __attribute__((tls_model("initial-exec"))) thread_local unsigned t_memo_last[kWalkMemos];
+
+/// The WalkCheck of walk w (see unwind.h), or c left invalid if w cannot be re-checked word by
+/// word: a step that dereferenced its CFA, a walk given up, too many frames.
+void build_check(WalkCheck& c, const WalkMemo& w, uint32_t generation) {
+  c.valid = false;
+  if (!w.whole || w.fallback || w.n == 0 || 2 * w.n - 1 > WalkCheck::kMaxWords) return;
+  const MemoFrame* f = w.f;
+  unsigned k = 0;
+  for (unsigned i = 0; i + 1 < w.n; ++i) {
+    if (f[i].ra_at == 0) return;
+    c.at[k] = reinterpret_cast<const uintptr_t*>(f[i].ra_at);
+    c.want[k++] = f[i + 1].pc;
+    if (f[i].bp_at != 0) {
+      c.at[k] = reinterpret_cast<const uintptr_t*>(f[i].bp_at);
+      c.want[k++] = f[i + 1].bp;
+    }
+  }
+  // The last frame: a step made there read the word that ended the walk (below 4096), unless
+  // the walk stopped at max.
+  const MemoFrame& t = f[w.n - 1];
+  if (t.ra_at != 0 && static_cast<int>(w.n) != w.max) {
+    const uintptr_t end = *reinterpret_cast<const uintptr_t*>(t.ra_at);
+    if (end >= 4096) return;
+    c.at[k] = reinterpret_cast<const uintptr_t*>(t.ra_at);
+    c.want[k++] = end;
+  }
+  c.words = k;
+  c.n = w.n;
+  c.max = w.max;
+  c.sp = f[0].sp;
+  c.pc = f[0].pc;
+  c.bp = f[0].bp;
+  c.needs_bp = needs_bp(f, 0, w.n);
+  c.generation = generation;
+  c.valid = true;
+}
 
 inline size_t slot_of(uintptr_t pc) { return static_cast<size_t>((pc * 0x9e3779b97f4a7c15ull) >> (64 - kCacheBits)); }
 
@@ -522,6 +557,9 @@ constexpr uintptr_t kMaxFrameBytes = uintptr_t{16} << 20;
 inline bool readable(uintptr_t addr, uintptr_t sp) { return addr >= sp && addr - sp < kMaxFrameBytes && (addr & 7) == 0; }
 
 }  // namespace
+
+std::atomic<uint32_t> g_unwind_generation{1};
+__attribute__((tls_model("initial-exec"))) thread_local WalkCheck t_walk_check[kWalkMemos];
 
 bool unwind_rule_for(uintptr_t pc, UnwindRule* out) {
   *out = UnwindRule{};
@@ -580,7 +618,7 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
   uintptr_t bp = fp[0];
   uintptr_t pc = fp[1];
   uintptr_t sp = reinterpret_cast<uintptr_t>(fp + 2);
-  const uint32_t generation = g_generation.load(std::memory_order_relaxed);
+  const uint32_t generation = unwind_generation();
   if (reused != nullptr) *reused = false;
   if (memo >= kWalkMemos) memo = 0;
   WalkMemo* const memos = t_memo[memo];
@@ -609,6 +647,8 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
     if (i + 1 == last_n && (t.ra_at == 0 || static_cast<int>(last_n) == max ||
                             *reinterpret_cast<const uintptr_t*>(t.ra_at) < 4096)) {
       if (reused != nullptr) *reused = !memos[which].fallback;
+      // Repeated whole: from now on the check can tell a repeat before any call.
+      if (!t_walk_check[memo].valid) build_check(t_walk_check[memo], memos[which], generation);
       if (!(no_copy_if_reused && reused != nullptr && *reused))
         for (unsigned j = 0; j < last_n; ++j) out[j] = last[j].pc;
       return memos[which].fallback ? -1 : static_cast<int>(last_n);
@@ -692,11 +732,12 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
   memos[which ^ 1].whole = !(pc < 4096 && n > 0 && n < max && next[n - 1].ra_at == 0);
   memos[which ^ 1].generation = generation;
   t_memo_last[memo] = which ^ 1;
+  t_walk_check[memo].valid = false;  // it described the last walk
   return fallback ? -1 : n;
 }
 
 void unwind_cache_clear() {
-  g_generation.fetch_add(1, std::memory_order_relaxed);  // the threads' memos hold rules too
+  g_unwind_generation.fetch_add(1, std::memory_order_relaxed);  // the threads' memos hold rules too
   // Only the slots in use are written: the table's untouched pages stay unbacked.
   // Rules first, then their keys (release: a reader that sees a key cleared sees its rule
   // cleared too, and one that sees a rule cleared under its old key takes it as a miss).

@@ -32,6 +32,7 @@
 // corrupted stack).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -52,6 +53,47 @@ inline constexpr unsigned kWalkMemos = 3;
 /// and skips the frames in between (the checker's own, under an exported malloc).
 int fast_backtrace(uintptr_t* out, int max, unsigned memo = 0, bool* reused = nullptr,
                    bool no_copy_if_reused = false, const void* start_frame = nullptr);
+
+/// A thread's last walk of a memo kind as the words a repeat of it re-reads, with the values
+/// they held: its return addresses' slots and the saved rbps its steps used. A walk from the
+/// same first frame (sp, pc, and rbp where the walk used it) and the same max that finds every
+/// word unchanged is that walk again, frame for frame (the induction of fast_backtrace's memo).
+/// fast_backtrace builds it once the last walk has been repeated whole (a walk that changes from
+/// one call to the next never pays for it), and check_repeat() reads it inline, before any call:
+/// a malloc or free from where the last one was then costs the words' loads and compares.
+struct WalkCheck {
+  static constexpr unsigned kMaxWords = 2 * 64 + 1;
+  bool valid;
+  bool needs_bp;      // the walk used the first frame's rbp
+  int max;
+  uint32_t generation;  // the rule cache's (see unwind_generation)
+  uintptr_t sp;
+  uintptr_t pc;
+  uintptr_t bp;
+  unsigned n;         // frames
+  unsigned words;
+  const uintptr_t* at[kMaxWords];
+  uintptr_t want[kMaxWords];
+};
+extern __attribute__((tls_model("initial-exec"))) thread_local WalkCheck t_walk_check[kWalkMemos];
+/// +1 at every unwind_cache_clear(): the walks remembered before hold rules that may be gone.
+extern std::atomic<uint32_t> g_unwind_generation;
+inline uint32_t unwind_generation() { return g_unwind_generation.load(std::memory_order_relaxed); }
+
+/// Whether a walk of `memo` (at most max frames) from start_frame (as fast_backtrace's) would
+/// repeat the thread's last walk of that memo whole: then it has n frames, the last walk's.
+__attribute__((always_inline)) inline bool check_repeat(unsigned memo, int max, const void* start_frame,
+                                                        unsigned* n) {
+  const WalkCheck& c = t_walk_check[memo];
+  const uintptr_t* fp = static_cast<const uintptr_t*>(start_frame);
+  if (!c.valid || c.max != max || c.sp != reinterpret_cast<uintptr_t>(fp + 2) || c.pc != fp[1] ||
+      (c.needs_bp && c.bp != fp[0]) || c.generation != unwind_generation())
+    return false;
+  for (unsigned i = 0; i < c.words; ++i)
+    if (*c.at[i] != c.want[i]) return false;
+  *n = c.n;
+  return true;
+}
 
 /// Forgets every cached rule (after a dlclose).
 void unwind_cache_clear();
