@@ -208,7 +208,8 @@ TEST(LeakGraph, DirectIndirectCyclesAndInteriorPointers) {
 
 TEST(FillCheck, FindsTheFirstWrongByteAtEveryOffsetAndLength) {
   // Against the obvious loop: every length 0..300 from every alignment 0..15, clean and with one
-  // or two bytes changed anywhere (the SSE2 steps, the overlapping tail, the byte loop).
+  // or two bytes changed anywhere (the SSE2 steps, the overlapping tail, the byte loop); and
+  // all_bytes_equal, whose inline compares cover 16..64 bytes, at every changed byte up to 80.
   alignas(64) unsigned char buf[400];
   auto naive = [](const unsigned char* p, size_t n, unsigned char byte) -> const unsigned char* {
     for (size_t i = 0; i < n; ++i)
@@ -223,9 +224,11 @@ TEST(FillCheck, FindsTheFirstWrongByteAtEveryOffsetAndLength) {
         buf[align - (align > 0 ? 1 : 0)] = align > 0 ? static_cast<unsigned char>(byte ^ 1) : byte;  // outside: ignored
         if (align + n < sizeof buf) p[n] = static_cast<unsigned char>(byte ^ 0x80);                // just past: ignored
         ASSERT_EQ(memkit::check::first_byte_not(p, n, byte), nullptr) << n << " " << align;
-        for (size_t bad = 0; bad < n; bad += (n > 40 ? 7 : 1)) {
+        ASSERT_TRUE(memkit::check::all_bytes_equal(p, n, byte)) << n << " " << align;
+        for (size_t bad = 0; bad < n; bad += (n > 80 ? 7 : 1)) {
           p[bad] = static_cast<unsigned char>(byte ^ 0x10);
           ASSERT_EQ(memkit::check::first_byte_not(p, n, byte), naive(p, n, byte)) << n << " " << align << " " << bad;
+          ASSERT_FALSE(memkit::check::all_bytes_equal(p, n, byte)) << n << " " << align << " " << bad;
           if (bad + 3 < n) {
             p[bad + 3] = static_cast<unsigned char>(byte ^ 0x01);
             ASSERT_EQ(memkit::check::first_byte_not(p, n, byte), p + bad);

@@ -199,6 +199,8 @@ bool find_containing_unlocked(uintptr_t addr, Block* out);
 void unprotect(const Block& b);
 /// The first byte of [p, p+n) that is not `byte`, or nullptr (the canary and fill check).
 const unsigned char* first_byte_not(const unsigned char* p, size_t n, unsigned char byte);
+/// Whether every byte of [p, p+n) is `byte` (the inline check of canaries and small fills).
+bool all_bytes_equal(const unsigned char* p, size_t n, unsigned char byte);
 /// The calling thread's id (cached).
 uint32_t current_tid();
 /// The stack depth option, clamped to 1..kMaxFrames.
