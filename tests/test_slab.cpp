@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "memkit/memkit.h"
+#include "slab/magazine.h"
 #include "slab_testing.h"
 
 namespace {
@@ -524,6 +525,32 @@ TEST(Slab, ShrinkKeepsLiveObjects) {
     EXPECT_TRUE(std::all_of(b, b + 64, [&](unsigned char x) { return x == want; }));
   }
   free_all(c, keep);
+  EXPECT_EQ(mk_cache_destroy(c), 0);
+}
+
+TEST(Slab, AnIdleDepotShrinksBackAtTheDecayRounds) {
+  mk_cache_t* c = mk_cache_create("depot_decay", 64, 0, 0, nullptr);
+  ASSERT_NE(c, nullptr);
+  std::vector<void*> v = alloc_n(c, 64 * 40);  // 40 magazines' worth
+  free_all(c, v);                               // most of them wait in the depot
+  const SlabinfoRow held = row_of("depot_decay");
+  ASSERT_GT(held.limit, 0u);
+  EXPECT_GE(held.sharedavail, 30u * held.limit);
+  memkit::magazine_decay_depots();  // used since the last round: kept
+  EXPECT_EQ(row_of("depot_decay").sharedavail, held.sharedavail);
+  memkit::magazine_decay_depots();  // idle for a round: back to 4 full magazines
+  const SlabinfoRow after = row_of("depot_decay");
+  EXPECT_EQ(after.sharedavail, 4u * after.limit);
+  EXPECT_LT(after.num_slabs, held.num_slabs / 2) << "the slabs of the objects given back went too";
+  // In use again (a burst through the depot): kept at the next round, not at the one after.
+  v = alloc_n(c, 64 * 20);
+  free_all(c, v);
+  const SlabinfoRow busy = row_of("depot_decay");
+  EXPECT_GT(busy.sharedavail, 4u * busy.limit);
+  memkit::magazine_decay_depots();
+  EXPECT_EQ(row_of("depot_decay").sharedavail, busy.sharedavail);
+  memkit::magazine_decay_depots();
+  EXPECT_EQ(row_of("depot_decay").sharedavail, 4u * busy.limit);
   EXPECT_EQ(mk_cache_destroy(c), 0);
 }
 

@@ -25,6 +25,7 @@ pthread_cond_t g_cv;
 bool g_work = false;                   // under g_lock: a free left dirty blocks
 std::atomic<bool> g_waiting{false};    // the thread sleeps on g_cv (the hook must signal)
 std::atomic<unsigned long> g_wakeups{0}, g_rounds{0}, g_bytes{0};
+std::atomic<void (*)()> g_round_hook{nullptr};
 
 void init_cv() {
   pthread_condattr_t attr;
@@ -75,6 +76,7 @@ void* purger_main(void*) {
     // Give back, a quarter of the decay time apart, until nothing is dirty.
     do {
       sleep_ns(period);
+      if (void (*hook)() = g_round_hook.load(std::memory_order_acquire)) hook();
       g_bytes.fetch_add(heap.purge_expired(os::now_ns()), std::memory_order_relaxed);
       g_rounds.fetch_add(1, std::memory_order_relaxed);
     } while (dirty_pages(heap) != 0);
@@ -107,6 +109,8 @@ bool enable() {
     heap.set_dirty_hook(on_dirty);
   return true;
 }
+
+void set_round_hook(void (*hook)()) { g_round_hook.store(hook, std::memory_order_release); }
 
 void start_requested() {
   int expected = kStartRequested;

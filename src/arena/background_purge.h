@@ -33,6 +33,12 @@ extern std::atomic<int> g_state;
 /// off (the options disable it, or decay_ms < 1).
 bool enable();
 
+/// A function the thread calls at the start of each round, holding no memkit lock, to give
+/// back what layers above the page heap keep for reuse (the drop-in malloc sets the slab
+/// depots' decay, magazine_decay_depots). Its frees leave dirty pages, which that round and
+/// the next ones purge once they decay. nullptr: none.
+void set_round_hook(void (*hook)());
+
 /// Creates the thread if a start was requested. Only where the caller holds no memkit lock.
 void start_requested();
 

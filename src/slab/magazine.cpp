@@ -73,6 +73,7 @@ void delete_magazine(Magazine* m) { magazine_cache(m->capacity)->free(m, "magazi
 void depot_put_locked(SlabCache* cache, Magazine* m) {
   if (!is_real(m)) return;
   if (m->rounds != 0) {
+    cache->depot_used_ = true;
     m->next = cache->depot_full_;
     cache->depot_full_ = m;
     ++cache->depot_full_count_;
@@ -102,6 +103,7 @@ Magazine* depot_take_full_locked(SlabCache* cache) {
   if (m != nullptr) {
     cache->depot_full_ = m->next;
     --cache->depot_full_count_;
+    cache->depot_used_ = true;
   }
   return m;
 }
@@ -371,6 +373,37 @@ void magazine_flush_all_threads(SlabCache* cache) {
     FlushCtx ctx{tc};
     flush_thread_cache_for(cache, &ctx);
   }
+}
+
+namespace {
+
+struct DecayCtx {
+  size_t objects;
+};
+
+void decay_depot(SlabCache* cache, void* arg) {
+  if (cache->magazine_size_ == 0) return;
+  LockGuard guard(&cache->lock_);
+  if (cache->depot_used_) {  // in use since the last round: its turn comes once it is idle
+    cache->depot_used_ = false;
+    return;
+  }
+  while (cache->depot_full_count_ > kDepotMinFull) {
+    Magazine* m = depot_take_full_locked(cache);
+    static_cast<DecayCtx*>(arg)->objects += m->rounds;
+    cache->free_batch_locked(m->slots, m->rounds);  // reaps the empty slabs beyond a few
+    m->rounds = 0;
+    depot_put_locked(cache, m);
+  }
+  cache->depot_used_ = false;
+}
+
+}  // namespace
+
+size_t magazine_decay_depots() {
+  DecayCtx ctx{0};
+  registry_for_each(decay_depot, &ctx);
+  return ctx.objects;
 }
 
 void magazine_drain_depot_locked(SlabCache* cache) {

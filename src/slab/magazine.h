@@ -162,6 +162,12 @@ void magazine_fork_unlock();
 /// Returns every object in the depot to the slabs and frees the depot's magazines
 /// (cache lock held).
 void magazine_drain_depot_locked(SlabCache* cache);
+/// Idle decay of the depots (a round of the background purger; no memkit lock held): every
+/// cache whose depot no magazine went into or out of since the previous round gives its full
+/// magazines beyond the first few back to the slabs, and with them the empty slabs that leaves.
+/// A depot keeps up to 512 KiB of objects for a program that frees and allocates in bursts;
+/// once the bursts stop, that memory goes back. Returns the objects given back.
+size_t magazine_decay_depots();
 /// A snapshot of `cache` across threads (exact when the other threads do not use the cache
 /// meanwhile, as at exit): objects held in the magazines of every live thread, and the objects
 /// taken from and given back to the cache by every thread (live ones and exited ones).

@@ -166,6 +166,8 @@ class SlabCache {
   Magazine* depot_empty_ = nullptr;  // under lock_
   size_t depot_full_count_ = 0;
   size_t depot_empty_count_ = 0;
+  bool depot_used_ = false;          // under lock_: a full magazine went in or out since the
+                                     // last decay round (magazine_decay_depots)
   unsigned magazine_size_ = 0;       // rounds per magazine (0: no magazine layer)
   uint64_t exited_allocs_ = 0;       // under lock_: CpuCache counts of threads gone
   uint64_t exited_frees_ = 0;

@@ -13,6 +13,7 @@
 #include "malloc/malloc.h"
 #include "memkit/memkit.h"
 #include "options/options.h"
+#include "slab/magazine.h"
 
 #define MK_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -77,9 +78,11 @@ MK_EXPORT struct mallinfo2 mallinfo2(void) { return memkit::mallinfo2_impl(); }
 MK_EXPORT struct mallinfo mallinfo(void) { return memkit::mallinfo_impl(); }
 
 // At load time (before main, and before any thread the program starts): fork handlers, and
-// the background purger enabled (its thread starts only once a free leaves decayed blocks).
+// the background purger enabled (its thread starts only once a free leaves decayed blocks),
+// which also lets the slab depots of idle caches shrink back.
 __attribute__((constructor)) static void memkit_malloc_init() {
   memkit::install_fork_handlers();
+  memkit::bg_purge::set_round_hook([] { memkit::magazine_decay_depots(); });
   memkit::bg_purge::enable();
 }
 
