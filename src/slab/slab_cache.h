@@ -7,7 +7,9 @@
 //                       (a full magazine), or fill from the slab layer (a batch)
 //   mk_cache_free  ──> push on the loaded magazine
 //        (fast path)    full: swap with the previous, or exchange with the depot (an empty one);
-//                       the depot keeps a few full magazines, the rest go back to slabs
+//                       the depot keeps up to 512 KiB of full magazines (4..64), the rest
+//                       go back to slabs; an idle depot shrinks back to 4 at the background
+//                       purger's rounds (magazine_decay_depots)
 //   slab layer     ──> partial / full / empty slabs of one buddy block each (2^order pages from
 //                       the page heap), under the cache's lock; empty slabs beyond a small limit
 //                       go back to the page heap; shrink gives back all of them
