@@ -68,25 +68,33 @@ Magazine* new_magazine(SlabCache* cache) {
 
 void delete_magazine(Magazine* m) { magazine_cache(m->capacity)->free(m, "magazine_free"); }
 
+void depot_put_locked(SlabCache* cache, Magazine* m);
+
+// Gives full magazines' objects back to the slabs (cache lock held) until `keep` remain,
+// the one put last first; the magazines go on as empty ones.
+void trim_full_locked(SlabCache* cache, size_t keep) {
+  while (cache->depot_full_count_ > keep) {
+    Magazine* victim = cache->depot_full_;
+    cache->depot_full_ = victim->next;
+    --cache->depot_full_count_;
+    cache->free_batch_locked(victim->slots, victim->rounds);  // reaps empty slabs beyond a few
+    victim->rounds = 0;
+    depot_put_locked(cache, victim);
+  }
+}
+
 // Puts a magazine in the depot (cache lock held): with rounds on the full list, else on the
 // empty list; beyond the limits its objects go back to the slabs and the magazine is freed.
 void depot_put_locked(SlabCache* cache, Magazine* m) {
   if (!is_real(m)) return;
   if (m->rounds != 0) {
+    // Room first: beyond the bound, the full magazine put before this one goes back to the
+    // slabs, so that this one, the hottest, stays.
+    trim_full_locked(cache, depot_max_full(cache) - 1);
     cache->depot_used_ = true;
     m->next = cache->depot_full_;
     cache->depot_full_ = m;
     ++cache->depot_full_count_;
-    const size_t max_full = depot_max_full(cache);
-    while (cache->depot_full_count_ > max_full) {
-      // Give one back to the slabs: the second, so the one just put (the hottest) stays.
-      Magazine* victim = cache->depot_full_->next;
-      cache->depot_full_->next = victim->next;
-      --cache->depot_full_count_;
-      cache->free_batch_locked(victim->slots, victim->rounds);
-      victim->rounds = 0;
-      depot_put_locked(cache, victim);
-    }
     return;
   }
   if (cache->depot_empty_count_ < kDepotMaxEmpty) {
@@ -377,40 +385,20 @@ void magazine_flush_all_threads(SlabCache* cache) {
 
 namespace {
 
-struct DecayCtx {
-  size_t objects;
-};
-
-void decay_depot(SlabCache* cache, void* arg) {
+void decay_depot(SlabCache* cache, void*) {
   if (cache->magazine_size_ == 0) return;
   LockGuard guard(&cache->lock_);
-  if (cache->depot_used_) {  // in use since the last round: its turn comes once it is idle
-    cache->depot_used_ = false;
-    return;
-  }
-  while (cache->depot_full_count_ > kDepotMinFull) {
-    Magazine* m = depot_take_full_locked(cache);
-    static_cast<DecayCtx*>(arg)->objects += m->rounds;
-    cache->free_batch_locked(m->slots, m->rounds);  // reaps the empty slabs beyond a few
-    m->rounds = 0;
-    depot_put_locked(cache, m);
-  }
+  // In use since the last round: its turn comes once it is idle.
+  if (!cache->depot_used_) trim_full_locked(cache, kDepotMinFull);
   cache->depot_used_ = false;
 }
 
 }  // namespace
 
-size_t magazine_decay_depots() {
-  DecayCtx ctx{0};
-  registry_for_each(decay_depot, &ctx);
-  return ctx.objects;
-}
+void magazine_decay_depots() { registry_for_each(decay_depot, nullptr); }
 
 void magazine_drain_depot_locked(SlabCache* cache) {
-  while (Magazine* m = depot_take_full_locked(cache)) {
-    cache->free_batch_locked(m->slots, m->rounds);
-    delete_magazine(m);
-  }
+  trim_full_locked(cache, 0);
   while (Magazine* m = depot_take_empty_locked(cache)) delete_magazine(m);
 }
 

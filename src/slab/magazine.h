@@ -166,8 +166,8 @@ void magazine_drain_depot_locked(SlabCache* cache);
 /// cache whose depot no magazine went into or out of since the previous round gives its full
 /// magazines beyond the first few back to the slabs, and with them the empty slabs that leaves.
 /// A depot keeps up to 512 KiB of objects for a program that frees and allocates in bursts;
-/// once the bursts stop, that memory goes back. Returns the objects given back.
-size_t magazine_decay_depots();
+/// once the bursts stop, that memory goes back.
+void magazine_decay_depots();
 /// A snapshot of `cache` across threads (exact when the other threads do not use the cache
 /// meanwhile, as at exit): objects held in the magazines of every live thread, and the objects
 /// taken from and given back to the cache by every thread (live ones and exited ones).

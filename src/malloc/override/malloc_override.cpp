@@ -82,7 +82,7 @@ MK_EXPORT struct mallinfo mallinfo(void) { return memkit::mallinfo_impl(); }
 // which also lets the slab depots of idle caches shrink back.
 __attribute__((constructor)) static void memkit_malloc_init() {
   memkit::install_fork_handlers();
-  memkit::bg_purge::set_round_hook([] { memkit::magazine_decay_depots(); });
+  memkit::bg_purge::set_round_hook(memkit::magazine_decay_depots);
   memkit::bg_purge::enable();
 }
 
