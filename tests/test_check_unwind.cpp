@@ -175,18 +175,24 @@ TEST(FastUnwind, ThreadsWalkToTheirStartAndAgree) {
   EXPECT_EQ(bad.load(), 0);
 }
 
-// Two callers with the same frame: F's frame sits at the same sp under either, so a walk that
-// reuses the last walk's outer frames must notice the caller changed (the return address word).
+// Two callers of F with the same frame: F's frame sits at the same sp under either, so a walk
+// that reuses the last walk's outer frames, or a repeat told from the first frame, must notice
+// the caller changed (the return address word). via_b's volatile keeps the two apart (identical
+// functions may be folded into one).
+template <typename T, void (*F)(T*)>
+__attribute__((noinline)) void via_a(T* p) {
+  F(p);
+  asm volatile("" ::: "memory");
+}
+template <typename T, void (*F)(T*)>
+__attribute__((noinline)) void via_b(T* p) {
+  volatile int b = 0;
+  F(p);
+  asm volatile("" : : "r"(b) : "memory");
+}
+
 __attribute__((noinline)) void callee_f(Pair* p) {
   both(p);
-  asm volatile("" ::: "memory");
-}
-__attribute__((noinline)) void caller_a(Pair* p) {
-  callee_f(p);
-  asm volatile("" ::: "memory");
-}
-__attribute__((noinline)) void caller_b(Pair* p) {
-  callee_f(p);
   asm volatile("" ::: "memory");
 }
 
@@ -195,9 +201,9 @@ TEST(FastUnwind, ReusedWalksNoticeAChangedCaller) {
   for (int i = 0; i < rounds; ++i) {
     Pair p;
     switch (i % 5) {
-      case 0: caller_a(&p); break;
-      case 1: caller_b(&p); break;
-      case 2: caller_a(&p); break;
+      case 0: via_a<Pair, callee_f>(&p); break;
+      case 1: via_b<Pair, callee_f>(&p); break;
+      case 2: via_a<Pair, callee_f>(&p); break;
       case 3: many_regs(&p, i % 7); break;
       default: realigned(&p); break;
     }
@@ -263,23 +269,13 @@ __attribute__((noinline)) void repeat_here(Repeat* r) {
   r->f.nfrom = fast_backtrace(r->f.from, 64, 2, nullptr, false, frame);
   asm volatile("" ::: "memory");
 }
-// Two callers with the same frame: the first frame (sp, pc) is the same from both, only a
-// return address further up differs.
-__attribute__((noinline)) void repeat_via_a(Repeat* r) {
-  repeat_here(r);
-  asm volatile("" ::: "memory");
-}
-__attribute__((noinline)) void repeat_via_b(Repeat* r) {
-  repeat_here(r);
-  asm volatile("" ::: "memory");
-}
 
 TEST(FastUnwind, ARepeatIsToldOnlyWhenEveryWordHolds) {
   Repeat r[9];
   volatile int n = 9;  // one call site per caller below, whatever the round
   for (int i = 0; i < n; ++i) {
-    if (i == 5) repeat_via_b(&r[i]);
-    else repeat_via_a(&r[i]);
+    if (i == 5) via_b<Repeat, repeat_here>(&r[i]);  // the same first frame, another caller
+    else via_a<Repeat, repeat_here>(&r[i]);
   }
   EXPECT_FALSE(r[0].repeated);  // nothing to repeat yet
   EXPECT_FALSE(r[1].repeated);  // the walk was repeated here; the check is built from it
@@ -294,7 +290,7 @@ TEST(FastUnwind, ARepeatIsToldOnlyWhenEveryWordHolds) {
   EXPECT_FALSE(r[7].repeated) << "repeated once since: the check is built from it";
   memkit::check::unwind_cache_clear();
   Repeat after;
-  repeat_via_a(&after);
+  via_a<Repeat, repeat_here>(&after);
   EXPECT_FALSE(after.repeated) << "a cleared cache makes the check stale";
 }
 
