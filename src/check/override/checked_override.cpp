@@ -31,8 +31,8 @@ using memkit::check::deallocate;
 
 // Each export passes the checker its own frame (FRAME, __builtin_frame_address(0): its saved
 // rbp, then its return address into the program), so that the allocation and free stacks are
-// walked from the program's frame, not through the checker's frames under it (about a third of
-// a repeated walk). Taking the address makes the export keep a frame pointer. The frame must
+// walked from the program's frame, not through the checker's two frames under it (glibc_simple:
+// 14 % fewer instructions in the walker). Taking the address makes the export keep a frame pointer. The frame must
 // outlive the checker's call, which must therefore not be a tail call: CHECKED(call) and
 // RETURN_CHECKED(call) put an empty asm after it, which the compiler may not move above it.
 #define FRAME __builtin_frame_address(0)
