@@ -248,4 +248,42 @@ TEST(MallocDeathTest, UsableSizeOfAGlobalIsReported) {
   EXPECT_DEATH(mk_malloc_usable_size(&global), "memkit: ERROR: invalid-pointer mk_malloc_usable_size");
 }
 
+long rss_kib() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long v = -1;
+  while (fgets(line, sizeof line, f) != nullptr)
+    if (strncmp(line, "VmRSS:", 6) == 0) sscanf(line + 6, "%ld", &v);
+  fclose(f);
+  return v;
+}
+
+// malloc_trim gives back at once what the decay would keep: this thread's magazines, the depots,
+// empty slabs and every free page, also the small free blocks between slabs that stay in use
+// (here one 2000-byte block in 100 is kept, so that every free run is short). glibc's trim
+// leaves about 4 % of such a heap resident (one page per live block).
+TEST(Malloc, TrimGivesBackTheFreePagesOfAFragmentedHeap) {
+  mk_malloc_trim();
+  const long before = rss_kib();
+  constexpr size_t kSize = 2000;
+  constexpr size_t kCount = (size_t{200} << 20) / kSize;
+  std::vector<void*> blocks(kCount);
+  for (void*& p : blocks) {
+    p = mk_malloc(kSize);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 1, kSize);
+  }
+  const long full = rss_kib();
+  EXPECT_GT(full - before, 150 * 1024);
+  for (size_t i = 0; i < kCount; ++i)
+    if (i % 100 != 0) mk_free(blocks[i]);
+  mk_malloc_trim();
+  const long after = rss_kib();
+  // The kept blocks' pages (2 MiB of blocks, 4 MiB of pages) and the heap's descriptors.
+  EXPECT_LT(after - before, 24 * 1024) << "before " << before << " KiB, full " << full << " KiB, after trim " << after
+                                       << " KiB";
+  for (size_t i = 0; i < kCount; i += 100) mk_free(blocks[i]);
+}
+
 }  // namespace

@@ -153,6 +153,13 @@ class BuddyAllocator {
   uint64_t free_pages() const { return free_pages_; }
   /// Bit k set <=> free_area[k] has a block.
   uint32_t free_orders_mask() const { return nonempty_; }
+  /// Calls fn(page) for the first page of every free block of `order`, lowest first (fn must
+  /// not allocate or free).
+  template <typename Fn>
+  void for_each_free_block(unsigned order, Fn&& fn) const {
+    if (order > max_order_) return;
+    free_[order].for_each_set([&](size_t i) { fn(i << order); });
+  }
   /// The largest order with a free block, or -1.
   int largest_free_order() const;
   /// The kernel's indices over this allocator's free areas (see fragmentation.hpp).

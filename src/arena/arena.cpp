@@ -334,6 +334,20 @@ size_t Arena::purge(uint64_t now, uint64_t decay_ns, bool force) {
     if (!config_.lazy_decommit) d.flags &= static_cast<uint8_t>(~kPageDirty);
     bytes += len;
   }
+  // An explicit purge (malloc_trim) also gives back the free blocks below purge_order, which
+  // the decay leaves alone: the holes between live slabs of a fragmented heap.
+  if (force) {
+    for (unsigned order = 0; order < config_.purge_order && order <= buddy_.max_order(); ++order) {
+      buddy_.for_each_free_block(order, [&](size_t page) {
+        PageDesc& d = desc_[page];
+        if (!(d.flags & kPageDirty)) return;
+        const size_t len = (size_t{1} << order) << page_shift_;
+        if (os_->decommit(base_ + (page << page_shift_), len, config_.lazy_decommit) != 0) return;
+        if (!config_.lazy_decommit) d.flags &= static_cast<uint8_t>(~kPageDirty);
+        bytes += len;
+      });
+    }
+  }
   purged_bytes_ += bytes;
   return bytes;
 }

@@ -105,8 +105,9 @@ class Arena {
   /// count); statuses as free_exact, kInvalidArgument for a bad npages.
   BuddyStatus shrink_exact(void* p, size_t npages);
 
-  /// Gives dirty free blocks back to the OS: those freed at least decay_ns before now, or all
-  /// when force. Returns the bytes decommitted.
+  /// Gives dirty free blocks back to the OS: those on the dirty list freed at least decay_ns
+  /// before now; when force, every dirty free block of any order (also those below
+  /// purge_order, which the decay leaves alone). Returns the bytes decommitted.
   size_t purge(uint64_t now, uint64_t decay_ns, bool force);
 
   void stats(ArenaStats* out);

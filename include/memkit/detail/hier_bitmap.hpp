@@ -91,6 +91,21 @@ class HierBitmap {
     return i;
   }
 
+  /// Calls fn(i) for every set position, lowest first (fn must not change the bitmap). The
+  /// summary levels skip empty stretches of 4096 positions (two levels) at a time.
+  template <typename Fn>
+  void for_each_set(Fn&& fn) const {
+    const size_t words0 = (n_ + 63) / 64;
+    for (size_t w = 0; w < words0; ++w) {
+      if (levels_ > 1 && (w & 63) == 0 && words_[off_[1] + (w >> 6)] == 0) {
+        w += 63;  // the next summary word says these 64 words are empty
+        continue;
+      }
+      for (uint64_t bits = words_[off_[0] + w]; bits != 0; bits &= bits - 1)
+        fn((w << 6) | static_cast<size_t>(__builtin_ctzll(bits)));
+    }
+  }
+
  private:
   uint64_t* words_ = nullptr;
   size_t n_ = 0;
