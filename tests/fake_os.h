@@ -63,6 +63,7 @@ class FakeOs {
     // The failure plan.
     std::atomic<long> fail_reserve_at{0};      // fail the reserve with this call number (1-based)
     std::atomic<long> fail_reserves_from{0};   // fail every reserve with call number >= this
+    std::atomic<size_t> fail_reserves_above{0};  // fail every reserve of more bytes (0: none)
     std::atomic<bool> fail_decommit{false};    // every decommit returns EIO
     std::atomic<bool> fail_move{false};        // every move returns ENOMEM
     std::atomic<int> reserve_errno{ENOMEM};
@@ -93,8 +94,8 @@ class FakeOs {
   }
 
   static const os::OsApi& api() {
-    static const os::OsApi table = {"fake",   &reserve, &release,       &commit,
-                                    &decommit, &protect, &hugepage_hint, &move};
+    static const os::OsApi table = {"fake",   &reserve, &release,       &commit, &decommit,
+                                    &protect, &hugepage_hint, &move,   &map};
     return table;
   }
 
@@ -119,6 +120,8 @@ class FakeOs {
     state().fail_reserve_at = state().reserve_calls.load() + n;
   }
   /// Lets n more reserves through, then fails every one (n == 0: fail all from now).
+  /// Every reserve of more than `bytes` fails (as under an address-space limit); 0: none.
+  static void fail_reserves_above(size_t bytes) { state().fail_reserves_above = bytes; }
   static void fail_reserves_after(long n) {
     state().fail_reserves_from = state().reserve_calls.load() + n + 1;
   }
@@ -134,6 +137,7 @@ class FakeOs {
     State& s = state();
     s.fail_reserve_at = 0;
     s.fail_reserves_from = 0;
+    s.fail_reserves_above = 0;
     s.fail_decommit = false;
     s.fail_move = false;
     s.reserve_errno = ENOMEM;
@@ -150,19 +154,24 @@ class FakeOs {
   static long move_calls() { return state().move_calls.load(); }
 
  private:
-  static int reserve(size_t size, size_t align, void** out) {
+  // map (the accounted mapping) is a reserve for the failure plan and the counts.
+  static int reserve(size_t size, size_t align, void** out) { return reserve_or_map(size, align, out, false); }
+  static int map(size_t size, size_t align, void** out) { return reserve_or_map(size, align, out, true); }
+  static int reserve_or_map(size_t size, size_t align, void** out, bool accounted) {
     State& s = state();
     const long n = s.reserve_calls.fetch_add(1) + 1;
     if (ReserveHook h = s.hook.load()) h(size, align, s.hook_ctx.load());
     const long at = s.fail_reserve_at.load();
     const long from = s.fail_reserves_from.load();
-    if ((at != 0 && n == at) || (from != 0 && n >= from)) {
+    const size_t above = s.fail_reserves_above.load();
+    if ((at != 0 && n == at) || (from != 0 && n >= from) || (above != 0 && size > above)) {
       s.reserve_failures.fetch_add(1);
       return s.reserve_errno.load();
     }
     const uintptr_t place = s.place_at.exchange(0);
     const int err = place != 0 ? reserve_at(place, size, align, out)
-                               : os::system_os().reserve(size, align, out);
+                     : accounted ? os::system_os().map(size, align, out)
+                                 : os::system_os().reserve(size, align, out);
     if (err == 0) {
       s.live_bytes.fetch_add(static_cast<long long>(size));
       s.live_regions.fetch_add(1);

@@ -177,4 +177,25 @@ TEST(ArenaMap, EnomemWhenALeafCannotBeMade) {
   EXPECT_EQ(FakeOs::live_bytes(), base_bytes) << "leaves made before a failure are not leaked";
 }
 
+// A leaf whose last entry is cleared goes back to the OS (a huge direct mapping's entries cost
+// nothing once it is freed); while any entry is left, it stays.
+TEST(ArenaMap, ALeafIsDecommittedWhenItsLastEntryGoes) {
+  FakeOsScope scope;
+  auto map = make_map(FakeOs::api());
+  const uintptr_t base = 7 * kLeafSpan;
+  ASSERT_EQ(map->set(base, 3 * kChunk, kEntryA), 0);
+  ASSERT_EQ(map->set(base + 8 * kChunk, kChunk, kEntryB), 0);
+  const long before = FakeOs::decommit_calls();
+  map->clear(base, 3 * kChunk);
+  EXPECT_EQ(FakeOs::decommit_calls(), before) << "an entry is left in the leaf";
+  EXPECT_EQ(map->lookup(at(base + 8 * kChunk)), kEntryB);
+  map->clear(base + 8 * kChunk, kChunk);
+  EXPECT_EQ(FakeOs::decommit_calls(), before + 1);
+  EXPECT_EQ(map->lookup(at(base + 8 * kChunk)), 0u);
+  map->clear(base, kChunk);  // clearing empty entries again changes nothing
+  EXPECT_EQ(FakeOs::decommit_calls(), before + 1);
+  ASSERT_EQ(map->set(base + kChunk, kChunk, kEntryA), 0) << "the leaf is used again";
+  EXPECT_EQ(map->lookup(at(base + kChunk)), kEntryA);
+}
+
 }  // namespace

@@ -8,6 +8,10 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
 
 #include <chrono>
 #include <cstdint>
@@ -295,6 +299,42 @@ TEST(FakeOs, InjectsFailures) {
   EXPECT_EQ(FakeOs::state().reserve_failures, 3);
   for (void* q : p) EXPECT_EQ(os.release(q, kPage), 0);
   EXPECT_EQ(FakeOs::live_bytes(), base);
+}
+
+// map() is reserve() without MAP_NORESERVE: aligned and zeroed the same way, and refused by the
+// kernel's overcommit policy for what it would refuse glibc (64 TiB), where reserve() is not.
+TEST(OsMap, AlignedWritableZeroed) {
+  for (size_t align : {kPage, size_t{1} << 22, size_t{1} << 28}) {
+    void* p = nullptr;
+    ASSERT_EQ(system_os().map(3 * kPage, align, &p), 0);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u);
+    EXPECT_EQ(static_cast<unsigned char*>(p)[2 * kPage], 0);
+    static_cast<unsigned char*>(p)[2 * kPage] = 1;
+    EXPECT_EQ(system_os().release(p, 3 * kPage), 0);
+  }
+}
+
+TEST(OsMap, ImpossibleSizeIsRefused) {
+  FILE* f = fopen("/proc/sys/vm/overcommit_memory", "r");
+  int mode = 0;
+  if (f != nullptr) {
+    if (fscanf(f, "%d", &mode) != 1) mode = 0;
+    fclose(f);
+  }
+  if (mode == 1) GTEST_SKIP() << "vm.overcommit_memory=1 grants every mapping";
+  void* p = nullptr;
+  EXPECT_EQ(system_os().map(size_t{1} << 46, kPage, &p), ENOMEM);
+  EXPECT_EQ(system_os().map(size_t{1} << 46, size_t{1} << 22, &p), ENOMEM);
+}
+
+TEST(OsMap, AddressSpaceLimitIsTheSmallerRlimit) {
+  struct rlimit as, data;
+  ASSERT_EQ(getrlimit(RLIMIT_AS, &as), 0);
+  ASSERT_EQ(getrlimit(RLIMIT_DATA, &data), 0);
+  size_t want = SIZE_MAX;
+  if (as.rlim_cur != RLIM_INFINITY) want = std::min<size_t>(want, as.rlim_cur);
+  if (data.rlim_cur != RLIM_INFINITY) want = std::min<size_t>(want, data.rlim_cur);
+  EXPECT_EQ(memkit::os::address_space_limit(), want);
 }
 
 }  // namespace

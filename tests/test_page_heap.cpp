@@ -795,6 +795,36 @@ TEST_F(PageHeapTest, EnomemForANewArenaKeepsTheOldOnesWorking) {
   EXPECT_EQ(heap().free_pages(small, 0), BuddyStatus::kOk);
 }
 
+// Under an address-space limit the OS refuses the configured arena size: the heap halves it
+// (down to one map chunk), serves what the smaller arena can, never makes an arena too small
+// for the request, and gives exact blocks a direct mapping of their own when no arena can.
+TEST_F(PageHeapTest, SmallerArenasWhenTheOsRefusesTheConfiguredSize) {
+  FakeOs::fail_reserves_above(4 * MiB);
+  void* p = heap().alloc_pages(9, 0);  // a 4 MiB arena serves up to order 9
+  ASSERT_NE(p, nullptr);
+  size_t bytes = 0;
+  heap().for_each_arena([](void* ctx, const memkit::ArenaStats& st) { *static_cast<size_t*>(ctx) += st.bytes; }, &bytes);
+  EXPECT_EQ(bytes, 4 * MiB);
+  errno = 0;
+  EXPECT_EQ(heap().alloc_pages(kMaxOrder, 0), nullptr) << "no 4 MiB arena holds an order-10 block";
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(stats_of(heap()).arenas, 1u) << "no arena made that could not serve the request";
+  void* exact = heap().alloc_pages_exact(1000, MK_GFP_ZERO);  // order 10's pages: a mapping
+  ASSERT_NE(exact, nullptr);
+  EXPECT_TRUE(all_bytes(exact, 1000 * kPage, 0));
+  EXPECT_EQ(stats_of(heap()).direct_mappings, 1u);
+  void* v = heap().vmalloc(3 * MiB, 0);  // order 10 too
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(stats_of(heap()).direct_mappings, 2u);
+  FakeOs::stop_failing();
+  void* big = heap().alloc_pages(kMaxOrder, 0);
+  ASSERT_NE(big, nullptr) << "larger arenas again once the OS allows";
+  EXPECT_EQ(heap().free_pages(big, kMaxOrder), BuddyStatus::kOk);
+  EXPECT_EQ(heap().vfree(v), BuddyStatus::kOk);
+  EXPECT_EQ(heap().free_pages_exact(exact), BuddyStatus::kOk);
+  EXPECT_EQ(heap().free_pages(p, 9), BuddyStatus::kOk);
+}
+
 TEST_F(PageHeapTest, EnomemAtEachReserveOfVmalloc) {
   const size_t bytes = 6 * MiB;
   // Fresh heap: reserve 1 = the mapping, 2 = the record page, 3 = the map leaf.

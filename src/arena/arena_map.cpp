@@ -38,7 +38,8 @@ int ArenaMap::set(uintptr_t start, size_t size, uintptr_t entry) {
   }
   for (uintptr_t c = start >> kChunkShift; c <= (last >> kChunkShift); ++c) {
     std::atomic<uintptr_t>* leaf = root_[c >> kLeafBits].load(std::memory_order_relaxed);
-    leaf[c & ((uintptr_t{1} << kLeafBits) - 1)].store(entry, std::memory_order_release);
+    const uintptr_t old = leaf[c & ((uintptr_t{1} << kLeafBits) - 1)].exchange(entry, std::memory_order_acq_rel);
+    used_[c >> kLeafBits] += (old == 0) - (entry == 0);
   }
   return 0;
 }
@@ -48,7 +49,13 @@ void ArenaMap::clear(uintptr_t start, size_t size) {
   const uintptr_t last = start + size - 1;
   for (uintptr_t c = start >> kChunkShift; c <= (last >> kChunkShift); ++c) {
     std::atomic<uintptr_t>* leaf = root_[c >> kLeafBits].load(std::memory_order_relaxed);
-    if (leaf != nullptr) leaf[c & ((uintptr_t{1} << kLeafBits) - 1)].store(0, std::memory_order_release);
+    if (leaf == nullptr) continue;
+    const uintptr_t old = leaf[c & ((uintptr_t{1} << kLeafBits) - 1)].exchange(0, std::memory_order_acq_rel);
+    if (old == 0) continue;
+    // The leaf's last entry gone: its pages go back to the OS. It stays mapped (a lookup that
+    // races with this, which only an invalid free can be, reads zeros: "not memkit's"), so a
+    // huge direct mapping's entries cost nothing once it is freed.
+    if (--used_[c >> kLeafBits] == 0) os_->decommit(leaf, kLeafBytes, /*lazy=*/false);
   }
 }
 

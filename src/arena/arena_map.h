@@ -5,7 +5,8 @@
 // of 4 MiB chunks (the largest buddy block with 4 KiB pages):
 //
 //   address:  [ root: 12 bits | leaf: 13 bits | offset in chunk: 22 bits ]
-//   root_[i] -> leaf (8192 atomic words, 64 KiB from the OS, made on first use, kept)
+//   root_[i] -> leaf (8192 atomic words, 64 KiB from the OS, made on first use, kept mapped;
+//               its pages go back to the OS whenever its last entry is cleared)
 //   leaf[j]  -> an entry: an Arena* or a tagged DirectMapping* (bit 0), or 0
 //
 // Every memkit region starts on a chunk boundary (arenas are aligned to their size, direct
@@ -59,6 +60,8 @@ class ArenaMap {
 
   const os::OsApi* os_;
   std::atomic<std::atomic<uintptr_t>*> root_[size_t{1} << kRootBits] = {};
+  // Non-zero entries per leaf (under the writers' lock); a leaf that empties is decommitted.
+  uint16_t used_[size_t{1} << kRootBits] = {};
 };
 
 // The process heap's arenas by 256 MiB region, one byte each (1: an arena of the heap under

@@ -38,6 +38,14 @@ PageHeapConfig PageHeapConfig::from_options() {
   c.arena.hugepage_hint = o.huge_pages;
   c.decay_ms = o.decay_ms;
   c.release_arenas = o.release_arenas;
+  // Under an address-space limit (ulimit -v, or -d), arenas of an eighth of it at most, so
+  // that one arena's unused reservation never keeps a program from the memory glibc would give
+  // it; new_arena_locked() halves further when the OS refuses.
+  // Exact blocks (beyond the slab classes) are then direct mappings of just their pages: an
+  // arena block rounds them up to an order, whose tail the next block of that size cannot use.
+  const size_t limit = os::address_space_limit();
+  while (c.arena.size > PageHeap::kMinArenaBytes && c.arena.size > limit / 8) c.arena.size /= 2;
+  if (c.arena.size < ArenaConfig{}.size) c.direct_from_bytes = size_t{1} << c.arena.page_shift;
   c.direct_cache_bytes = o.direct_cache_mb <= 0 ? 0 : static_cast<size_t>(std::min(o.direct_cache_mb, 1L << 30)) << 20;
   return c;
 }
@@ -50,12 +58,14 @@ PageHeap::~PageHeap() {
   for (size_t i = 0; i < slots; ++i) {
     Arena& a = arena_at(i);
     if (!a.live()) continue;
-    if (uses_fast_table()) fast_arena::set(a.base(), false);
+    if (in_fast_table(a)) fast_arena::set(a.base(), false);
     map_.clear(a.base(), a.size());
     a.retire();
     a.destroy();
   }
   for (size_t i = 0; i < slots; ++i) arena_at(i).~Arena();
+  for (unsigned char* group : slot_groups_)
+    if (group != nullptr) os::system_os().release(group, kSlotGroupBytes);
   for (DirectMapping* d = live_direct_; d != nullptr; d = d->next) {
     map_.clear(d->base, d->size);
     os_->release(reinterpret_cast<void*>(d->base), d->size);
@@ -92,20 +102,58 @@ bool PageHeap::owns(const void* p) const { return arena_for(p) != nullptr || dir
 
 // ---- page blocks ----
 
-Arena* PageHeap::new_arena_locked() {
+ArenaConfig PageHeap::arena_config_for(size_t size) const {
+  ArenaConfig c = config_.arena;
+  c.size = size;
+  // The largest order whose block fits beside the metadata (Arena::create's rule); a smaller
+  // arena serves smaller orders (a 4 MiB arena: up to order 9 with 4 KiB pages).
+  const size_t pages = size >> c.page_shift;
+  const size_t meta_pages =
+      (pages * sizeof(PageDesc) + BuddyAllocator::metadata_bytes(pages, c.max_order) +
+       (size_t{1} << c.page_shift) - 1) >> c.page_shift;
+  while (c.max_order > 0) {
+    const size_t block = size_t{1} << c.max_order;
+    if (((meta_pages + block - 1) & ~(block - 1)) + block <= pages) break;
+    --c.max_order;
+  }
+  return c;
+}
+
+Arena* PageHeap::new_arena_locked(unsigned order) {
   const size_t slots = arena_slots_.load(std::memory_order_relaxed);
   for (size_t i = 0; i <= slots && i < kMaxArenas; ++i) {
     // Slots are constructed when first used: untouched ones cost no memory.
-    if (i == slots) new (arena_storage_[i]) Arena();
+    if (i == slots) {
+      // The slot's group is mapped from the system OS (not os_, whose failures and counts
+      // tests script for the arenas themselves); kept until the heap is destroyed.
+      unsigned char*& group = slot_groups_[i / kSlotGroup];
+      if (group == nullptr) {
+        void* mem = nullptr;
+        if (os::system_os().reserve(kSlotGroupBytes, 4096, &mem) != 0) return nullptr;
+        group = static_cast<unsigned char*>(mem);
+      }
+      new (group + (i % kSlotGroup) * sizeof(Arena)) Arena();
+    }
     Arena& a = arena_at(i);
     if (a.live()) continue;
-    if (a.create(os_, config_.arena) != 0) return nullptr;
+    // The configured size first; when the OS refuses it (an address-space limit, a full
+    // address space), halves down to kMinArenaBytes. Each new arena starts again from the
+    // configured size (a failed mmap costs little, and the limit may have been raised).
+    int err = ENOMEM;
+    size_t size = config_.arena.size;
+    for (; size >= kMinArenaBytes; size /= 2) {
+      const ArenaConfig c = arena_config_for(size);
+      if (c.max_order < order) break;  // too small to serve the request
+      err = a.create(os_, c);
+      if (err != ENOMEM && err != EAGAIN && err != EPERM) break;
+    }
+    if (err != 0) return nullptr;
     if (map_.set(a.base(), a.size(), reinterpret_cast<uintptr_t>(&a)) != 0) {
       a.destroy();  // never live: nobody can have allocated from it
       return nullptr;
     }
     a.publish();
-    if (uses_fast_table()) fast_arena::set(a.base(), true);
+    if (in_fast_table(a)) fast_arena::set(a.base(), true);
     if (i >= arena_slots_.load(std::memory_order_relaxed))
       arena_slots_.store(i + 1, std::memory_order_release);
     return &a;
@@ -133,9 +181,15 @@ void* PageHeap::alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed
     for (size_t i = 0; i < n && p == nullptr; ++i)
       if (arena_at(i).live()) p = take(arena_at(i));
     if (p == nullptr) {
-      Arena* a = new_arena_locked();
+      Arena* a = new_arena_locked(order);
       if (a != nullptr) p = take(*a);
     }
+  }
+  // The OS refused a new arena: cached direct mappings hold address space that the limit
+  // counts; give them back and try once more.
+  if (p == nullptr && cached_bytes_.load(std::memory_order_relaxed) != 0 && release_cached(UINT64_MAX) != 0) {
+    LockGuard guard(&lock_);
+    if (Arena* a = new_arena_locked(order)) p = take(*a);
   }
   if (p != nullptr) note_used(exact_pages != 0 ? exact_pages : size_t{1} << order);
   return p;
@@ -214,7 +268,10 @@ void* PageHeap::vmalloc(size_t bytes, unsigned gfp) {
   }
   const size_t page = page_size();
   const unsigned order = BuddyAllocator::order_for_bytes(bytes, page);
-  if (order <= config_.arena.max_order) return alloc_pages(order, gfp);
+  if (order <= config_.arena.max_order) {
+    if (void* p = alloc_pages(order, gfp)) return p;
+    // No arena could take it (the OS refused a new one): a mapping of just these pages.
+  }
   return direct_map((bytes + page - 1) & ~(page - 1), /*exact=*/false, 0, gfp);
 }
 
@@ -244,8 +301,7 @@ void* PageHeap::publish_direct_locked(void* mem, size_t size, bool exact) {
 
 void* PageHeap::direct_map(size_t size, bool exact, size_t align, unsigned gfp) {
   align = std::max<size_t>(align, ArenaMap::kChunkSize);
-  const bool cache = cached_bytes_.load(std::memory_order_relaxed) != 0;
-  if (cache) {
+  if (cached_bytes_.load(std::memory_order_relaxed) != 0) {
     void* p;
     {
       LockGuard guard(&lock_);
@@ -257,10 +313,16 @@ void* PageHeap::direct_map(size_t size, bool exact, size_t align, unsigned gfp) 
     }
   }
   void* mem = nullptr;
-  if (os_->reserve(size, align, &mem) != 0) {
+  // Accounted (no MAP_NORESERVE): a request the kernel's overcommit policy refuses fails here,
+  // as glibc's would. Refused with cached mappings in hand (an address-space limit counts
+  // them): give those back, then try once more.
+  if (os_->map(size, align, &mem) != 0 &&
+      (cached_bytes_.load(std::memory_order_relaxed) == 0 || release_cached(UINT64_MAX) == 0 ||
+       os_->map(size, align, &mem) != 0)) {
     errno = ENOMEM;
     return nullptr;
   }
+  const bool cache = cached_bytes_.load(std::memory_order_relaxed) != 0;
   Span moved[kMaxGather];
   const size_t nmoved = cache ? gather_cached(reinterpret_cast<uintptr_t>(mem), size, moved) : 0;
   void* p;
@@ -510,14 +572,15 @@ void* PageHeap::alloc_pages_exact(size_t npages, unsigned gfp) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (npages > (size_t{1} << config_.arena.max_order)) return direct_map(npages << shift, true, 0, gfp);
+  if (npages > (size_t{1} << config_.arena.max_order) ||
+      (config_.direct_from_bytes != 0 && (npages << shift) >= config_.direct_from_bytes))
+    return direct_map(npages << shift, true, 0, gfp);
   const unsigned order = npages <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(npages - 1));
   bool zeroed = false;
   void* p = alloc_in_arenas(order, npages, &zeroed);
-  if (p == nullptr) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  // No arena could take it (the OS refused a new one, e.g. under an address-space limit): a
+  // mapping of just these pages may still fit.
+  if (p == nullptr) return direct_map(npages << shift, true, 0, gfp);
   if ((gfp & MK_GFP_ZERO) && !zeroed) std::memset(p, 0, npages << shift);
   return p;
 }
@@ -535,15 +598,13 @@ void* PageHeap::alloc_pages_exact_aligned(size_t npages, size_t align, unsigned 
   }
   const unsigned align_order = static_cast<unsigned>(__builtin_ctzll(align)) - shift;
   const unsigned max_order = config_.arena.max_order;
-  if (npages > (size_t{1} << max_order) || align_order > max_order)
+  if (npages > (size_t{1} << max_order) || align_order > max_order ||
+      (config_.direct_from_bytes != 0 && (npages << shift) >= config_.direct_from_bytes))
     return direct_map(npages << shift, true, align, gfp);
   const unsigned cover = npages <= 1 ? 0 : 64u - static_cast<unsigned>(__builtin_clzll(npages - 1));
   bool zeroed = false;
   void* p = alloc_in_arenas(std::max(cover, align_order), npages, &zeroed);
-  if (p == nullptr) {
-    errno = ENOMEM;
-    return nullptr;
-  }
+  if (p == nullptr) return direct_map(npages << shift, true, align, gfp);  // as alloc_pages_exact
   if ((gfp & MK_GFP_ZERO) && !zeroed) std::memset(p, 0, npages << shift);
   return p;
 }
@@ -611,7 +672,7 @@ void PageHeap::release_idle_arenas(bool require_purged, bool keep_one) {
     Arena& a = arena_at(i);
     if (!a.live() || (keep_one && live <= 1)) continue;
     if (!a.retire_if_idle(require_purged)) continue;
-    if (uses_fast_table()) fast_arena::set(a.base(), false);
+    if (in_fast_table(a)) fast_arena::set(a.base(), false);
     map_.clear(a.base(), a.size());
     a.destroy();
     unmapped_bytes_.fetch_add(a.size(), std::memory_order_relaxed);

@@ -63,6 +63,9 @@ struct PageHeapConfig {
   size_t direct_cache_bytes = size_t{128} << 20;  // freed direct mappings kept; 0: none
   long decay_ms = 1000;
   bool release_arenas = true;
+  /// Exact blocks of this many bytes or more are direct mappings even when an arena could hold
+  /// them (0: only those beyond the largest order). Set under an address-space limit.
+  size_t direct_from_bytes = 0;
   /// Lists the arenas in fast_arena::g_table (arena_map.h) for kfree's fast path: only the
   /// heap under kmalloc (global_page_heap) does, and only with 256 MiB arenas of 4 KiB pages.
   bool fast_table = false;
@@ -74,6 +77,8 @@ struct PageHeapConfig {
 class PageHeap {
  public:
   static constexpr size_t kMaxArenas = 1024;
+  /// The smallest arena made when the OS refuses larger ones (one arena-map chunk).
+  static constexpr size_t kMinArenaBytes = ArenaMap::kChunkSize;
 
   explicit PageHeap(const os::OsApi& os = os::system_os(),
                     const PageHeapConfig& config = PageHeapConfig::from_options());
@@ -132,13 +137,24 @@ class PageHeap {
   }
   /// The address of the page a descriptor describes: the descriptor array starts at its
   /// arena's base, and arenas are aligned to their size.
+  /// Arenas differ in size (smaller ones when the OS refuses the configured size), so the
+  /// arena is found through the arena map unless it is one of the fast table's.
   void* page_address(const PageDesc* d) const {
-    const uintptr_t arena = reinterpret_cast<uintptr_t>(d) & ~(uintptr_t{config_.arena.size} - 1);
-    const uintptr_t index = (reinterpret_cast<uintptr_t>(d) - arena) / sizeof(PageDesc);
+    const uintptr_t du = reinterpret_cast<uintptr_t>(d);
+    uintptr_t arena;
+    if (uses_fast_table() && fast_arena::contains(du)) {
+      arena = du & ~((uintptr_t{1} << fast_arena::kShift) - 1);
+    } else {
+      const Arena* a = arena_for(d);
+      if (a == nullptr) return nullptr;
+      arena = a->base();
+    }
+    const uintptr_t index = (du - arena) / sizeof(PageDesc);
     return reinterpret_cast<void*>(arena + (index << config_.arena.page_shift));
   }
 
-  /// Gives every dirty free block back now, unmaps idle arenas and cached direct mappings.
+  /// Gives every dirty free block back now, whatever its order and age (malloc_trim), unmaps
+  /// idle arenas and cached direct mappings.
   /// Returns the bytes.
   size_t purge();
   /// Gives back what has waited longer than the decay time (called by the free paths).
@@ -185,7 +201,15 @@ class PageHeap {
            config_.arena.page_shift == fast_arena::kPageShift;
   }
   DirectMapping* direct_for(const void* p) const;
-  Arena* new_arena_locked();
+  // The configuration of an arena of `size` bytes: the heap's, with the largest order that
+  // fits beside the metadata.
+  ArenaConfig arena_config_for(size_t size) const;
+  // Whether arena a is listed in fast_arena::g_table (the heap's configured 256 MiB arenas).
+  bool in_fast_table(const Arena& a) const {
+    return uses_fast_table() && a.size() == (size_t{1} << fast_arena::kShift);
+  }
+  // A new live arena that can serve blocks of `order`, or nullptr.
+  Arena* new_arena_locked(unsigned order);
   // An arena block: 2^order pages (exact_pages == 0) or exactly exact_pages pages (order is
   // then their covering order). Tries the arenas, then a new one.
   void* alloc_in_arenas(unsigned order, size_t exact_pages, bool* zeroed);
@@ -248,14 +272,20 @@ class PageHeap {
   DirectMapping* free_records_ = nullptr;  // under lock_
   void* record_pages_ = nullptr;  // chain of record pages (first word links them)
   ArenaMap map_;
-  // Slot i is constructed when it is first used (new_arena_locked, under lock_), before
-  // arena_slots_ counts it: a heap that has used two arenas touches two slots of this 2.9 MB
-  // array, so that a small program's peak RSS does not pay for the other 1022.
-  Arena& arena_at(size_t i) { return *std::launder(reinterpret_cast<Arena*>(arena_storage_[i])); }
-  const Arena& arena_at(size_t i) const {
-    return *std::launder(reinterpret_cast<const Arena*>(arena_storage_[i]));
+  // Arena slots come in groups of kSlotGroup, each group a mapping made when its first slot is
+  // first used (new_arena_locked, under lock_) and published before arena_slots_ counts the
+  // slot. A heap that has used two arenas maps one group (about 23 KiB): a small program pays
+  // neither RSS nor, under an address-space limit, address space for the other 1022 slots.
+  static constexpr size_t kSlotGroup = 8;
+  static constexpr size_t kSlotGroupBytes = (kSlotGroup * sizeof(Arena) + 4095) & ~size_t{4095};
+  Arena& arena_at(size_t i) {
+    return *std::launder(reinterpret_cast<Arena*>(slot_groups_[i / kSlotGroup] + (i % kSlotGroup) * sizeof(Arena)));
   }
-  alignas(Arena) unsigned char arena_storage_[kMaxArenas][sizeof(Arena)];
+  const Arena& arena_at(size_t i) const {
+    return *std::launder(
+        reinterpret_cast<const Arena*>(slot_groups_[i / kSlotGroup] + (i % kSlotGroup) * sizeof(Arena)));
+  }
+  unsigned char* slot_groups_[kMaxArenas / kSlotGroup] = {};
 };
 
 /// The process's page heap (created on first use; never destroyed).

@@ -7,8 +7,13 @@
 // aborts, prints or allocates.
 //
 //   reserve(size, align)   map `size` bytes read-write, private, anonymous, MAP_NORESERVE,
-//                          aligned to `align` (a power of two; over-reserve and trim when it
-//                          exceeds the page size). Pages cost nothing until first touched.
+//                          aligned to `align` (a power of two). Pages cost nothing until first
+//                          touched. Under an address-space limit, only `size` bytes are mapped
+//                          at any moment where the kernel allows (an aligned address next to
+//                          where it put the mapping); over-reserve and trim is the last resort.
+//   map(size, align)       the same without MAP_NORESERVE: the kernel's overcommit policy
+//                          applies, so a request it would not honour for glibc's malloc fails
+//                          here too (ENOMEM). For memory handed out whole (direct mappings).
 //   release(p, size)       unmap.
 //   commit(p, size)        make [p, p+size) accessible again (read-write) after protect().
 //   decommit(p, size, lazy)
@@ -38,6 +43,7 @@ struct OsApi {
   int (*protect)(void* p, size_t size);
   int (*hugepage_hint)(void* p, size_t size);
   int (*move)(void* from, size_t size, void* to);
+  int (*map)(size_t size, size_t align, void** out);
 };
 
 /// The real kernel, through mmap/munmap/madvise/mprotect.
@@ -45,6 +51,10 @@ const OsApi& system_os();
 
 /// The kernel's page size (sysconf(_SC_PAGESIZE), read once).
 size_t page_size();
+
+/// The smaller of RLIMIT_AS and RLIMIT_DATA (soft limits) in bytes, or SIZE_MAX when neither
+/// is set. Read at each call (a program may lower it while it runs).
+size_t address_space_limit();
 
 /// CLOCK_MONOTONIC in nanoseconds (the coarse clock: a few ms resolution, no syscall).
 uint64_t now_ns();
