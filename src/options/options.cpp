@@ -195,10 +195,10 @@ size_t find_key(const char* key, size_t keylen) {
 // Sets key i from v; on a value it does not take, sets its default and returns false.
 bool set_value(Options* o, size_t i, const char* v, size_t n) {
   switch (i) {
-#define MK_OPTION(type, name, def, values, doc) \
-  case kKey_##name:                             \
+#define MK_OPTION(type, name, def, values, doc)       \
+  case kKey_##name:                                   \
     if (take(kTable[i], v, n, &o->name)) return true; \
-    o->name = kDefaults.name;                   \
+    o->name = kDefaults.name;                         \
     return false;
 #include "options/options.def"
 #undef MK_OPTION
