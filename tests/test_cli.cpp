@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "options/options.h"
 #include "test_support.h"
 
 #ifndef MEMKIT_CLI_PATH
@@ -87,6 +88,21 @@ TEST_F(CliTest, OptionsListsEveryKey) {
   EXPECT_TRUE(contains(r.out, "MEMKIT_OPTIONS=key=value:key=value"));
   EXPECT_TRUE(contains(r.out, "decay_ms"));
   EXPECT_TRUE(contains(r.out, "1000"));
+  // Each key's line shows its default and the values it takes (its range), from the table.
+  size_t count = 0;
+  const memkit::OptionInfo* table = memkit::option_table(&count);
+  for (size_t i = 0; i < count; ++i) {
+    SCOPED_TRACE(table[i].name);
+    const size_t at = r.out.find("\n" + std::string(table[i].name) + " ");
+    ASSERT_NE(at, std::string::npos);
+    const std::string line = r.out.substr(at + 1, r.out.find('\n', at + 1) - at - 1);
+    char values[160];
+    memkit::option_values_text(table[i], values, sizeof values);
+    EXPECT_TRUE(contains(line, std::string("  ") + values + "  ")) << line;
+    EXPECT_TRUE(contains(line, table[i].help)) << line;
+  }
+  EXPECT_TRUE(contains(r.out, "-1..86400000"));
+  EXPECT_TRUE(contains(r.out, "1..16, a power of two"));
 }
 
 TEST_F(CliTest, UnknownSubcommandIsAUsageError) {

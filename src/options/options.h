@@ -2,8 +2,10 @@
 //
 // Every tunable is one line of options.def. They are read once, on first use, from the
 // MEMKIT_OPTIONS environment variable ("key=value:key=value"), found by walking environ so that
-// nothing here calls malloc or getenv's locale machinery. An unknown key or a bad value is
-// reported on stderr (one line) and otherwise ignored: the default stays.
+// nothing here calls malloc or getenv's locale machinery. An unknown key is reported on stderr
+// (one line) and ignored; a value the key does not take (not a number, out of its range, not
+// one of its words) is reported (one line naming the key, the value and what the key takes) and
+// the key gets its default.
 #pragma once
 
 #include <cstddef>
@@ -38,9 +40,18 @@ struct str {
 #define MK_OPTION_INIT_str(def) str(#def)
 
 struct Options {
-#define MK_OPTION(type, name, def, doc) type name = MK_OPTION_INIT_##type(def);
+#define MK_OPTION(type, name, def, values, doc) type name = MK_OPTION_INIT_##type(def);
 #include "options/options.def"
 #undef MK_OPTION
+};
+
+/// What a key takes (the `values` column of options.def).
+enum class OptionCheck : unsigned char {
+  kAny,      // any value of its type
+  kRange,    // min..max
+  kPow2,     // a power of two in min..max
+  kFd,       // a file descriptor: min..RLIMIT_NOFILE-1 (see option_max())
+  kChoices,  // one of the '|'-separated words in `choices`
 };
 
 /// One entry of the table, for `memkit options` and tests.
@@ -49,17 +60,45 @@ struct OptionInfo {
   const char* type;     // "long", "bool" or "str"
   const char* default_text;
   const char* help;
+  OptionCheck check;
+  long min;             // kRange, kPow2, kFd
+  long max;             // kRange, kPow2 (kFd: option_max())
+  const char* choices;  // kChoices: "fast|full"
 };
 
 /// The table, in options.def order; *count receives its length.
 const OptionInfo* option_table(size_t* count);
 
+/// The largest value a long key takes: its max, or for a descriptor the soft RLIMIT_NOFILE of
+/// this process minus one.
+long option_max(const OptionInfo& o);
+
+/// What the key takes, as `memkit options` and the warnings show it ("-1..86400000", "1..16, a
+/// power of two", "fast|full", ...), NUL-terminated in buf (at most len bytes; 128 suffice).
+void option_values_text(const OptionInfo& o, char* buf, size_t len);
+
 /// The process's options (MEMKIT_OPTIONS parsed on first call; thread-safe, never allocates).
 const Options& options();
 
+/// Where parse_options sends its warnings: put(ctx, s, n) is called with the pieces of each
+/// warning in order; a warning is one line "memkit: warning: ...\n", never cut, however long.
+struct WarningSink {
+  void (*put)(void* ctx, const char* s, size_t n);
+  void* ctx;
+};
+
 /// Parses `text` ("key=value:key=value", may be empty) over *out. Returns the number of
-/// problems; for each, one line "memkit: warning: ..." is written into err (if non-null;
-/// truncated to errlen). Keys not mentioned keep their value in *out.
+/// problems; each is one warning to sink (if its put is non-null). Keys not mentioned keep
+/// their value in *out; a key given a value it does not take gets its default.
+int parse_options(const char* text, Options* out, WarningSink sink);
+
+/// The same, with the warnings written to file descriptor fd, each with its own write(2)
+/// call(s), whole.
+int parse_options(const char* text, Options* out, int fd);
+
+/// The same, with the warnings in err (if non-null), NUL-terminated: only whole warnings, in
+/// order, as many as fit in errlen bytes; the first that does not fit and all after it are left
+/// out (and still counted).
 int parse_options(const char* text, Options* out, char* err, size_t errlen);
 
 /// For tests: re-reads MEMKIT_OPTIONS from the environment now.
