@@ -329,13 +329,11 @@ void* krealloc(const void* p, size_t size, unsigned gfp, const char* caller) {
     } else if (size > kMaxSize) {
       const size_t old_pages = old >> g_page_shift;
       const size_t pages = (size + (size_t{1} << g_page_shift) - 1) >> g_page_shift;
-      if (old_pages <= g_max_exact_pages) {
-        // An arena block: give the tail pages back, keep the address.
-        if (pages == old_pages ||
-            g_heap->shrink_pages_exact(block, pages) == BuddyStatus::kOk)
-          usable = pages << g_page_shift;
+      if (old_pages <= g_max_exact_pages &&
+          (pages == old_pages || g_heap->shrink_pages_exact(block, pages) == BuddyStatus::kOk)) {
+        usable = pages << g_page_shift;  // an arena block gave its tail pages back
       } else if (size * 2 >= old) {
-        usable = old;  // a direct mapping at most twice too big stays
+        usable = old;  // a direct mapping (which cannot shrink) at most twice too big stays
       }
     }
     // (A large block for a class-sized request always moves: at most 32 KiB to copy.)
