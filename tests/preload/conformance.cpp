@@ -231,7 +231,7 @@ void check_new_delete() {
   volatile size_t big = size_t{1} << 60;
   threw = false;
   try {
-    char* never = new char[big];
+    char* volatile never = new char[big];  // volatile: the new-expression may not be elided
     delete[] never;
   } catch (const std::bad_alloc&) {
     threw = true;

@@ -12,7 +12,7 @@
 int main() {
   volatile size_t huge = size_t{1} << 60;
   try {
-    char* never = new char[huge];
+    char* volatile never = new char[huge];  // volatile: the new-expression may not be elided
     delete[] never;
   } catch (const std::bad_alloc&) {
     puts("bad_alloc caught (libstdc++ linked statically)");
