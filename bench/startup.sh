@@ -6,8 +6,9 @@
 #   shell: a POSIX shell (sh -c) that itself runs /bin/true RUNS times, the whole shell under
 #          LD_PRELOAD, so the shell and every child it forks and execs load the allocator.
 # The allocators are interleaved within each round (in a rotated order), ROUNDS rounds, and
-# the script prints the median of the rounds per process in milliseconds and the ratios to
-# glibc and to mimalloc. Start-up time is mostly the dynamic loader's work (mapping and
+# the script prints, for wall time and for the processes' CPU time (user + system, from the
+# shell's `times`: steadier than wall time when other work shares the machine), the median of
+# the rounds per process in milliseconds and the ratios to glibc and to mimalloc. Start-up time is mostly the dynamic loader's work (mapping and
 # relocating the library and its dependencies: libstdc++ alone was 1,000+ relocations and 2 MiB
 # of mappings) and the allocator's constructor, so it is sensitive to a loaded machine: run it
 # on a quiet one, and compare ratios within one run.
@@ -57,27 +58,39 @@ done
 true_bin=$(command -v true)
 true_bin=$(realpath /bin/true 2>/dev/null || echo "$true_bin")
 
-# run_true LIB: RUNS fork+execs of /bin/true; prints the elapsed seconds.
-run_true() {
-    local preload=$1 i t0 t1
-    t0=$EPOCHREALTIME
-    if [[ -z $preload ]]; then
-        for ((i = 0; i < runs; i++)); do "$true_bin"; done
-    else
-        for ((i = 0; i < runs; i++)); do LD_PRELOAD=$preload "$true_bin"; done
-    fi
-    t1=$EPOCHREALTIME
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+
+# children_cpu: the user + system seconds of this shell's waited-for children so far, from the
+# builtin times run in this shell (in a $(...) subshell it would count the subshell's children).
+children_cpu() {
+    awk 'NR == 2 { n = split($0, f, /[ms ]+/); s = 0
+                   for (i = 1; i + 1 <= n; i += 2) if (f[i] != "") s += 60 * f[i] + f[i + 1]
+                   print s }' "$tmp"
 }
 
-# run_shell LIB: sh -c running /bin/true RUNS times, all under LD_PRELOAD.
-run_shell() {
-    local preload=$1 t0 t1
+# measure KIND LIB: RUNS processes of KIND (true: fork+execs of /bin/true from this script;
+# shell: sh -c running /bin/true RUNS times, all under LD_PRELOAD); sets wall and cpu (seconds).
+measure() {
+    local kind=$1 preload=$2 i t0 t1 c0 c1
     local script="i=0; while [ \$i -lt $runs ]; do $true_bin; i=\$((i + 1)); done"
+    times >"$tmp"
+    c0=$(children_cpu)
     t0=$EPOCHREALTIME
-    if [[ -z $preload ]]; then sh -c "$script"; else LD_PRELOAD=$preload sh -c "$script"; fi
+    if [[ $kind == true && -z $preload ]]; then
+        for ((i = 0; i < runs; i++)); do "$true_bin"; done
+    elif [[ $kind == true ]]; then
+        for ((i = 0; i < runs; i++)); do LD_PRELOAD=$preload "$true_bin"; done
+    elif [[ -z $preload ]]; then
+        sh -c "$script"
+    else
+        LD_PRELOAD=$preload sh -c "$script"
+    fi
     t1=$EPOCHREALTIME
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+    times >"$tmp"
+    c1=$(children_cpu)
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", b - a }')
+    cpu=$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.6f", b - a }')
 }
 
 # Each allocator must load: a typo in a path would otherwise time the loader's error message.
@@ -94,26 +107,36 @@ for ((r = 0; r < rounds; r++)); do
     count=${#names[@]}
     for ((k = 0; k < count; k++)); do
         n=${names[$(((k + r) % count))]}
-        samples[true,$n]+="$(run_true "${lib[$n]}") "
-        samples[shell,$n]+="$(run_shell "${lib[$n]}") "
+        for kind in true shell; do
+            measure "$kind" "${lib[$n]}"
+            samples[$kind,wall,$n]+="$wall "
+            samples[$kind,cpu,$n]+="$cpu "
+        done
     done
 done
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-for measure in true shell; do
-    case $measure in
-        true) echo; echo "/bin/true, one fork+exec each (ms per process, median of $rounds rounds)" ;;
-        shell) echo; echo "sh -c 'while ...; do /bin/true; done', all under LD_PRELOAD (ms per process)" ;;
-    esac
-    declare -A med=()
-    for n in "${names[@]}"; do
-        med[$n]=$(median <<<"${samples[$measure,$n]}")
+for kind in true shell; do
+    for what in wall cpu; do
+        echo
+        case $kind in
+            true) echo -n "/bin/true, one fork+exec each" ;;
+            shell) echo -n "sh -c 'while ...; do /bin/true; done', all under LD_PRELOAD" ;;
+        esac
+        case $what in
+            wall) echo ": wall ms per process (median of $rounds rounds)" ;;
+            cpu) echo ": CPU ms (user + system) per process (median of $rounds rounds)" ;;
+        esac
+        declare -A med=()
+        for n in "${names[@]}"; do
+            med[$n]=$(median <<<"${samples[$kind,$what,$n]}")
+        done
+        printf '%-14s %8s %8s %10s\n' allocator "ms" "/glibc" "/mimalloc"
+        for n in "${names[@]}"; do
+            awk -v n="$n" -v t="${med[$n]}" -v g="${med[glibc]}" -v m="${med[mimalloc]:-}" -v runs="$runs" \
+                'BEGIN { printf "%-14s %8.3f %8.2f %10s\n", n, 1000 * t / runs, t / g, m == "" ? "-" : sprintf("%.2f", t / m) }'
+        done
+        unset med
     done
-    printf '%-12s %8s %8s %10s\n' allocator "ms" "/glibc" "/mimalloc"
-    for n in "${names[@]}"; do
-        awk -v n="$n" -v t="${med[$n]}" -v g="${med[glibc]}" -v m="${med[mimalloc]:-}" -v runs="$runs" \
-            'BEGIN { printf "%-12s %8.3f %8.2f %10s\n", n, 1000 * t / runs, t / g, m == "" ? "-" : sprintf("%.2f", t / m) }'
-    done
-    unset med
 done
