@@ -33,7 +33,7 @@ for lib in "$@"; do
     [[ -f $lib ]] || { fail "$lib: no such file"; continue; }
 
     needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
-    echo "$name NEEDED: $(echo $needed)"
+    echo "$name NEEDED: $(tr '\n' ' ' <<<"$needed")"
     if grep -E '^(libstdc\+\+|libgcc_s|libm)\.so' <<<"$needed"; then
         fail "$name needs the C++ runtime (or libm)"
     fi
