@@ -1,7 +1,6 @@
 // memkit — stack capture and symbolization (src/check/stack_trace.cpp): see stack_trace.h.
 #include "check/stack_trace.h"
 
-#include <cxxabi.h>
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <link.h>
@@ -11,6 +10,12 @@
 #include <cstring>
 
 #include "check/stack_depot.h"
+
+// libstdc++'s demangler, by a weak reference: libmemkit-checked.so links no libstdc++. C++ names
+// come only from C++ code, which brings libstdc++ into the process, so the reference resolves
+// wherever there is a name to demangle; without it the names are printed as they are.
+extern "C" char* memkit_cxa_demangle(const char* mangled, char* buf, size_t* n, int* status)
+    __asm__("__cxa_demangle") __attribute__((weak));
 
 namespace memkit::check {
 
@@ -160,7 +165,9 @@ void symbolize(uintptr_t pc, bool return_address, SymbolizedFrame* out) {
   }
   if (name != nullptr) {
     int status = 0;
-    char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+    char* demangled = memkit_cxa_demangle != nullptr
+                          ? memkit_cxa_demangle(name, nullptr, nullptr, &status)
+                          : nullptr;
     copy(out->function, sizeof out->function, status == 0 && demangled ? demangled : name);
     std::free(demangled);
   }

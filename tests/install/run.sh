@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Install test: installs BUILD_DIR into a scratch prefix, then builds and runs
 # the consumer in tests/install/consumer against it, once via
-# find_package(memkit) and once via pkg-config (memkit.pc).
+# find_package(memkit) and once via pkg-config (memkit.pc); then the C consumers
+# (tests/install/consumer_c: a C-only CMake project, and cc with pkg-config's flags),
+# which must link with the C driver and need no libstdc++; then the installed
+# libmemkit.so and libmemkit-checked.so, which must link libc only
+# (tests/preload/libc_only.sh).
 #
 # usage: tests/install/run.sh BUILD_DIR
 set -euo pipefail
@@ -48,6 +52,26 @@ echo "consumer (C++, find_package): ok"
 "$work/consumer-build/consumer_c"
 echo "consumer (C, find_package): ok"
 
+# no_cxx_runtime FILE: FILE's NEEDED entries name no libstdc++ (nor libgcc_s).
+no_cxx_runtime() {
+    if readelf -d "$1" | grep -E 'NEEDED.*(libstdc\+\+|libgcc_s)'; then
+        echo "$1 needs the C++ runtime" >&2
+        exit 1
+    fi
+}
+
+echo "== find_package(memkit) from a C project"
+cmake -S "$here/consumer_c" -B "$work/consumer-c-build" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc"
+cmake --build "$work/consumer-c-build"
+for exe in consumer_c_api consumer_c_malloc; do
+    "$work/consumer-c-build/$exe"
+    no_cxx_runtime "$work/consumer-c-build/$exe"
+    echo "$exe (C project, find_package, no libstdc++): ok"
+done
+
 echo "== pkg-config consumer"
 pc_file=$(find "$prefix" -name memkit.pc -print -quit)
 if [[ -z "$pc_file" ]]; then
@@ -61,6 +85,12 @@ echo "pkg-config --cflags --libs memkit: $pc_flags"
 "$cxx" -std=c++20 "$here/consumer/main.cpp" $pc_flags -o "$work/consumer-pc"
 "$work/consumer-pc"
 echo "consumer (C++, pkg-config): ok"
+# The C API from C with cc, as a C user would: cc app.c $(pkg-config --cflags --libs memkit).
+# shellcheck disable=SC2086
+"$cc" -std=c11 "$here/consumer_c/main.c" $pc_flags -o "$work/consumer-c-pc"
+"$work/consumer-c-pc"
+no_cxx_runtime "$work/consumer-c-pc"
+echo "consumer (C, cc with pkg-config, no libstdc++): ok"
 
 echo "== the drop-in malloc from the install"
 preload=$(find "$prefix" -path "*/memkit/libmemkit.so" -print -quit)
@@ -98,5 +128,9 @@ if [[ -x "$prefix/bin/memkit" ]]; then
         { echo "installed memkit check: unexpected output" >&2; cat "$work/check.err" >&2; exit 1; }
     echo "memkit check (installed, finds $checked): ok"
 fi
+
+echo "== the installed libraries link libc only"
+"$cc" -std=c11 "$here/../preload/c_operator_new.c" -o "$work/c_operator_new" -ldl
+bash "$here/../preload/libc_only.sh" "$work/c_operator_new" "$preload" "$checked"
 
 echo "install test passed"

@@ -225,6 +225,42 @@ void check_new_delete() {
     threw = true;
   }
   CHECK(threw && g_handler_calls == 1);  // the handler ran once, then bad_alloc
+
+  // std::bad_alloc comes from libstdc++ through memkit's weak reference (the libraries link
+  // libc only): a new-expression the program catches, array and aligned forms.
+  volatile size_t big = size_t{1} << 60;
+  threw = false;
+  try {
+    char* volatile never = new char[big];  // volatile: the new-expression may not be elided
+    delete[] never;
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  CHECK(threw);
+  threw = false;
+  try {
+    void* never = ::operator new[](big, std::align_val_t{64});
+    ::operator delete[](never, std::align_val_t{64});
+  } catch (const std::bad_alloc&) {
+    threw = true;
+  }
+  CHECK(threw);
+  // A handler that gives up by throwing: its exception reaches the caller of the throwing
+  // forms through memkit's frames (built without exceptions), and means nullptr for the
+  // nothrow forms.
+  struct GaveUp {};
+  std::set_new_handler([] { throw GaveUp{}; });
+  threw = false;
+  try {
+    void* never = ::operator new(big);
+    ::operator delete(never);
+  } catch (const GaveUp&) {
+    threw = true;
+  }
+  CHECK(threw);
+  CHECK(::operator new(big, std::nothrow) == nullptr);
+  CHECK(::operator new[](big, std::align_val_t{64}, std::nothrow) == nullptr);
+  std::set_new_handler(nullptr);
 }
 
 void check_threads() {

@@ -54,7 +54,8 @@ namespace {
 inline void* new_impl(size_t size, size_t align, AllocKind kind, bool nothrow, const void* frame) {
   if (void* p = allocate(size, align, kind, false, frame)) [[likely]]
     return p;
-  return memkit::new_failed([=] { return allocate(size, align, kind, false, frame); }, nothrow);
+  return memkit::new_failed([=] { return allocate(size, align, kind, false, frame); }, nothrow,
+                            "operator new", size);
 }
 
 }  // namespace
@@ -246,9 +247,28 @@ __attribute__((destructor)) static void memkit_checked_fini() { memkit::check::f
 // ---- dlclose: the stack walker's cached rules for the unloaded code are dropped ----
 // (a library loaded later may be mapped at the same addresses, with other rules)
 
+namespace {
+
+// dlsym(RTLD_NEXT, name), looked up on the first call. Not a function-local static with a
+// dynamic initialiser: that needs libstdc++'s __cxa_guard_*, and the library links libc only.
+// Threads racing on the first call each look the symbol up and store the same address.
+void* next_symbol(void** slot, const char* name) {
+  void* p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  if (p == nullptr) {
+    p = dlsym(RTLD_NEXT, name);
+    __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+  }
+  return p;
+}
+
+void* g_real_dlclose = nullptr;
+void* g_real_signal = nullptr;
+
+}  // namespace
+
 MK_EXPORT int dlclose(void* handle) {
   using Fn = int (*)(void*);
-  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "dlclose"));
+  const Fn real = reinterpret_cast<Fn>(next_symbol(&g_real_dlclose, "dlclose"));
   const int rc = real != nullptr ? real(handle) : -1;
   memkit::check::unwind_cache_clear();
   return rc;
@@ -271,6 +291,6 @@ MK_EXPORT sighandler_t signal(int sig, sighandler_t handler) {
   if (memkit::check::fault_handler_chain(sig, &act, &old))
     return old.sa_handler;  // sa_handler and sa_sigaction share their storage
   using Fn = sighandler_t (*)(int, sighandler_t);
-  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "signal"));
+  const Fn real = reinterpret_cast<Fn>(next_symbol(&g_real_signal, "signal"));
   return real != nullptr ? real(sig, handler) : SIG_ERR;
 }

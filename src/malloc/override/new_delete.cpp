@@ -3,7 +3,8 @@
 // Compiled only into libmemkit.so and libmemkit_malloc.a (see malloc_override.cpp). The
 // allocator below never throws: operator new is malloc_impl / memalign_impl, and only when that
 // fails does it enter memkit::new_failed (new_handler.h), the one cold place where C++
-// semantics live: the new_handler loop, then std::bad_alloc or nullptr.
+// semantics live: the new_handler loop, then std::bad_alloc or nullptr. Built without
+// exceptions like the core: the throw and the catch are in new_handler.cpp.
 #include <cstddef>
 #include <new>
 
@@ -17,14 +18,16 @@ namespace {
 inline void* new_impl(std::size_t size, bool nothrow) {
   if (void* p = memkit::malloc_impl(size)) [[likely]]
     return p;
-  return memkit::new_failed([=] { return memkit::malloc_impl(size); }, nothrow);
+  return memkit::new_failed([=] { return memkit::malloc_impl(size); }, nothrow, "operator new",
+                            size);
 }
 
 inline void* new_aligned(std::size_t size, std::align_val_t align, bool nothrow) {
   const std::size_t a = static_cast<std::size_t>(align);
   if (void* p = memkit::memalign_impl(a, size)) [[likely]]
     return p;
-  return memkit::new_failed([=] { return memkit::memalign_impl(a, size); }, nothrow);
+  return memkit::new_failed([=] { return memkit::memalign_impl(a, size); }, nothrow,
+                            "operator new", size);
 }
 
 }  // namespace
