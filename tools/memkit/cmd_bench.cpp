@@ -38,6 +38,7 @@
 #include "command.h"
 #include "install_paths.h"
 #include "memkit/version.h"
+#include "number_arg.h"
 #include "svg_text.h"
 
 extern char** environ;
@@ -576,9 +577,11 @@ void bench(const Args& args) {
   write_file(args.out + "/chart.svg", chart_svg(s));
   fmt::print("\n{} runs; {}/runs.csv, summary.json and chart.svg written\n", runs.size(), args.out);
   if (!s.problems.empty()) {
-    std::string msg;
-    for (const auto& [w, what] : s.problems) msg += fmt::format("\n  {}: {}", w, what);
-    throw Failure(kExitInternal, "bench: runs failed or disagreed:" + msg);
+    // One line each; a run's first line of stderr may hold any byte.
+    std::fprintf(stderr, "memkit: bench: runs failed or disagreed:\n");
+    for (const auto& [w, what] : s.problems)
+      std::fprintf(stderr, "  %s: %s\n", printable(w).c_str(), printable(what).c_str());
+    throw Failure(kExitInternal, "");
   }
 }
 
@@ -589,11 +592,15 @@ void setup(CLI::App& sub) {
                  "any LD_PRELOAD allocator (default: all five; peers not installed are skipped)")
       ->capture_default_str();
   sub.add_option("--workloads", args->workloads, "comma-separated workload names (default: all; see --list)");
-  sub.add_option("--runs", args->runs, "runs of each workload under each allocator")->capture_default_str();
+  sub.add_option("--runs", args->runs, "runs of each workload under each allocator")
+      ->capture_default_str()
+      ->transform(integer_arg<int>());
   sub.add_option("--threads", args->threads, "threads per workload (single-threaded ones ignore it)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(integer_arg<int>());
   sub.add_option("--scale", args->scale, "amount of work per run, relative to the default")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real_arg());
   sub.add_option("--out", args->out, "directory for runs.csv, summary.json and chart.svg")
       ->capture_default_str();
   sub.add_flag("--no-progress", args->no_progress, "no progress bar on stderr");
