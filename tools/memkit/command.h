@@ -52,6 +52,11 @@ inline Failure internal_error(const std::string& message) {
 /// \t, \r or \xNN; everything else, UTF-8 included, is kept.
 std::string printable(std::string_view text);
 
+/// `memkit bench`'s check of an allocator (cmd_bench.cpp): main() calls it, and nothing else,
+/// when MEMKIT_PRELOAD_PROBE=PATH is set, in a copy of memkit run with LD_PRELOAD=PATH. Returns
+/// the exit status: 0 if malloc is PATH's, 1 after one line on stderr saying why not.
+int preload_probe(const char* path);
+
 struct Command {
   const char* name;
   const char* summary;           // one line, shown by `memkit --help`

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <exception>
 #include <new>
 
@@ -19,6 +20,7 @@
 int main(int argc, char** argv) {
   using memkit::cli::kExitInternal;
   using memkit::cli::kExitUsage;
+  if (const char* probe = std::getenv("MEMKIT_PRELOAD_PROBE")) return memkit::cli::preload_probe(probe);
 
   CLI::App app("memkit: the Linux kernel's memory management in user space", "memkit");
   app.set_version_flag("--version", "memkit " MEMKIT_VERSION);
