@@ -38,24 +38,42 @@ head -c 5 "$work/out/chart.svg" | grep -q "<svg" || { echo "chart.svg is not SVG
 grep -q "^geomean/best" "$work/table" || { echo "no geomean line in the table" >&2; exit 1; }
 
 # Errors: exit status 2 with one line naming the problem.
+# expect_usage OPTION VALUE [TEXT]: TEXT, if given, must be in the message.
 expect_usage() {
     local rc=0 err
-    err=$("$MEMKIT_CLI" bench --no-progress --out "$work/e" "$@" 2>&1 >/dev/null) || rc=$?
-    [[ $rc == 2 ]] || { echo "bench $*: status $rc, want 2 ($err)" >&2; exit 1; }
-    grep -q "^memkit: bench: " <<<"$err" || { echo "bench $*: message '$err'" >&2; exit 1; }
+    err=$("$MEMKIT_CLI" bench --no-progress --out "$work/e" "$1" "$2" 2>&1 >/dev/null) || rc=$?
+    [[ $rc == 2 ]] || { echo "bench $1 $2: status $rc, want 2 ($err)" >&2; exit 1; }
+    grep -q "^memkit: bench: " <<<"$err" || { echo "bench $1 $2: message '$err'" >&2; exit 1; }
+    [[ -z ${3:-} ]] || grep -qF "$3" <<<"$err" || { echo "bench $1 $2: no '$3' in '$err'" >&2; exit 1; }
 }
 expect_usage --allocators nosuch
 expect_usage --allocators memkit,memkit
 expect_usage --allocators "mine=/nonexistent/libmine.so"
+# What is not a shared library, or is one without malloc, is no allocator: it must not run the
+# workloads on glibc's malloc under its name.
+expect_usage --allocators "bad=/etc/passwd" "invalid ELF header"
+if cc -shared -fPIC -o "$work/libnomalloc.so" -x c - <<<'int not_malloc(void) { return 1; }' 2>/dev/null; then
+    expect_usage --allocators "glibc,nomalloc=$work/libnomalloc.so" "does not define malloc"
+fi
+expect_usage --allocators "spaced=$work/a b.so"
 expect_usage --workloads nosuch
 expect_usage --runs 0
 expect_usage --scale 0
 
 # A run that fails is reported, and the bench exits 1.
+# (Its malloc works in memkit itself, which bench runs with it preloaded to check that it is
+# an allocator, and exits 42 in the workloads.)
 cat >"$work/bad.c" <<'C'
+#define _GNU_SOURCE
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
-void* malloc(size_t n) { (void)n; _exit(42); }
+extern void* __libc_malloc(size_t);
+void* malloc(size_t n) {
+    if (strcmp(program_invocation_short_name, "memkit") == 0) return __libc_malloc(n);
+    _exit(42);
+}
 C
 if cc -shared -fPIC -o "$work/libbad.so" "$work/bad.c" 2>/dev/null; then
     rc=0

@@ -276,6 +276,89 @@ TEST_F(CliTest, BadArgumentsAreUsageErrors) {
   }
 }
 
+// A trace line has a length limit: an input without newlines fails at once, naming the limit,
+// instead of being read into memory (`--trace /dev/zero` grew without end). The address space
+// is capped so that a regression fails (out of memory) rather than exhausting the machine.
+TEST_F(CliTest, TraceLinesHaveALengthLimit) {
+  const Result zero = run({"bash", "-c", "ulimit -v 1048576; exec \"$0\" buddy simulate --trace /dev/zero",
+                           MEMKIT_CLI_PATH});
+  EXPECT_EQ(zero.status, 2) << zero.err;
+  EXPECT_TRUE(contains(zero.err, "memkit: /dev/zero:1: line longer than 4096 bytes")) << zero.err;
+  // 4096 bytes are a line; 4097 are not, whatever ends them.
+  const std::string longest = "a x 0 #" + std::string(4096 - 7, '.');
+  const nlohmann::json j = simulate_json({"--pages", "16", "--max-order", "4"}, longest + "\nf x\n");
+  EXPECT_EQ(j["ops"], 2);
+  EXPECT_TRUE(contains(expect_trace_error("# ok\n" + longest + ".\nf x\n", 2), "4096 bytes"));
+  EXPECT_TRUE(contains(expect_trace_error("a x 0\n" + longest + "..", 2), "4096 bytes"));
+  EXPECT_TRUE(contains(expect_trace_error(std::string(1 << 20, 'a'), 1), "4096 bytes"));
+}
+
+// Every integer option of every subcommand: a value that overflows its type is an error echoing
+// what was typed (CLI11 alone clamped it: --ops 99999999999999999999 ran 9.2e18 operations), as
+// are a negative value for an unsigned option and a number that is not decimal.
+TEST_F(CliTest, IntegerOptionsRejectWhatDoesNotFit) {
+  const std::string huge = "99999999999999999999";
+  struct Case {
+    std::vector<std::string> args;
+    std::string echoed;
+  };
+  const std::vector<Case> cases = {
+      {{"buddy", "simulate", "--ops", huge}, huge},
+      {{"buddy", "simulate", "--pages", huge}, huge},
+      {{"buddy", "simulate", "--pages", "-" + huge}, "-" + huge},
+      {{"buddy", "simulate", "--max-order", "99999999999"}, "99999999999"},
+      {{"buddy", "simulate", "--every", huge}, huge},
+      {{"buddy", "simulate", "--seed", huge + "0"}, huge + "0"},
+      {{"buddy", "simulate", "--seed", "-1"}, "-1"},
+      {{"buddy", "simulate", "--pages", "0x10"}, "0x10"},
+      {{"buddy", "simulate", "--ops", "1e3"}, "1e3"},
+      {{"buddy", "simulate", "--ops", " 5"}, " 5"},
+      {{"bench", "--list", "--runs", huge}, huge},
+      {{"bench", "--list", "--threads", "4294967297"}, "4294967297"},
+      {{"bench", "--list", "--scale", "1e999"}, "1e999"},
+      {{"bench", "--list", "--scale", "inf"}, "inf"},
+      {{"vmstat", "0", huge}, huge},  // (an interval of 0 is an error too, found later)
+      {{"vmstat", "nan"}, "nan"},
+      {{"drop-caches", "4294967297"}, "4294967297"},
+      {{"ps", "-p", huge}, huge},
+  };
+  for (const Case& c : cases) {
+    const Result r = memkit(c.args);
+    const std::string what = c.args[c.args.size() - 2] + " " + c.args.back();
+    EXPECT_EQ(r.status, 2) << what << ": " << r.err;
+    EXPECT_EQ(r.out, "") << what;
+    EXPECT_TRUE(contains(r.err, c.echoed)) << what << ": " << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << what << ": " << r.err;
+  }
+  // Decimal, whatever the leading zeros (CLI11 alone read 010 as octal 8).
+  EXPECT_EQ(simulate_json({"--pages", "010", "--ops", "0"})["pages"], 10);
+  EXPECT_EQ(simulate_json({"--pages", "16", "--ops", "0", "--seed", "18446744073709551615"})["seed"],
+            18446744073709551615ull);
+}
+
+// Input echoed in a message reaches the terminal escaped: a trace line, a path or an argument
+// holding ESC or a newline is shown as \x1b and \n, on one line; UTF-8 text is kept.
+TEST_F(CliTest, MessagesEscapeTheInputTheyEcho) {
+  auto expect_one_clean_line = [](const Result& r, const std::string& shown) {
+    EXPECT_NE(r.status, 0);
+    EXPECT_TRUE(contains(r.err, shown)) << r.err;
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  };
+  expect_one_clean_line(memkit({"buddy", "simulate", "--trace", "-"}, "a x 0\n\x1b[2Jzz\n"),
+                        "<stdin>:2: unknown op '\\x1b[2Jzz'");
+  expect_one_clean_line(memkit({"buddy", "simulate", "--trace", "-"}, "a x\x1b\x07 0\nf x\x1b\x07\nf x\x1b\x07\n"),
+                        "<stdin>:3: second f of id 'x\\x1b\\x07'");
+  expect_one_clean_line(memkit({"buddy", "simulate", "--trace", "no\nsuch\x1b[1m"}),
+                        "cannot open no\\nsuch\\x1b[1m");
+  expect_one_clean_line(memkit({"bench", "--workloads", "w\x1b[31m\r"}),
+                        "unknown workload 'w\\x1b[31m\\r'");
+  expect_one_clean_line(memkit({"buddy", "simulate", "--no\x1b" "such"}), "--no\\x1bsuch");
+  expect_one_clean_line(memkit({"status", "1\n2"}), "\"1\\n2\"");
+  expect_one_clean_line(memkit({"buddy", "simulate", "--trace", "/nonexistent/d\xc3\xa9j\xc3\xa0\xc2\x9b"}),
+                        "/nonexistent/d\xc3\xa9j\xc3\xa0\\xc2\\x9b");  // C1 CSI escaped, é à kept
+}
+
 TEST_F(CliTest, ZeroOpsAndOrderZero) {
   const nlohmann::json j = simulate_json({"--pages", "5", "--max-order", "0", "--ops", "0"});
   EXPECT_EQ(j["free_blocks"], nlohmann::json({5}));

@@ -224,6 +224,28 @@ TEST(MallocReport, CountsCallsAndBytesInUse) {
   EXPECT_EQ(last.in_use_bytes, before.in_use_bytes);
 }
 
+// A thread whose only blocks are large has no ThreadCache: its blocks were counted in the
+// bytes in use but not in the calls (`memkit run --stats -- /bin/true` said "0 blocks (73728
+// bytes) in use": libstdc++'s emergency pool, its only block).
+TEST(MallocReport, BlocksOfAThreadWithOnlyLargeBlocksAreCounted) {
+  std::thread([] {
+    memkit::HeapReport before;
+    memkit::heap_report(&before);
+    void* big = mk_malloc(100000);  // 25 pages, no small block on this thread
+    ASSERT_NE(big, nullptr);
+    memkit::HeapReport during;
+    memkit::heap_report(&during);
+    EXPECT_EQ(during.allocations - before.allocations, 1u);
+    EXPECT_EQ(during.frees, before.frees);
+    EXPECT_EQ(during.in_use_bytes - before.in_use_bytes, 25u * 4096);
+    mk_free(big);
+    memkit::HeapReport after;
+    memkit::heap_report(&after);
+    EXPECT_EQ(after.frees - before.frees, 1u);
+    EXPECT_EQ(after.in_use_bytes, before.in_use_bytes);
+  }).join();
+}
+
 using MallocDeathTest = ::testing::Test;
 
 TEST(MallocDeathTest, FreeOfAStackPointerIsReported) {

@@ -167,6 +167,14 @@ void heap_report(HeapReport* out) {
   const ThreadStats large = thread_stats_total();  // kmalloc's page blocks
   out->allocations = large.allocs;
   out->frees = large.frees;
+  // thread_stats_total() sees the threads that have a ThreadCache (made by their first small
+  // block). This thread may have none: a program whose only block is large (a C program's
+  // sole malloc is often libstdc++'s 72 KiB emergency exception pool, made at load time) had
+  // its bytes in use counted but not its block ("0 blocks (73728 bytes) in use").
+  if (t_thread_cache == &g_no_thread_cache) {
+    out->allocations += std::atomic_ref<uint64_t>(t_thread_stats.allocs).load(std::memory_order_relaxed);
+    out->frees += std::atomic_ref<uint64_t>(t_thread_stats.frees).load(std::memory_order_relaxed);
+  }
   mk_page_stats s;
   mk_get_page_stats(&s);
   out->heap_bytes = s.used_bytes;
@@ -327,9 +335,9 @@ void write_report(int fd, bool json) {
             s.direct_mappings, s.direct_bytes, s.direct_cached, s.direct_cached_bytes);
     } else {
       w.add("memkit: heap report for PID %d (%s)\n", static_cast<int>(getpid()), program_name());
-      w.add("memkit:   calls: %llu allocations, %llu frees; %llu blocks (%zu bytes) in use now\n",
+      w.add("memkit:   calls: %llu allocations, %llu frees; %llu block%s (%zu bytes) in use now\n",
             static_cast<unsigned long long>(r.allocations), static_cast<unsigned long long>(r.frees),
-            static_cast<unsigned long long>(live), r.in_use_bytes);
+            static_cast<unsigned long long>(live), live == 1 ? "" : "s", r.in_use_bytes);
       w.add("memkit:   heap: peak %.1f MiB of pages for blocks (slabs, large blocks, metadata), "
             "%.1f MiB now; peak RSS %.1f MiB\n",
             mib(r.peak_heap_bytes), mib(r.heap_bytes), mib(r.peak_rss_bytes));

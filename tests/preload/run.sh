@@ -159,6 +159,30 @@ a = r["arenas"][0]
 check(len(a["nr_free"]) == len(a["unusable_index"]) == len(a["fragmentation_index"]) == 11, "arena orders")
 check(all(0 <= u <= 1 for u in a["unusable_index"]), "unusable index range")
 PY
+    # --json: memkit writes FILE once PROGRAM has exited; a report that cannot be written, or
+    # that PROGRAM never wrote, is an error (exit status 1 when PROGRAM's was 0; else PROGRAM's,
+    # its signal re-raised).
+    rc=0; err=$("$bin/memkit" run --json /dev/full -- /bin/true 2>&1) || rc=$?
+    [[ $rc == 1 ]] && grep -q "^memkit: run: cannot write the heap report to /dev/full: " <<<"$err" ||
+        fail "memkit run --json /dev/full: status $rc, message '$err'"
+    rc=0; err=$("$bin/memkit" run --json "$work/killed.json" -- /bin/bash -c 'kill -9 $$' 2>&1) || rc=$?
+    [[ $rc == 137 ]] && grep -q "^memkit: run: no heap report: /bin/bash was killed by signal 9" <<<"$err" ||
+        fail "memkit run --json of a killed program: status $rc, message '$err'"
+    rc=0; "$bin/memkit" run --json "$work/seven.json" -- /bin/bash -c 'exit 7' || rc=$?
+    [[ $rc == 7 ]] && /usr/bin/python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$work/seven.json" ||
+        fail "memkit run --json -- bash -c 'exit 7': status $rc, or no JSON in the file"
+    rc=0; "$bin/memkit" run --json "$work/none.json" -- no-such-program-memkit 2>/dev/null || rc=$?
+    [[ $rc == 127 ]] || fail "memkit run --json of a missing program: exit status $rc, want 127"
+    # Blocks and bytes in use count the same blocks: /bin/true's only one is large (libstdc++'s
+    # emergency pool, made before any small block), once counted in bytes but not in blocks.
+    rc=0; "$bin/memkit" run --json "$work/true.json" -- /bin/true || rc=$?
+    [[ $rc == 0 ]] && /usr/bin/python3 - "$work/true.json" <<'PY' || fail "memkit run --json -- /bin/true: blocks and bytes in use disagree"
+import json, sys
+r = json.load(open(sys.argv[1]))
+if (r["blocks_in_use"] == 0) != (r["bytes_in_use"] == 0) or r["blocks_in_use"] != r["allocations"] - r["frees"]:
+    print("report:", {k: v for k, v in r.items() if not isinstance(v, (list, dict))}, file=sys.stderr)
+    sys.exit(1)
+PY
     # Only PROGRAM reports, not its children (which inherit the options).
     n=$("$bin/memkit" run --stats -- /usr/bin/python3 -c \
         "import subprocess; subprocess.run(['/bin/echo', 'x'])" 2>&1 >/dev/null | grep -c " arenas (")

@@ -12,6 +12,7 @@
 // Output: a table of medians (time, then peak RSS) with memkit's ratio to the best peer per
 // workload and the geometric means, on stdout; runs.csv, summary.json and chart.svg (each
 // allocator's time and memory relative to the best on each workload) in --out DIR.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <spawn.h>
@@ -23,6 +24,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -38,6 +40,7 @@
 #include "command.h"
 #include "install_paths.h"
 #include "memkit/version.h"
+#include "number_arg.h"
 #include "svg_text.h"
 
 extern char** environ;
@@ -110,6 +113,61 @@ std::vector<std::string> split(const std::string& list) {
   return out;
 }
 
+// Why `path` cannot be an allocator for LD_PRELOAD ("" when it can): bad=/etc/passwd ran the
+// workloads on the C library's malloc under the name "bad". The test is the workloads' own way
+// of loading it: this binary runs again with LD_PRELOAD=path alone and MEMKIT_PRELOAD_PROBE=path,
+// and main() hands over to preload_probe() below, which checks that malloc is the library's. A
+// dlopen here would refuse libraries that LD_PRELOAD takes (jemalloc's static TLS) and run
+// their constructors in this process.
+std::string preload_problem(const std::string& path) {
+  if (path.find_first_of(": \t\n") != std::string::npos)
+    return "the path holds ':' or white space, which separate LD_PRELOAD entries";
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0)
+    throw internal_error(fmt::format("bench: pipe: {}", std::strerror(errno)));
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0 && std::strncmp(*e, "MEMKIT_PRELOAD_PROBE=", 21) != 0)
+      env.emplace_back(*e);
+  env.push_back("LD_PRELOAD=" + path);
+  env.push_back("MEMKIT_PRELOAD_PROBE=" + path);
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string self = "/proc/self/exe", arg0 = "memkit";
+  char* argv[] = {arg0.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  pid_t pid;
+  const int rc = posix_spawn(&pid, self.c_str(), &actions, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(err_pipe[1]);
+  if (rc != 0) {
+    close(err_pipe[0]);
+    throw internal_error(fmt::format("bench: {}: {}", self, std::strerror(rc)));
+  }
+  std::string said;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(err_pipe[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) said.append(buf, static_cast<size_t>(n));
+  close(err_pipe[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {};
+  // ld.so's "ERROR: ld.so: object 'P' from LD_PRELOAD cannot be preloaded (WHY): ignored."
+  const std::string ldso = "from LD_PRELOAD cannot be preloaded (";
+  if (const size_t at = said.find(ldso); at != std::string::npos) {
+    const size_t from = at + ldso.size();
+    return "the dynamic loader cannot preload it (" + said.substr(from, said.find("):", from) - from) + ")";
+  }
+  if (WIFSIGNALED(status)) return fmt::format("a program preloading it died of signal {}", WTERMSIG(status));
+  said = said.substr(0, said.find('\n'));
+  return said.empty() ? fmt::format("a program preloading it exited with status {}", WEXITSTATUS(status)) : said;
+}
+
 // NAME, or NAME=PATH for any other LD_PRELOAD allocator. A peer asked for by name that is not
 // installed is an error, unless the list is the default one (then it is skipped, with a note).
 std::vector<Allocator> resolve_allocators(const std::string& list, bool is_default) {
@@ -120,6 +178,7 @@ std::vector<Allocator> resolve_allocators(const std::string& list, bool is_defau
     a.name = item.substr(0, eq);
     if (eq != std::string::npos) {
       a.preload = item.substr(eq + 1);
+      if (a.name.empty()) throw usage_error(fmt::format("bench: '{}': no NAME before '='", item));
       if (access(a.preload.c_str(), R_OK) != 0)
         throw usage_error(fmt::format("bench: {}: {}", a.preload, std::strerror(errno)));
     } else if (a.name == "memkit") {
@@ -143,6 +202,11 @@ std::vector<Allocator> resolve_allocators(const std::string& list, bool is_defau
     }
     for (const Allocator& b : out)
       if (b.name == a.name) throw usage_error("bench: allocator '" + a.name + "' given twice");
+    if (!a.preload.empty()) {
+      if (const std::string why = preload_problem(a.preload); !why.empty())
+        throw usage_error(fmt::format("bench: {}: {} is not an allocator to preload: {}", a.name,
+                                      a.preload, why));
+    }
     out.push_back(a);
   }
   if (out.empty()) throw usage_error("bench: no allocator to run");
@@ -259,6 +323,16 @@ Run run_once(const Workload& w, const Allocator& a, int run_index, const std::st
     r.checksum = out.substr(at + 10);
     while (!r.checksum.empty() && (r.checksum.back() == '\n' || r.checksum.back() == ' '))
       r.checksum.pop_back();
+  }
+  // ld.so says so on stderr when it cannot preload the library, and runs the workload on the
+  // C library's malloc: then the run measured the wrong allocator.
+  if (const size_t said = err.find("from LD_PRELOAD cannot be preloaded");
+      !a.preload.empty() && said != std::string::npos) {
+    const size_t start = err.rfind('\n', said);
+    const size_t from = start == std::string::npos ? 0 : start + 1;
+    r.error = fmt::format("{} was not loaded: {}", a.preload,
+                          err.substr(from, err.find('\n', said) - from));
+    return r;
   }
   if (r.status != 0 || r.checksum.empty()) {
     std::string first = err.substr(0, err.find('\n'));
@@ -576,9 +650,11 @@ void bench(const Args& args) {
   write_file(args.out + "/chart.svg", chart_svg(s));
   fmt::print("\n{} runs; {}/runs.csv, summary.json and chart.svg written\n", runs.size(), args.out);
   if (!s.problems.empty()) {
-    std::string msg;
-    for (const auto& [w, what] : s.problems) msg += fmt::format("\n  {}: {}", w, what);
-    throw Failure(kExitInternal, "bench: runs failed or disagreed:" + msg);
+    // One line each; a run's first line of stderr may hold any byte.
+    std::fprintf(stderr, "memkit: bench: runs failed or disagreed:\n");
+    for (const auto& [w, what] : s.problems)
+      std::fprintf(stderr, "  %s: %s\n", printable(w).c_str(), printable(what).c_str());
+    throw Failure(kExitInternal, "");
   }
 }
 
@@ -586,14 +662,19 @@ void setup(CLI::App& sub) {
   auto args = std::make_shared<Args>();
   sub.add_option("--allocators", args->allocators,
                  "comma-separated: memkit, glibc, jemalloc, tcmalloc, mimalloc, or NAME=PATH of "
-                 "any LD_PRELOAD allocator (default: all five; peers not installed are skipped)")
+                 "any LD_PRELOAD allocator (default: all five; peers not installed are skipped); "
+                 "each must be a shared library that preloads and defines malloc")
       ->capture_default_str();
   sub.add_option("--workloads", args->workloads, "comma-separated workload names (default: all; see --list)");
-  sub.add_option("--runs", args->runs, "runs of each workload under each allocator")->capture_default_str();
+  sub.add_option("--runs", args->runs, "runs of each workload under each allocator")
+      ->capture_default_str()
+      ->transform(integer_arg<int>());
   sub.add_option("--threads", args->threads, "threads per workload (single-threaded ones ignore it)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->transform(integer_arg<int>());
   sub.add_option("--scale", args->scale, "amount of work per run, relative to the default")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(real_arg());
   sub.add_option("--out", args->out, "directory for runs.csv, summary.json and chart.svg")
       ->capture_default_str();
   sub.add_flag("--no-progress", args->no_progress, "no progress bar on stderr");
@@ -601,7 +682,10 @@ void setup(CLI::App& sub) {
   sub.footer(
       "Each run is a fresh process with LD_PRELOAD set to the allocator (none for glibc), "
       "allocators interleaved run by run; wall, user and system time and peak RSS come from "
-      "wait4. Every run of a workload must print the same checksum, or the bench exits 1.\n"
+      "wait4. Every run of a workload must print the same checksum, or the bench exits 1. "
+      "An allocator that is not a shared library defining malloc is a usage error (checked by "
+      "running memkit with it preloaded), and a run whose LD_PRELOAD the dynamic loader "
+      "refused is a failed run.\n"
       "Example: memkit bench --runs 5 --threads 2 --out bench-results");
   sub.callback([args] { bench(*args); });
 }
@@ -610,4 +694,34 @@ const Registration kBench{"bench", "benchmark memkit's malloc against glibc, jem
                           setup};
 
 }  // namespace cmd_bench_impl
+
+int preload_probe(const char* path) {
+  // malloc as the program sees it (the preloaded library comes first) must be the library's.
+  void* sym = dlsym(RTLD_DEFAULT, "malloc");
+  Dl_info info{};
+  char want[PATH_MAX], got[PATH_MAX];
+  if (realpath(path, want) == nullptr) {
+    std::fprintf(stderr, "%s\n", std::strerror(errno));
+    return 1;
+  }
+  if (sym != nullptr && dladdr(sym, &info) != 0 && info.dli_fname != nullptr &&
+      realpath(info.dli_fname, got) != nullptr && std::strcmp(want, got) == 0)
+    return 0;
+  // Mapped but not the malloc: a library that is no allocator. Not mapped: ld.so said why.
+  bool mapped = false;
+  if (FILE* maps = std::fopen("/proc/self/maps", "r")) {
+    char line[PATH_MAX + 128];
+    while (!mapped && std::fgets(line, sizeof line, maps) != nullptr) {
+      const char* slash = std::strchr(line, '/');
+      if (slash == nullptr) continue;
+      std::string file(slash);
+      if (!file.empty() && file.back() == '\n') file.pop_back();
+      mapped = file == want;
+    }
+    std::fclose(maps);
+  }
+  std::fprintf(stderr, "%s\n", mapped ? "it does not define malloc" : "it was not loaded into the program");
+  return 1;
+}
+
 }  // namespace memkit::cli

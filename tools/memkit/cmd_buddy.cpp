@@ -21,6 +21,7 @@
 #include "buddy_sim.h"
 #include "command.h"
 #include "memkit/fragmentation.hpp"
+#include "number_arg.h"
 #include "svg.h"
 #include "trace.h"
 #include "workload.h"
@@ -200,18 +201,23 @@ void simulate(const SimulateArgs& a, bool every_given) {
 
 void setup_simulate(CLI::App& sub) {
   auto args = std::make_shared<SimulateArgs>();
-  sub.add_option("--pages", args->pages, "pages in the range (4 KiB each; default 4096)");
+  sub.add_option("--pages", args->pages, "pages in the range (4 KiB each; default 4096)")
+      ->transform(integer_arg<int64_t>());
   sub.add_option("--max-order", args->max_order,
                  fmt::format("largest block order, 0..{} (default {})", kBuddyMaxSupportedOrder,
-                             kMaxPageOrder));
+                             kMaxPageOrder))
+      ->transform(integer_arg<int>());
   sub.add_option("--ops", args->ops,
-                 "operations of the random workload (default 100000; ignored with --trace)");
+                 "operations of the random workload (default 100000; ignored with --trace)")
+      ->transform(integer_arg<int64_t>());
   sub.add_option("--seed", args->seed,
-                 "seed of the random workload (default 1; ignored with --trace)");
+                 "seed of the random workload (default 1; ignored with --trace)")
+      ->transform(integer_arg<uint64_t>());
   sub.add_option("--trace", args->trace, "run the operations of FILE ('-': stdin) instead")
       ->option_text("FILE");
   CLI::Option* every =
-      sub.add_option("--every", args->every, "also report the state after every N operations");
+      sub.add_option("--every", args->every, "also report the state after every N operations")
+          ->transform(integer_arg<int64_t>());
   sub.add_flag("--json", args->json, "print one JSON object instead of text");
   sub.add_option("--svg", args->svg, "draw the final blocks of the range into FILE (SVG)")
       ->option_text("FILE");

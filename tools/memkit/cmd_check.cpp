@@ -91,7 +91,8 @@ std::string option_path(const std::string& path, const char* what) {
     argv.push_back(nullptr);
     execvp(argv[0], argv.data());
     const int err = errno;
-    std::fprintf(stderr, "memkit: check: %s: %s\n", args.command[0].c_str(), std::strerror(err));
+    std::fprintf(stderr, "memkit: check: %s: %s\n", printable(args.command[0]).c_str(),
+                 std::strerror(err));
     _exit(err == ENOENT ? 127 : 126);
   }
   close(ready[1]);
@@ -111,7 +112,7 @@ std::string option_path(const std::string& path, const char* what) {
     std::fprintf(stderr,
                  "memkit: check: %s did not load libmemkit-checked.so (a static or setuid "
                  "program?): nothing was checked\n",
-                 args.command[0].c_str());
+                 printable(args.command[0]).c_str());
     if (code == 0) code = 1;
   }
   throw Failure(code, "");

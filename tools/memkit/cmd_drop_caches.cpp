@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "number_arg.h"
 #include "free_view.h"
 #include "inspect/meminfo.h"
 #include "view.h"
@@ -97,7 +98,8 @@ void setup(CLI::App& sub) {
   auto args = std::make_shared<DropArgs>();
   add_view_options(sub, args->view);
   sub.add_option("value", args->value, "1: page cache, 2: dentries and inodes, 3: both")
-      ->required();
+      ->required()
+      ->transform(integer_arg<int>());
   sub.footer("Root only. Syncs first, then writes VALUE to /proc/sys/vm/drop_caches (with "
              "--proc-root DIR: DIR/proc/sys/vm/drop_caches). Dropping caches costs I/O later; "
              "it is for measurements, not for freeing memory.");

@@ -23,6 +23,7 @@
 
 #include "address_space.h"
 #include "command.h"
+#include "number_arg.h"
 #include "inspect/maps.h"
 #include "inspect/scan.h"
 #include "inspect/status.h"
@@ -225,7 +226,8 @@ void setup(CLI::App& sub) {
   sub.add_option("--sort", args->sort, "rss, pss (default), uss or swap; largest first")
       ->option_text("KEY");
   sub.add_option("-p,--pid", args->pids, "only these processes (an error if one cannot be read)")
-      ->option_text("PID...");
+      ->option_text("PID...")
+      ->transform(integer_arg<int>());
   sub.footer(
       "From /proc/PID/smaps_rollup, as smem computes them: RSS = Rss, PSS = Pss (each page\n"
       "divided among the processes mapping it), USS = Private_Clean + Private_Dirty (what the\n"

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "number_arg.h"
 #include "inspect/vmstat.h"
 #include "view.h"
 
@@ -143,8 +144,10 @@ void setup(CLI::App& sub) {
   add_view_options(sub, args->view);
   auto* interval = sub.add_option("interval", args->interval,
                                   "seconds between lines (fractions allowed); without it, one "
-                                  "line since boot");
-  auto* count = sub.add_option("count", args->count, "number of lines in all (default: forever)");
+                                  "line since boot")
+                       ->check(real_arg());
+  auto* count = sub.add_option("count", args->count, "number of lines in all (default: forever)")
+                    ->transform(integer_arg<int64_t>());
   count->needs(interval);
   sub.footer(
       R"(Columns: r b = procs running, blocked (/proc/stat); swpd = SwapTotal - SwapFree,

@@ -12,11 +12,14 @@
 //
 // main.cpp creates the subcommands in name order and calls each setup. A callback that meets
 // bad input throws memkit::cli::Failure (usage_error: exit status 2); anything else thrown is
-// an internal error (exit status 1). main prints the message as one "memkit: ..." line.
+// an internal error (exit status 1). main prints the message as one "memkit: ..." line, passed
+// through printable(): whatever input a message echoes (a path, an argument, a trace line),
+// its control characters reach the terminal escaped, never raw.
 #pragma once
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace CLI {
@@ -43,6 +46,16 @@ inline Failure usage_error(const std::string& message) { return Failure(kExitUsa
 inline Failure internal_error(const std::string& message) {
   return Failure(kExitInternal, message);
 }
+
+/// `text` safe to print on a terminal, on one line: a backslash, the control characters (C0,
+/// DEL and the C1 range U+0080..U+009F) and bytes that are not UTF-8 are escaped as \\, \n,
+/// \t, \r or \xNN; everything else, UTF-8 included, is kept.
+std::string printable(std::string_view text);
+
+/// `memkit bench`'s check of an allocator (cmd_bench.cpp): main() calls it, and nothing else,
+/// when MEMKIT_PRELOAD_PROBE=PATH is set, in a copy of memkit run with LD_PRELOAD=PATH. Returns
+/// the exit status: 0 if malloc is PATH's, 1 after one line on stderr saying why not.
+int preload_probe(const char* path);
 
 struct Command {
   const char* name;

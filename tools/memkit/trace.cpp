@@ -97,11 +97,25 @@ class Parser {
 
 std::variant<Trace, TraceError> parse_trace(std::istream& in, unsigned max_order) {
   Parser parser(max_order);
-  std::string text;
-  for (size_t line = 1; std::getline(in, text); ++line) {
-    if (std::string message = parser.add(text, line); !message.empty()) {
+  // Room for one byte more than a line may hold, and getline's terminating NUL: a longer line
+  // stops getline with the buffer full (failbit), or fits with a length above the limit.
+  std::vector<char> buf(kMaxTraceLine + 2);
+  for (size_t line = 1;; ++line) {
+    in.getline(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.bad()) break;  // a read error: the caller reports it
+    const auto extracted = static_cast<size_t>(in.gcount());  // with the '\n' if one was read
+    if (extracted == 0 && in.fail()) break;  // end of input (or a read error: the caller checks)
+    const bool cut = in.fail() && !in.eof();  // the buffer filled before a newline
+    const size_t length = in.eof() || cut ? extracted : extracted - 1;
+    if (cut || length > kMaxTraceLine) {
+      return TraceError{line, fmt::format("line longer than {} bytes (the limit of a trace line)",
+                                          kMaxTraceLine)};
+    }
+    if (std::string message = parser.add(std::string_view(buf.data(), length), line);
+        !message.empty()) {
       return TraceError{line, std::move(message)};
     }
+    if (in.eof()) break;
   }
   return parser.finish();
 }

@@ -8,8 +8,10 @@
 // Fields are separated by whitespace; ID is any token without whitespace or '#'; '#' starts a
 // comment (whole line or trailing); blank lines are ignored. The whole trace is checked before
 // anything runs: an unknown op, missing or extra fields, an ORDER that is not a non-negative
-// integer or is above max_order, an `a` of an ID that is live, an `f` of an ID no `a` named, or
-// a second `f` of an ID is an error naming the line. An ID may be reused once it is freed.
+// integer or is above max_order, an `a` of an ID that is live, an `f` of an ID no `a` named, a
+// second `f` of an ID, or a line longer than kMaxTraceLine bytes is an error naming the line.
+// An ID may be reused once it is freed. A line is never read beyond kMaxTraceLine + 1 bytes, so
+// an input without newlines (`--trace /dev/zero`) fails at once instead of filling memory.
 //
 // Whether an allocation succeeds is not known here: the simulator counts a failed `a` and skips
 // the `f` of that ID.
@@ -22,6 +24,9 @@
 #include <vector>
 
 namespace memkit::cli {
+
+/// The longest trace line, in bytes without the newline.
+inline constexpr size_t kMaxTraceLine = 4096;
 
 struct TraceOp {
   enum class Kind { kAlloc, kFree };
