@@ -132,6 +132,18 @@ TEST_F(DoubleFreeDeathTest, ReallocOfAFreedBlock) {
       report("mk_krealloc", 32, "in this thread's magazine"));
 }
 
+TEST_F(DoubleFreeDeathTest, ReallocOfAFreedLargeBlock) {
+  // A freed large block of up to 64 KiB waits in this thread's cache of large blocks, still
+  // allocated in the page heap: realloc must not take it for a live one.
+  EXPECT_DEATH(
+      {
+        void* p = mk_malloc(40000);
+        mk_free(p);
+        mk_realloc(p, 100000);
+      },
+      "memkit: ERROR: double-free mk_realloc 0x[0-9a-f]+ the block is already free");
+}
+
 // ---- no false positives ----
 
 // A block's first word may hold anything, the free key's value too: such a block is found

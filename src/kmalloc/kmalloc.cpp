@@ -334,6 +334,13 @@ void* krealloc(const void* p, size_t size, unsigned gfp, const char* caller) {
   // A freed class object must not be resized (nor used, nor freed again): its first word
   // holds the free key, and the slab layer says whether it is really free.
   if (MK_UNLIKELY(*reinterpret_cast<const uintptr_t*>(p) == g_free_key)) krealloc_check_freed(p, caller);
+  if (fast_index_of(p) == 0) {
+    // A large block: freed but kept in this thread's cache of large blocks, it is still
+    // allocated in the page heap (ksize took it), and its head descriptor says it is free.
+    const PageDesc* head = g_heap->page_desc(p);
+    if (MK_UNLIKELY(head != nullptr && (head->flags & kPageLargeCached)))
+      report_fatal("double-free", caller, p, "the block is already free");
+  }
   if (size <= old) {
     size_t usable = 0;  // stays 0 if the block must move
     if (old <= kMaxSize) {

@@ -167,7 +167,6 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
   red_left_ = g.red_left;
   red_right_ = g.red_right;
   obj_offset_ = g.obj_offset;
-  key_offset_ = g.key_offset;
   key_delta_ = static_cast<ptrdiff_t>(g.key_offset) - static_cast<ptrdiff_t>(g.obj_offset);
   free_offset_ = g.free_offset;
   size_ = g.slot_size;

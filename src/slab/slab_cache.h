@@ -24,7 +24,7 @@
 // descriptor, see slab_page.h):
 //
 //   | colour | obj 0 | obj 1 | ... | obj n-1 | leftover - colour |
-//   each obj slot = size bytes:  [red zone L][object][free pointer?][red zone R][pad]
+//   each obj slot = size bytes:  [red zone L][object][red zone R][free words?][pad]
 //
 // A free object carries two words (its "free words"): the free key (g_free_key, a per-process
 // random secret) and, on a slab's free list, the link to the next free object. They overlay the
@@ -100,7 +100,7 @@ struct SlabCacheStats {
 /// A cache's layout, which follows from its parameters alone (SlabCache::geometry).
 struct SlabGeometry {
   size_t align;          // the objects' alignment (at least 8)
-  size_t slot_size;      // object + red zones + free pointer + padding (slabinfo's objsize)
+  size_t slot_size;      // object + red zones + free words + padding (slabinfo's objsize)
   size_t obj_offset;     // the object's start within its slot (after the left red zone)
   size_t key_offset;     // where the free key lives within the slot (a free object's first
                          // free word)
@@ -240,8 +240,7 @@ class SlabCache {
   size_t size_ = 0;             // slot size
   size_t align_ = 0;
   size_t obj_offset_ = 0;       // object start within its slot (after the left red zone)
-  size_t key_offset_ = 0;       // where the free key lives within the slot
-  ptrdiff_t key_delta_ = 0;     // key_offset_ - obj_offset_: the key's word from the object
+  ptrdiff_t key_delta_ = 0;     // the free key's offset in the slot - obj_offset_
   size_t free_offset_ = 0;      // where the free pointer lives within the slot
   size_t red_left_ = 0;         // bytes of left red zone
   size_t red_right_ = 0;        // bytes of right red zone (after object [+ free pointer])
