@@ -125,12 +125,13 @@ TEST(Slab, HwcacheAlign20BytesGives32ByteSlots) {
   EXPECT_EQ(mk_cache_destroy(c), 0);
 }
 
-TEST(Slab, TinyObjectsTakeOneWord) {
-  // An object smaller than a pointer still needs room for the free pointer, but no more.
-  for (size_t size = 1; size <= 8; ++size) {
+TEST(Slab, TinyObjectsTakeTwoWords) {
+  // An object smaller than two pointers still needs room for the free words (the free key and
+  // the free pointer), but no more.
+  for (size_t size = 1; size <= 16; ++size) {
     mk_cache_t* c = mk_cache_create("tiny", size, 0, 0, nullptr);
     ASSERT_NE(c, nullptr);
-    EXPECT_EQ(row_of("tiny").objsize, 8u) << "size " << size;
+    EXPECT_EQ(row_of("tiny").objsize, 16u) << "size " << size;
     std::vector<void*> v = alloc_n(c, 1000);
     std::set<void*> distinct(v.begin(), v.end());
     EXPECT_EQ(distinct.size(), v.size());
@@ -159,7 +160,7 @@ TEST(Slab, SlabOrderBoundsWaste) {
     const SlabinfoRow r = row_of("order_test");
     const size_t slab = slab_bytes_of(r);
     ASSERT_GE(r.objsize, size);
-    ASSERT_LT(r.objsize, size + 8);
+    ASSERT_LT(r.objsize, std::max<size_t>(size, 16) + 8);  // 16: the free words
     ASSERT_GE(r.objperslab, 1u);
     EXPECT_EQ(r.objperslab, slab / r.objsize);
     EXPECT_TRUE(r.pagesperslab >= 1 && (r.pagesperslab & (r.pagesperslab - 1)) == 0);
@@ -211,7 +212,8 @@ TEST(Slab, NoHeaderInFrontOfObjects) {
     const SlabinfoRow r = row_of("nohdr");
     if (k.flags == 0) {
       const size_t a = expected_align(k.size, k.align, 0);
-      EXPECT_EQ(r.objsize, (k.size + a - 1) / a * a);
+      // The object rounded up to its alignment, and at least the two free words (16 bytes).
+      EXPECT_EQ(r.objsize, std::max<size_t>((k.size + a - 1) / a * a, 16));
     }
     const size_t slab = slab_bytes_of(r);
     // Enough for three whole slabs whatever the magazine batches leave behind.
@@ -268,9 +270,10 @@ std::vector<size_t> first_offsets_in_creation_order(const std::vector<uintptr_t>
 }
 
 TEST(Slab, ColouringCyclesThroughTheLeftover) {
-  // Bonwick's example (200-byte objects, 8-byte alignment) with a ctor, so the free pointer
-  // follows the object (208-byte slots: 19 per page, 144 bytes left: colours 0, 8, ..., 144),
-  // and the same with 32-byte alignment (224-byte slots, 18 per page, colours 0, 32, 64).
+  // Bonwick's example (200-byte objects, 8-byte alignment) with a ctor, so the free words (key
+  // and pointer) follow the object (216-byte slots: 18 per page, 208 bytes left: colours 0, 8,
+  // ..., 208), and the same with 32-byte alignment (224-byte slots, 18 per page, colours 0, 32,
+  // 64).
   for (size_t align : {size_t{8}, size_t{32}}) {
     SCOPED_TRACE(testing::Message() << "align " << align);
     std::vector<uintptr_t> log;
@@ -282,8 +285,8 @@ TEST(Slab, ColouringCyclesThroughTheLeftover) {
     const size_t leftover = kPage - r.objperslab * r.objsize;
     const size_t colours = leftover / align + 1;
     if (align == 8) {
-      EXPECT_EQ(r.objsize, 208u);
-      EXPECT_EQ(colours, 19u);
+      EXPECT_EQ(r.objsize, 216u);
+      EXPECT_EQ(colours, 27u);
     } else {
       EXPECT_EQ(r.objsize, 224u);
       EXPECT_EQ(colours, 3u);

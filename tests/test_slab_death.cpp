@@ -5,14 +5,19 @@
 //
 // Frees go to the calling thread's magazine first, and objects come back LIFO, so a write
 // after free is caught when the object is handed out again: alloc right after the free.
-// Objects reach their slab's free list (where the cheap double-free checks live) only through
-// mk_cache_shrink, which flushes this thread's magazines and the depot.
+// Objects reach their slab's free list only through mk_cache_shrink (which flushes this
+// thread's magazines and the depot) or when the depot overflows. A double free is caught
+// wherever the object waits (the free key, src/slab/slab_cache.h): this thread's magazine,
+// another thread's, the depot, its slab's free list.
 #include <stdint.h>
 #include <stdlib.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "memkit/memkit.h"
@@ -198,21 +203,113 @@ TEST_F(SlabDeathTest, DoubleFreeAfterOtherFrees) {
       report("double-free", "mk_cache_free", "df_later", 40, "the object is already free"));
 }
 
-TEST_F(SlabDeathTest, DoubleFreeSeenByTheSlab) {
-  // No debugging flags: the magazine takes the second free, but when both copies reach the
-  // slab (shrink) the slab's cheap checks refuse the second.
+// No debugging flags from here on: the free key alone.
+
+TEST_F(SlabDeathTest, DoubleFreeRightAway) {
   EXPECT_DEATH(
       {
         mk_cache_t* c = make("df_plain", 64, 0);
-        void* keep = mk_cache_alloc(c, 0);
         void* p = mk_cache_alloc(c, 0);
         mk_cache_free(c, p);
         mk_cache_free(c, p);
-        mk_cache_shrink(c);
-        mk_cache_free(c, keep);
       },
       report("double-free", "mk_cache_free", "df_plain", 64,
-             "the object is already free in its slab"));
+             "the object is already free \\(in this thread's magazine\\)"));
+}
+
+TEST_F(SlabDeathTest, DoubleFreeInTheDepot) {
+  // 64-byte objects, 64 to a magazine: p and 150 other frees fill the loaded magazine, then
+  // the previous one, and p's magazine goes to the depot.
+  EXPECT_DEATH(
+      {
+        mk_cache_t* c = make("df_depot", 64, 0);
+        std::vector<void*> v;
+        for (int i = 0; i < 200; ++i) v.push_back(mk_cache_alloc(c, 0));
+        mk_cache_free(c, v[0]);
+        for (int i = 1; i <= 150; ++i) mk_cache_free(c, v[i]);
+        mk_cache_free(c, v[0]);
+      },
+      report("double-free", "mk_cache_free", "df_depot", 64,
+             "the object is already free \\(in the depot\\)"));
+}
+
+TEST_F(SlabDeathTest, DoubleFreeOnTheSlabsFreeList) {
+  // The object goes back to its slab (shrink); a live neighbour keeps the slab.
+  EXPECT_DEATH(
+      {
+        mk_cache_t* c = make("df_slab", 64, 0);
+        void* keep = mk_cache_alloc(c, 0);
+        std::vector<void*> v;
+        for (int i = 0; i < 10; ++i) v.push_back(mk_cache_alloc(c, 0));
+        for (void* p : v) mk_cache_free(c, p);
+        mk_cache_shrink(c);
+        mk_cache_free(c, v[4]);  // not the head of the free list
+        mk_cache_free(c, keep);
+      },
+      report("double-free", "mk_cache_free", "df_slab", 64,
+             "the object is already free \\(on its slab's free list\\)"));
+}
+
+TEST_F(SlabDeathTest, DoubleFreeAfterTheDepotOverflowed) {
+  // Enough other frees that p goes back to its slab without a shrink: the depot keeps at most
+  // 64 full magazines (64 objects each here), and when it is full the magazine put last before
+  // a new one goes back to the slabs. So: 4500 frees fill the depot, p's magazine goes in on
+  // top, and the next one pushes it out.
+  EXPECT_DEATH(
+      {
+        mk_cache_t* c = make("df_overflow", 64, 0);
+        std::vector<void*> v;
+        for (int i = 0; i < 4751; ++i) v.push_back(mk_cache_alloc(c, 0));
+        for (int i = 1; i <= 4500; ++i) mk_cache_free(c, v[i]);
+        mk_cache_free(c, v[0]);
+        for (int i = 4501; i <= 4750; ++i) mk_cache_free(c, v[i]);
+        mk_cache_free(c, v[0]);
+      },
+      report("double-free", "mk_cache_free", "df_overflow", 64,
+             "the object is already free \\(on its slab's free list\\)"));
+}
+
+TEST_F(SlabDeathTest, DoubleFreeFromAnotherThread) {
+  // Another thread frees p and stays (p is in its magazine); this thread frees p again.
+  EXPECT_DEATH(
+      {
+        mk_cache_t* c = make("df_thread", 64, 0);
+        void* p = mk_cache_alloc(c, 0);
+        std::atomic<bool> freed{false};
+        std::thread t([&] {
+          mk_cache_free(c, p);
+          freed.store(true);
+          for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+        });
+        t.detach();
+        while (!freed.load()) std::this_thread::yield();
+        mk_cache_free(c, p);
+      },
+      report("double-free", "mk_cache_free", "df_thread", 64,
+             "the object is already free \\(in another thread's magazine\\)"));
+  // The same once that thread has exited: its magazines went to the depot.
+  EXPECT_DEATH(
+      {
+        mk_cache_t* c = make("df_exited", 64, 0);
+        void* p = mk_cache_alloc(c, 0);
+        std::thread([&] { mk_cache_free(c, p); }).join();
+        mk_cache_free(c, p);
+      },
+      report("double-free", "mk_cache_free", "df_exited", 64,
+             "the object is already free \\(in the depot\\)"));
+}
+
+TEST_F(SlabDeathTest, DoubleFreeOfAnObjectWithACtor) {
+  // The free words follow the object (it keeps its constructed state): the key is there too.
+  EXPECT_DEATH(
+      {
+        mk_cache_t* c = mk_cache_create("df_ctor", 40, 0, 0, [](void* o) { std::memset(o, 7, 40); });
+        void* p = mk_cache_alloc(c, 0);
+        mk_cache_free(c, p);
+        mk_cache_free(c, p);
+      },
+      report("double-free", "mk_cache_free", "df_ctor", 40,
+             "the object is already free \\(in this thread's magazine\\)"));
 }
 
 // ---- invalid frees ----
@@ -296,8 +393,8 @@ TEST_F(SlabDeathTest, PointerNotFromAnyCache) {
 // ---- a corrupted free list ----
 
 TEST_F(SlabDeathTest, FreePointerOverwritten) {
-  // No POISON, no ctor: the free pointer overlays the object. Put the object on its slab's
-  // free list (shrink), clobber the pointer, and let the slab hand out objects.
+  // No POISON, no ctor: the free words (key, pointer) overlay the object. Put the object on its
+  // slab's free list (shrink), clobber the pointer, and let the slab hand out objects.
   EXPECT_DEATH(
       {
         mk_cache_t* c = make("freelist_cache", 64, 0);
@@ -305,12 +402,32 @@ TEST_F(SlabDeathTest, FreePointerOverwritten) {
         auto* p = static_cast<uint64_t*>(mk_cache_alloc(c, 0));
         mk_cache_free(c, p);
         mk_cache_shrink(c);
-        p[0] = 0x4141414141414141ULL;
+        p[1] = 0x4141414141414141ULL;
         for (int i = 0; i < 100; ++i) mk_cache_alloc(c, 0);
         mk_cache_free(c, keep);
       },
       report("slab-corruption", "mk_cache_alloc", "freelist_cache", 64,
              "free list pointer overwritten"));
+}
+
+TEST_F(SlabDeathTest, OverflowIntoAFreeObject) {
+  // The object in front overflows by 16 bytes into a free object on the slab's free list: the
+  // next allocation that reaches it reports it rather than following its link.
+  EXPECT_DEATH(
+      {
+        mk_cache_t* c = make("overflow_cache", 64, 0);
+        void* a = mk_cache_alloc(c, 0);
+        void* b = mk_cache_alloc(c, 0);
+        char* low = static_cast<char*>(std::min(a, b));
+        char* high = static_cast<char*>(std::max(a, b));
+        if (high != low + 64) abort();  // neighbours in a fresh slab
+        mk_cache_free(c, high);
+        mk_cache_shrink(c);  // high goes back to the slab; low keeps the slab
+        std::memset(low, 0x41, 64 + 16);
+        for (int i = 0; i < 100; ++i) mk_cache_alloc(c, 0);
+      },
+      report("slab-corruption", "mk_cache_alloc", "overflow_cache", 64,
+             "free object overwritten \\(its free key\\)"));
 }
 
 // Not a death: the same sequences without the bug survive (the tests above are not vacuous).
@@ -324,6 +441,35 @@ TEST(SlabNoDeath, CorrectUseSurvives) {
   mk_cache_shrink(c);
   void* q = mk_cache_alloc(c, 0);
   mk_cache_free(c, q);
+  EXPECT_EQ(mk_cache_destroy(c), 0);
+}
+
+// A live object whose first word holds the free key's value (a program may store anything):
+// the free finds it nowhere free and goes on, in every place a free object can wait.
+TEST(SlabNoDeath, AnObjectHoldingTheKeyIsNotTakenForAFreeOne) {
+  mk_cache_t* c = make("key_holder", 64, 0);
+  void* p = mk_cache_alloc(c, 0);
+  mk_cache_free(c, p);
+  const uint64_t key = *static_cast<uint64_t*>(p);  // a free object's first word
+  void* q = mk_cache_alloc(c, 0);
+  ASSERT_EQ(q, p);
+  EXPECT_EQ(*static_cast<uint64_t*>(q), 0u) << "allocation clears the key";
+  std::vector<void*> v;
+  for (int i = 0; i < 5000; ++i) v.push_back(mk_cache_alloc(c, 0));
+  for (void* o : v) *static_cast<uint64_t*>(o) = key;
+  *static_cast<uint64_t*>(q) = key;
+  mk_cache_free(c, q);  // nothing free anywhere but on slabs
+  for (void* o : v) mk_cache_free(c, o);  // each goes on while the magazines and depot fill
+  for (int i = 0; i < 5000; ++i) {
+    void* o = mk_cache_alloc(c, 0);
+    ASSERT_NE(o, nullptr);
+    *static_cast<uint64_t*>(o) = key;
+    v[static_cast<size_t>(i)] = o;
+  }
+  std::thread([&] {
+    for (void* o : v) mk_cache_free(c, o);  // another thread, with this one's magazines full
+  }).join();
+  mk_cache_shrink(c);
   EXPECT_EQ(mk_cache_destroy(c), 0);
 }
 

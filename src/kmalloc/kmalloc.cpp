@@ -61,8 +61,11 @@ void init_once() {
     // and marks its slab pages with the same number (PageDesc::slab_id), for the fast paths
     // in kmalloc.h.
     const unsigned index = class_index(c);
+    // The fast paths in kmalloc.h find the free key in an object's first word (key_delta 0:
+    // no ctor, no debug flags).
     if (cache->init(&heap, name, size_class::class_size(c), size_class::class_align(c, page), 0,
-                    nullptr, index, static_cast<uint8_t>(index)) != 0) {
+                    nullptr, index, static_cast<uint8_t>(index)) != 0 ||
+        cache->key_delta() != 0) {
       // Cannot happen (the indices are reserved for kmalloc, the sizes valid); should it,
       // kmalloc stays unavailable (ENOMEM) rather than half made.
       cache->~SlabCache();
@@ -223,6 +226,13 @@ MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller)
   bg_purge::at_safe_point();  // no lock held here
 }
 
+// A key hit on realloc's block: a double free if p is a class object that is free.
+MK_SLOW_PATH void krealloc_check_freed(const void* p, const char* caller) {
+  PageDesc* slab = SlabCache::slab_of(g_heap, p);
+  if (slab == nullptr) return;  // a large block: its own checks (ksize) passed
+  slab_page::cache(slab)->check_double_free(slab, p, caller);
+}
+
 }  // namespace
 
 // ---- allocation ----
@@ -321,6 +331,16 @@ void* krealloc(const void* p, size_t size, unsigned gfp, const char* caller) {
   }
   const size_t old = ksize(p, caller);  // also refuses what kmalloc did not hand out
   char* const block = static_cast<char*>(const_cast<void*>(p));
+  // A freed class object must not be resized (nor used, nor freed again): its first word
+  // holds the free key, and the slab layer says whether it is really free.
+  if (MK_UNLIKELY(*reinterpret_cast<const uintptr_t*>(p) == g_free_key)) krealloc_check_freed(p, caller);
+  if (fast_index_of(p) == 0) {
+    // A large block: freed but kept in this thread's cache of large blocks, it is still
+    // allocated in the page heap (ksize took it), and its head descriptor says it is free.
+    const PageDesc* head = g_heap->page_desc(p);
+    if (MK_UNLIKELY(head != nullptr && (head->flags & kPageLargeCached)))
+      report_fatal("double-free", caller, p, "the block is already free");
+  }
   if (size <= old) {
     size_t usable = 0;  // stays 0 if the block must move
     if (old <= kMaxSize) {

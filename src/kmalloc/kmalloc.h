@@ -67,7 +67,9 @@ MK_FAST_PATH void* kmalloc_pop(unsigned index, Slow slow) {
   if (MK_UNLIKELY(rounds == 0)) return slow();
   cc.rounds = rounds - 1;
   ++cc.allocs;
-  return cc.loaded->slots[rounds - 1];
+  void* obj = cc.loaded->slots[rounds - 1];
+  *static_cast<uintptr_t*>(obj) = 0;  // the free key's word (slab_cache.h): in use now
+  return obj;
 }
 
 /// size bytes (at least; mk_ksize tells how many), or nullptr with errno = ENOMEM.
@@ -122,7 +124,10 @@ void* kmalloc_pages(size_t npages, size_t align, unsigned gfp);
 ///
 /// The fast path reads p's page descriptor and pushes p on the magazine of the cache it names,
 /// without testing slab_id: on a page that is not a kmalloc slab's it is 0, and first[0] is
-/// the sentinel, whose magazine has no room, so the slow path sorts it out.
+/// the sentinel, whose magazine has no room, so the slow path sorts it out. Only then, p known
+/// to start an object of a live kmalloc slab, its first word is read: the free key there
+/// (g_free_key, see slab_cache.h) sends the free to the slow path, which looks for p among the
+/// free objects and reports a double free if it finds it; otherwise the key is written.
 MK_FAST_PATH void kfree(const void* p, const char* caller) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(p);
   if (MK_LIKELY(fast_arena::contains(a))) {
@@ -130,9 +135,12 @@ MK_FAST_PATH void kfree(const void* p, const char* caller) {
     if (MK_LIKELY(fast_is_object_start(d, a))) {
       CpuCache& cc = t_thread_cache->first[d->slab_id];
       const uint32_t rounds = cc.rounds;
-      if (MK_LIKELY(rounds < cc.capacity)) {
+      uintptr_t* key = reinterpret_cast<uintptr_t*>(a);
+      const uintptr_t k = g_free_key;
+      if (MK_LIKELY(rounds < cc.capacity) && MK_LIKELY(*key != k)) {
+        *key = k;
         cc.loaded->slots[rounds] = const_cast<void*>(p);
-        cc.rounds = rounds + 1;
+        ++cc.rounds;  // one add to memory: rounds is not needed again
         ++cc.frees;
         return;
       }

@@ -246,6 +246,41 @@ __attribute__((no_sanitize("thread"))) MagazineSnapshot magazine_snapshot(const 
   return snap;
 }
 
+namespace {
+
+// Whether p is among the first `rounds` slots of m (racy reads of another thread's magazine:
+// rounds is bounded by the capacity, so a torn count reads no further than the magazine).
+__attribute__((no_sanitize("thread"))) bool magazine_holds(const Magazine* m, uint32_t rounds,
+                                                           const void* p) {
+  const uint32_t n = rounds < m->capacity ? rounds : m->capacity;
+  for (uint32_t i = 0; i < n; ++i)
+    if (m->slots[i] == p) return true;
+  return false;
+}
+
+}  // namespace
+
+// Other threads' CpuCaches are read as magazine_snapshot reads them. Their magazines cannot be
+// freed meanwhile: magazines are freed only under the cache lock, held here.
+__attribute__((no_sanitize("thread"))) const char* magazine_find_free(SlabCache* cache,
+                                                                      const PageDesc* slab,
+                                                                      const void* p) {
+  LockGuard guard(&g_threads_lock);
+  LockGuard cache_guard(&cache->lock_);
+  for (ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
+    CpuCache* chunk = std::atomic_ref<CpuCache*>(tc->chunks[cache->index() / kCpuCacheChunk])
+                          .load(std::memory_order_acquire);
+    if (chunk == g_no_cpu_caches.data()) continue;
+    const CpuCache& cc = chunk[cache->index() % kCpuCacheChunk];
+    const Magazine* previous = cc.previous;
+    if (magazine_holds(cc.loaded, cc.rounds, p) || magazine_holds(previous, previous->rounds, p))
+      return tc == t_thread_cache ? "in this thread's magazine" : "in another thread's magazine";
+  }
+  for (const Magazine* m = cache->depot_full_; m != nullptr; m = m->next)
+    if (magazine_holds(m, m->rounds, p)) return "in the depot";
+  return cache->on_free_list_locked(slab, p) ? "on its slab's free list" : nullptr;
+}
+
 unsigned magazine_capacity_for(size_t size) {
   if (size <= 256) return 64;
   if (size <= 2048) return 32;

@@ -179,5 +179,9 @@ struct MagazineSnapshot {
 MagazineSnapshot magazine_snapshot(const SlabCache* cache);
 /// Magazine capacity for objects of `size` bytes.
 unsigned magazine_capacity_for(size_t size);
+/// SlabCache::find_free for a cache with magazines: under the thread-list lock and the cache
+/// lock, looks for p in every live thread's two magazines (read racily: exact when their
+/// threads do not use p meanwhile), the depot's full magazines, and the free list of `slab`.
+const char* magazine_find_free(SlabCache* cache, const PageDesc* slab, const void* p);
 
 }  // namespace memkit

@@ -16,6 +16,9 @@
 #include "slab/slab_page.h"
 
 namespace memkit {
+
+uintptr_t g_free_key = 0;
+
 namespace {
 
 constexpr uint8_t kPoisonInuse = 0x5a;  // POISON_INUSE: allocated, not yet written
@@ -34,6 +37,14 @@ struct LockGuard {
   LockGuard& operator=(const LockGuard&) = delete;
   pthread_mutex_t* m_;
 };
+
+pthread_once_t g_free_key_once = PTHREAD_ONCE_INIT;
+
+void make_free_key() {
+  uintptr_t key = 0;
+  while (key == 0) os::random_bytes(&key, sizeof key);  // 0 is what allocation writes
+  g_free_key = key;
+}
 
 size_t align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
@@ -76,7 +87,7 @@ int SlabCache::geometry(size_t size, size_t align, unsigned flags, bool has_ctor
   if (align < kMinAlign) align = kMinAlign;
   g.align = align_up(align, sizeof(void*));
 
-  // Slot layout: [red zone L][object][red zone R][free pointer?], padded to the alignment.
+  // Slot layout: [red zone L][object][red zone R][free words?], padded to the alignment.
   const bool red = flags & kSlabRedZone;
   g.red_left = red ? align_up(sizeof(void*), g.align) : 0;
   g.obj_offset = g.red_left;
@@ -86,17 +97,20 @@ int SlabCache::geometry(size_t size, size_t align, unsigned flags, bool has_ctor
     g.red_right = end - p;
     p = end;
   }
-  // The free pointer overlays the object, unless the object must keep its contents while
-  // free, or is smaller than a pointer with a red zone right behind it.
+  // The free words (the free key, then the free pointer) overlay the object, unless the object
+  // must keep its contents while free, or is smaller than the two words with a red zone right
+  // behind it. A smaller object's slot grows to hold them (kmalloc-8's slots are 16 bytes).
+  constexpr size_t kFreeWords = 2 * sizeof(void*);
   const bool keep_contents = has_ctor || (flags & kSlabPoison) != 0;
-  if (keep_contents || (red && size < sizeof(void*))) {
+  if (keep_contents || (red && size < kFreeWords)) {
     p = align_up(p, sizeof(void*));
-    g.free_offset = p;
-    p += sizeof(void*);
+    g.key_offset = p;
+    p += kFreeWords;
   } else {
-    g.free_offset = g.obj_offset;
-    if (p < g.obj_offset + sizeof(void*)) p = g.obj_offset + sizeof(void*);
+    g.key_offset = g.obj_offset;
+    if (p < g.obj_offset + kFreeWords) p = g.obj_offset + kFreeWords;
   }
+  g.free_offset = g.key_offset + sizeof(void*);
   g.slot_size = align_up(p, g.align);
 
   // The smallest slab order whose leftover is at most 1/8 of the slab (Bonwick's bound).
@@ -143,6 +157,7 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
                heap->config().arena.max_order, &g) != 0)
     return EINVAL;
 
+  pthread_once(&g_free_key_once, make_free_key);  // before any slab of any cache
   heap_ = heap;
   std::strncpy(name_, name, kSlabNameLen - 1);
   object_size_ = size;
@@ -152,6 +167,7 @@ int SlabCache::init(PageHeap* heap, const char* name, size_t size, size_t align,
   red_left_ = g.red_left;
   red_right_ = g.red_right;
   obj_offset_ = g.obj_offset;
+  key_delta_ = static_cast<ptrdiff_t>(g.key_offset) - static_cast<ptrdiff_t>(g.obj_offset);
   free_offset_ = g.free_offset;
   size_ = g.slot_size;
   fastmod_m_ = ~uint64_t{0} / size_ + 1;
@@ -275,6 +291,7 @@ bool SlabCache::grow_locked() {
       obj[object_size_ - 1] = static_cast<char>(kPoisonEnd);
     }
     if (ctor_ != nullptr) ctor_(obj);
+    *key_word(obj) = g_free_key;
     void** link = reinterpret_cast<void**>(obj - obj_offset_ + free_offset_);
     *link = encode(list, link);
     list = obj;
@@ -332,6 +349,10 @@ size_t SlabCache::reap_empty_locked(size_t keep) {
 
 void* SlabCache::take_object_locked(PageDesc* slab) {
   void* obj = slab_page::freelist(slab);
+  // Both free words are checked before the link is followed: an overflow from the object in
+  // front reaches the key first.
+  if (*key_word(obj) != g_free_key)
+    corruption("slab-corruption", "mk_cache_alloc", obj, "free object overwritten (its free key)");
   void** link = reinterpret_cast<void**>(static_cast<char*>(obj) - obj_offset_ + free_offset_);
   void* next = decode(*link, link);
   if (next != nullptr && !is_object_start(slab, next))
@@ -402,6 +423,37 @@ size_t SlabCache::alloc_batch_locked(void** out, size_t n) {
 void SlabCache::free_batch_locked(void* const* objs, size_t n) {
   for (size_t i = 0; i < n; ++i) put_object_locked(objs[i]);
   reap_empty_locked(kKeepEmptySlabs);
+}
+
+bool SlabCache::on_free_list_locked(const PageDesc* slab, const void* p) const {
+  if (slab->kind != PageKind::kSlab || slab_page::cache(slab) != this) return false;
+  void* obj = slab_page::freelist(slab);
+  for (unsigned n = 0; obj != nullptr && n < objects_; ++n) {
+    if (obj == p) return true;
+    void** link = reinterpret_cast<void**>(static_cast<char*>(obj) - obj_offset_ + free_offset_);
+    obj = decode(*link, link);
+    // A corrupted list ends the search; the allocation that reaches the link reports it.
+    if (obj != nullptr && !is_object_start(slab, obj)) return false;
+  }
+  return false;
+}
+
+// ---- double frees: the slow confirmation of a key hit ----
+
+const char* SlabCache::find_free(const PageDesc* slab, const void* p) {
+  if (magazine_size_ != 0) return magazine_find_free(this, slab, p);
+  LockGuard guard(&lock_);
+  return on_free_list_locked(slab, p) ? "on its slab's free list" : nullptr;
+}
+
+__attribute__((noinline, cold)) void SlabCache::check_double_free(const PageDesc* slab,
+                                                                  const void* p,
+                                                                  const char* caller) {
+  const char* where = find_free(slab, p);
+  if (where == nullptr) return;  // in use: the program's own data held the key's value
+  char what[96];
+  std::snprintf(what, sizeof what, "the object is already free (%s)", where);
+  corruption("double-free", caller, p, what);
 }
 
 // ---- debugging: poison and red zones ----
@@ -489,7 +541,9 @@ void* SlabCache::alloc(unsigned gfp) {
     CpuCache& cc = this_cpu_cache(index_);
     if (MK_LIKELY(cc.rounds != 0)) {
       ++cc.allocs;
-      return cc.loaded->slots[--cc.rounds];
+      void* obj = cc.loaded->slots[--cc.rounds];
+      *key_word(obj) = 0;  // in use: a free of it finds no key
+      return obj;
     }
   }
   return alloc_slow(gfp);
@@ -507,6 +561,7 @@ __attribute__((noinline)) void* SlabCache::alloc_slow(unsigned gfp) {
     errno = ENOMEM;
     return nullptr;
   }
+  *key_word(obj) = 0;
   if (flags_ & (kSlabRedZone | kSlabPoison)) debug_on_alloc(obj);
   if (gfp & MK_GFP_ZERO) std::memset(obj, 0, object_size_);
   return obj;
@@ -518,6 +573,11 @@ void SlabCache::free_in_slab(const PageDesc* slab, void* p, const char* caller) 
   if (MK_UNLIKELY(slab == nullptr || slab_page::cache(slab) != this ||
                   !is_object_start_in(slab, p)))
     invalid_free(slab, p, caller);
+  // The debug checks first (their own double-free reports), then the key (slab_cache.h).
+  if (MK_UNLIKELY(slow_flags_ & (kSlabRedZone | kSlabPoison))) debug_on_free(p, caller);
+  uintptr_t* key = key_word(p);
+  if (MK_UNLIKELY(*key == g_free_key)) check_double_free(slab, p, caller);
+  *key = g_free_key;
   if (MK_LIKELY(slow_flags_ == 0)) {
     CpuCache& cc = this_cpu_cache(index_);
     if (MK_LIKELY(cc.rounds < cc.capacity)) {
@@ -526,11 +586,10 @@ void SlabCache::free_in_slab(const PageDesc* slab, void* p, const char* caller) 
       return;
     }
   }
-  free_slow(p, caller);
+  free_slow(p);
 }
 
-__attribute__((noinline)) void SlabCache::free_slow(void* p, const char* caller) {
-  if (flags_ & (kSlabRedZone | kSlabPoison)) debug_on_free(p, caller);
+__attribute__((noinline)) void SlabCache::free_slow(void* p) {
   if (magazine_size_ != 0 && magazine_free(this, p)) return;
   LockGuard guard(&lock_);
   free_batch_locked(&p, 1);

@@ -24,12 +24,23 @@
 // descriptor, see slab_page.h):
 //
 //   | colour | obj 0 | obj 1 | ... | obj n-1 | leftover - colour |
-//   each obj slot = size bytes:  [red zone L][object][free pointer?][red zone R][pad]
+//   each obj slot = size bytes:  [red zone L][object][red zone R][free words?][pad]
 //
-// The free pointer of an object on a slab's free list lives inside the object, except when the
-// object must keep its contents while free (a ctor, POISON), where it follows the object.
-// Links are stored encoded (safe-linking: ptr ^ (slot address >> 12) ^ a per-cache secret), so
-// a write after free cannot aim a later allocation at an address of the attacker's choosing.
+// A free object carries two words (its "free words"): the free key (g_free_key, a per-process
+// random secret) and, on a slab's free list, the link to the next free object. They overlay the
+// object's first 16 bytes (kmalloc's: the key is the object's first word), except when the
+// object must keep its contents while free (a ctor, POISON), where they follow the object; a
+// slot is at least 16 bytes. Links are stored encoded (safe-linking: ptr ^ (slot address >> 12)
+// ^ a per-cache secret), so a write after free cannot aim a later allocation at an address of
+// the attacker's choosing; a link that decodes to no object of the slab, or a free object whose
+// key was overwritten (an overflow into it), is `slab-corruption` when the slab hands it out.
+//
+// Double frees (glibc tcache's key, made exact): every free writes the key into the object and
+// every allocation clears it, so the fast path of a free is one load and compare more. A free
+// that finds the key already there looks for the object where free objects wait — every
+// thread's magazines, the depot, its slab's free list (find_free, under the locks) — and, found,
+// is `double-free` and abort; not found (a program that stored the key's value itself), the free
+// goes on. The search runs only on a key hit, so its cost is nothing in a correct program.
 //
 // Constructor semantics (Bonwick): the ctor runs when an object first enters a slab, i.e. when
 // the slab is created, and never on alloc; objects come back to the cache in their constructed
@@ -89,9 +100,11 @@ struct SlabCacheStats {
 /// A cache's layout, which follows from its parameters alone (SlabCache::geometry).
 struct SlabGeometry {
   size_t align;          // the objects' alignment (at least 8)
-  size_t slot_size;      // object + red zones + free pointer + padding (slabinfo's objsize)
+  size_t slot_size;      // object + red zones + free words + padding (slabinfo's objsize)
   size_t obj_offset;     // the object's start within its slot (after the left red zone)
-  size_t free_offset;    // where the free pointer lives within the slot
+  size_t key_offset;     // where the free key lives within the slot (a free object's first
+                         // free word)
+  size_t free_offset;    // where the free pointer (the link) lives within the slot
   size_t red_left;       // bytes of left red zone
   size_t red_right;      // bytes of right red zone
   unsigned order;        // pages per slab = 2^order
@@ -99,6 +112,11 @@ struct SlabGeometry {
   size_t colours;        // distinct colour offsets
   size_t leftover;       // bytes of a slab after its objects (colouring uses them)
 };
+
+/// The free key: the word a free object holds at its key offset (the first word of a kmalloc
+/// object), random per process, never 0 (allocation writes 0 there). Set before any cache is
+/// made (SlabCache::init); hidden, so that the fast paths load it with one instruction.
+extern uintptr_t g_free_key __attribute__((visibility("hidden")));
 
 class SlabCache {
  public:
@@ -156,12 +174,28 @@ class SlabCache {
   static PageDesc* slab_of(PageHeap* heap, const void* p);
   /// Whether p is the start of an object in `slab` (one of this cache's slabs).
   bool is_object_start(const PageDesc* slab, const void* p) const;
+  /// The free key's offset from an object's start (0 for kmalloc's caches).
+  ptrdiff_t key_delta() const { return key_delta_; }
+  /// The free key's word of object p (the object itself for kmalloc's caches).
+  uintptr_t* key_word(const void* p) const {
+    return reinterpret_cast<uintptr_t*>(const_cast<char*>(static_cast<const char*>(p)) + key_delta_);
+  }
+  /// Where the object p (of `slab`, one of this cache's) waits free: "in this thread's
+  /// magazine", "in another thread's magazine", "in the depot", "on its slab's free list"; or
+  /// nullptr if it is nowhere free (it is in use). Takes the thread-list and cache locks; exact
+  /// unless another thread allocates or frees p meanwhile. The slow confirmation of a key hit.
+  const char* find_free(const PageDesc* slab, const void* p);
+  /// A key hit on p, to be confirmed: reports a double free naming `caller` if p is free,
+  /// returns if it is not.
+  void check_double_free(const PageDesc* slab, const void* p, const char* caller);
 
   // ---- used by the magazine layer (magazine.cpp), under lock_ ----
   /// Moves up to n objects from the slab layer into out[]. Returns how many (0 on ENOMEM).
   size_t alloc_batch_locked(void** out, size_t n);
   /// Returns n objects to their slabs; empty slabs beyond a small reserve go back.
   void free_batch_locked(void* const* objs, size_t n);
+  /// Whether p is on the free list of `slab` (checked to be one of this cache's slabs).
+  bool on_free_list_locked(const PageDesc* slab, const void* p) const;
 
   pthread_mutex_t lock_ = PTHREAD_MUTEX_INITIALIZER;
   Magazine* depot_full_ = nullptr;   // under lock_
@@ -181,12 +215,12 @@ class SlabCache {
   };
 
   void* alloc_slow(unsigned gfp);
-  void free_slow(void* p, const char* caller);
+  void free_slow(void* p);  // after the checks: a full magazine, or no magazine layer
   [[noreturn]] void invalid_free(const PageDesc* slab, const void* p, const char* caller) const;
   /// is_object_start for a p known to lie inside `slab` (found from p itself).
   bool is_object_start_in(const PageDesc* slab, const void* p) const;
   void debug_on_alloc(void* obj);
-  void debug_on_free(void* obj, const char* caller);
+  __attribute__((noinline)) void debug_on_free(void* obj, const char* caller);
   bool grow_locked();
   PageDesc* refill_slab_locked(unsigned lane);
   void* take_object_locked(PageDesc* slab);
@@ -206,6 +240,7 @@ class SlabCache {
   size_t size_ = 0;             // slot size
   size_t align_ = 0;
   size_t obj_offset_ = 0;       // object start within its slot (after the left red zone)
+  ptrdiff_t key_delta_ = 0;     // the free key's offset in the slot - obj_offset_
   size_t free_offset_ = 0;      // where the free pointer lives within the slot
   size_t red_left_ = 0;         // bytes of left red zone
   size_t red_right_ = 0;        // bytes of right red zone (after object [+ free pointer])

@@ -6,7 +6,9 @@
 #      while the program sleeps (background purger) and on malloc_trim, and so does the
 #      fragmentation workload's heap after it frees everything; allocation before main, in
 #      dlopen'ed code and after main (against glibc's output); free-list poisoning after free
-#      is caught (safe-linking); memkit run --stats and --json (figures checked);
+#      is caught (safe-linking), and so are double frees of small blocks (right away, after
+#      other frees, from another thread, realloc of a freed block); memkit run --stats and
+#      --json (figures checked);
 #   2. real programs under LD_PRELOAD, each compared with the same run under glibc (exit status
 #      and output must be identical): python3 (dicts, strings, big integers, threads), git
 #      (init, add, commit, log with fixed dates), sqlite3 (thousands of inserts and selects),
@@ -94,6 +96,18 @@ if [[ $rc == 134 ]] && grep -q "^memkit: ERROR: slab-corruption" "$work/safe_lin
 else
     fail "safe-linking: status $rc (want 134, abort), output: $(head -3 "$work/safe_link.out")"
 fi
+
+echo "== a small block freed twice is caught (now, after other frees, from another thread, realloc)"
+for mode in now between thread realloc; do
+    rc=0; LD_PRELOAD=$preload timeout 60 "$bin/preload_double_free" $mode >"$work/df.out" 2>&1 || rc=$?
+    want="^memkit: ERROR: double-free $( [[ $mode == realloc ]] && echo realloc || echo free ) 0x[0-9a-f]* cache kmalloc-48 (object size 48): the object is already free ("
+    if [[ $rc == 134 ]] && [[ $(grep -c '^memkit: ERROR' "$work/df.out") == 1 ]] && grep -q "$want" "$work/df.out"; then
+        echo "ok: double free ($mode): $(grep -m1 '^memkit: ERROR' "$work/df.out")"
+    else
+        fail "double free ($mode): status $rc (want 134, abort), output: $(head -3 "$work/df.out")"
+    fi
+done
+LD_PRELOAD=$preload "$bin/preload_double_free" none || fail "double free test program without the bug: status $?"
 
 echo "== memory back to the OS: 1 GiB of small objects freed, then idle / malloc_trim"
 LD_PRELOAD=$preload "$bin/preload_decay" idle || fail "decay: idle program kept its memory"
