@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <stdint.h>
 
+#include <atomic>
 #include <cstring>
 #include <random>
 #include <thread>
@@ -244,6 +245,34 @@ TEST(MallocReport, BlocksOfAThreadWithOnlyLargeBlocksAreCounted) {
     EXPECT_EQ(after.frees - before.frees, 1u);
     EXPECT_EQ(after.in_use_bytes, before.in_use_bytes);
   }).join();
+}
+
+// The same seen from another thread, and after the large-only thread has exited: its counts
+// go to the process's totals with it.
+TEST(MallocReport, AnotherThreadsLargeBlocksAreCountedWhileItRunsAndAfterItExits) {
+  memkit::HeapReport before;
+  memkit::heap_report(&before);
+  std::atomic<int> step{0};
+  void* big = nullptr;
+  std::thread t([&] {
+    big = mk_malloc(100000);
+    step = 1;
+    while (step.load() != 2) std::this_thread::yield();
+    mk_free(big);
+  });
+  while (step.load() != 1) std::this_thread::yield();
+  ASSERT_NE(big, nullptr);
+  memkit::HeapReport during;
+  memkit::heap_report(&during);
+  EXPECT_EQ(during.allocations - before.allocations, 1u);
+  EXPECT_EQ(during.in_use_bytes - before.in_use_bytes, 25u * 4096);
+  step = 2;
+  t.join();
+  memkit::HeapReport after;
+  memkit::heap_report(&after);
+  EXPECT_EQ(after.allocations - before.allocations, 1u);
+  EXPECT_EQ(after.frees - before.frees, 1u);
+  EXPECT_EQ(after.in_use_bytes, before.in_use_bytes);
 }
 
 using MallocDeathTest = ::testing::Test;

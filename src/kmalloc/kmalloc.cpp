@@ -208,6 +208,13 @@ void large_cache_put(PageHeap* heap, void* p, size_t npages) {
   g_large_cached_pages.fetch_add(npages, std::memory_order_relaxed);
 }
 
+// Counts a large block in this thread's ThreadStats, first listing the thread (its ThreadCache)
+// if it has made no small block yet: the heap report counts the blocks of every thread.
+void count_large(uint64_t* counter) {
+  if (t_thread_cache == &g_no_thread_cache) cpu_cache_slow(0);
+  thread_stat_add(counter);
+}
+
 MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller) {
   void* block = const_cast<void*>(p);
   const size_t pages = heap->exact_pages(p);  // 0 unless p starts a live exact block
@@ -222,7 +229,7 @@ MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller)
     const BuddyStatus st = heap->free_pages_exact(block);
     if (st != BuddyStatus::kOk) refuse_page_block(caller, p, st);
   }
-  thread_stat_add(&t_thread_stats.frees);
+  count_large(&t_thread_stats.frees);
   bg_purge::at_safe_point();  // no lock held here
 }
 
@@ -254,7 +261,7 @@ void* kmalloc_pages(size_t npages, size_t align, unsigned gfp) {
   if (npages <= kLargeCacheMaxPages && align <= (size_t{1} << g_page_shift))
     p = large_cache_get(heap, npages, gfp);
   if (p == nullptr) p = heap->alloc_pages_exact_aligned(npages, align, gfp & MK_GFP_ZERO);
-  if (p != nullptr) thread_stat_add(&t_thread_stats.allocs);
+  if (p != nullptr) count_large(&t_thread_stats.allocs);
   return p;
 }
 
