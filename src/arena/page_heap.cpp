@@ -38,13 +38,13 @@ PageHeapConfig PageHeapConfig::from_options() {
   c.arena.hugepage_hint = o.huge_pages;
   c.decay_ms = o.decay_ms;
   c.release_arenas = o.release_arenas;
-  // Under an address-space limit (ulimit -v, or -d), arenas of an eighth of it at most, so
-  // that one arena's unused reservation never keeps a program from the memory glibc would give
-  // it; new_arena_locked() halves further when the OS refuses.
+  // Under an address-space limit (ulimit -v, or -d), arenas of 1/32 of it at most (4 MiB at
+  // least), so that an arena's unused reservation never keeps much of the limit from a program;
+  // new_arena_locked() halves further when the OS refuses.
   // Exact blocks (beyond the slab classes) are then direct mappings of just their pages: an
   // arena block rounds them up to an order, whose tail the next block of that size cannot use.
   const size_t limit = os::address_space_limit();
-  while (c.arena.size > PageHeap::kMinArenaBytes && c.arena.size > limit / 8) c.arena.size /= 2;
+  while (c.arena.size > PageHeap::kMinArenaBytes && c.arena.size > limit / 32) c.arena.size /= 2;
   if (c.arena.size < ArenaConfig{}.size) c.direct_from_bytes = size_t{1} << c.arena.page_shift;
   c.direct_cache_bytes = o.direct_cache_mb <= 0 ? 0 : static_cast<size_t>(std::min(o.direct_cache_mb, 1L << 30)) << 20;
   return c;

@@ -208,11 +208,15 @@ void large_cache_put(PageHeap* heap, void* p, size_t npages) {
   g_large_cached_pages.fetch_add(npages, std::memory_order_relaxed);
 }
 
-// Counts a large block in this thread's ThreadStats, first listing the thread (its ThreadCache)
-// if it has made no small block yet: the heap report counts the blocks of every thread.
-void count_large(uint64_t* counter) {
-  if (t_thread_cache == &g_no_thread_cache) cpu_cache_slow(0);
-  thread_stat_add(counter);
+// Counts a large block in this thread's ThreadStats, or, for a thread not listed yet (no
+// ThreadCache: it has made no small block), in the process-wide count of such threads' blocks,
+// so that the heap report counts every thread's (without making a ThreadCache, whose slab
+// would cost a large-only program an arena).
+void count_large(uint64_t* counter, bool alloc) {
+  if (t_thread_cache == &g_no_thread_cache)
+    thread_stat_add_unlisted(alloc);
+  else
+    thread_stat_add(counter);
 }
 
 MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller) {
@@ -229,7 +233,7 @@ MK_SLOW_PATH void kfree_large(PageHeap* heap, const void* p, const char* caller)
     const BuddyStatus st = heap->free_pages_exact(block);
     if (st != BuddyStatus::kOk) refuse_page_block(caller, p, st);
   }
-  count_large(&t_thread_stats.frees);
+  count_large(&t_thread_stats.frees, false);
   bg_purge::at_safe_point();  // no lock held here
 }
 
@@ -261,7 +265,7 @@ void* kmalloc_pages(size_t npages, size_t align, unsigned gfp) {
   if (npages <= kLargeCacheMaxPages && align <= (size_t{1} << g_page_shift))
     p = large_cache_get(heap, npages, gfp);
   if (p == nullptr) p = heap->alloc_pages_exact_aligned(npages, align, gfp & MK_GFP_ZERO);
-  if (p != nullptr) count_large(&t_thread_stats.allocs);
+  if (p != nullptr) count_large(&t_thread_stats.allocs, true);
   return p;
 }
 

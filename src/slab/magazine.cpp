@@ -213,9 +213,20 @@ constinit ThreadCache g_no_thread_cache = [] {
 constinit thread_local ThreadCache* t_thread_cache = &g_no_thread_cache;
 constinit thread_local ThreadStats t_thread_stats = {0, 0};
 
+namespace {
+std::atomic<uint64_t> g_unlisted_allocs{0};
+std::atomic<uint64_t> g_unlisted_frees{0};
+}  // namespace
+
+void thread_stat_add_unlisted(bool alloc) {
+  (alloc ? g_unlisted_allocs : g_unlisted_frees).fetch_add(1, std::memory_order_relaxed);
+}
+
 ThreadStats thread_stats_total() {
   LockGuard guard(&g_threads_lock);
   ThreadStats sum = g_exited_stats;
+  sum.allocs += g_unlisted_allocs.load(std::memory_order_relaxed);
+  sum.frees += g_unlisted_frees.load(std::memory_order_relaxed);
   for (ThreadCache* tc = g_threads; tc != nullptr; tc = tc->next) {
     sum.allocs += std::atomic_ref<uint64_t>(tc->stats->allocs).load(std::memory_order_relaxed);
     sum.frees += std::atomic_ref<uint64_t>(tc->stats->frees).load(std::memory_order_relaxed);

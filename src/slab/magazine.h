@@ -79,7 +79,11 @@ inline void thread_stat_add(uint64_t* counter) {
   c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-/// Every thread's ThreadStats: the live threads' plus those of threads that have exited.
+/// Counts a block of a thread that has no ThreadCache yet (process-wide atomics; slow paths).
+void thread_stat_add_unlisted(bool alloc);
+
+/// Every thread's ThreadStats: the live threads', those of threads that have exited, and the
+/// blocks counted by thread_stat_add_unlisted.
 ThreadStats thread_stats_total();
 
 struct ThreadCache {
