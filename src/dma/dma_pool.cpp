@@ -29,9 +29,15 @@ using memkit::os::system_os;
 constexpr size_t kMinBlock = 16;                   // the kernel's sizeof(struct dma_block)
 constexpr size_t kPagesChunkBytes = 64 * 1024;     // a chunk's size on normal pages
 
-struct FreeBlock {
-  FreeBlock* next;
-};
+// A free block holds the next free block's address in its first bytes. Blocks need not be
+// 8-byte aligned (align 1, size 1500), so the link is read and written with memcpy.
+struct FreeBlock;
+FreeBlock* next_of(const FreeBlock* b) {
+  FreeBlock* n;
+  std::memcpy(&n, b, sizeof n);
+  return n;
+}
+void set_next(FreeBlock* b, FreeBlock* n) { std::memcpy(b, &n, sizeof n); }
 
 struct Chunk {
   Chunk* next;
@@ -146,13 +152,17 @@ int grow(mk_dma_pool* pool) {
       continue;
     }
     auto* b = reinterpret_cast<FreeBlock*>(c->vaddr + off);
-    if (prev != nullptr) prev->next = b; else tail_first = b;
+    if (prev != nullptr) {
+      set_next(prev, b);
+    } else {
+      tail_first = b;
+    }
     prev = b;
     ++offsets;
     off += pool->size;
   }
   if (prev != nullptr) {
-    prev->next = head;
+    set_next(prev, head);
     pool->free_list = tail_first;
   }
   pool->free_blocks += offsets;
@@ -222,7 +232,7 @@ void* mk_dma_pool_alloc(mk_dma_pool_t* pool, unsigned gfp, mk_dma_addr_t* handle
       }
     }
     FreeBlock* b = pool->free_list;
-    pool->free_list = b->next;
+    pool->free_list = next_of(b);
     --pool->free_blocks;
     ++pool->in_use;
     Chunk* c = find_chunk(pool, b);
@@ -274,7 +284,7 @@ void mk_dma_pool_free(mk_dma_pool_t* pool, void* vaddr, mk_dma_addr_t handle) {
   --c->in_use;
   --pool->in_use;
   auto* b = static_cast<FreeBlock*>(vaddr);
-  b->next = pool->free_list;
+  set_next(b, pool->free_list);
   pool->free_list = b;
   ++pool->free_blocks;
 }

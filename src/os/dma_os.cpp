@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -117,13 +118,15 @@ int no_hugepage(void* p, size_t size) {
 #endif
 }
 
+// The raw system calls: AddressSanitizer's mlock/munlock interceptors do nothing, and a DMA
+// buffer must be locked in a sanitizer build too.
 int lock(void* p, size_t size) {
-  if (mlock(p, size) == 0) return 0;
+  if (syscall(SYS_mlock, p, size) == 0) return 0;
   const int e = errno;
   return e == EAGAIN || e == EPERM ? ENOMEM : e;
 }
 
-int unlock(void* p, size_t size) { return munlock(p, size) == 0 ? 0 : errno; }
+int unlock(void* p, size_t size) { return syscall(SYS_munlock, p, size) == 0 ? 0 : errno; }
 
 size_t memlock_limit() {
   struct rlimit rl;
