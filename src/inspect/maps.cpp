@@ -319,4 +319,12 @@ VmCounters compute_vm_counters(const std::vector<SmapsVma>& vmas, const std::vec
   return c;
 }
 
+MemoryMarks memory_marks(const SmapsFields& f) {
+  MemoryMarks m;
+  m.locked = f.bytes("Locked") != 0 || f.has_flag("lo");
+  m.hugetlb = f.has_flag("ht");
+  m.thp_bytes = f.bytes("AnonHugePages");
+  return m;
+}
+
 }  // namespace memkit::inspect

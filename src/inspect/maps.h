@@ -80,6 +80,19 @@ struct SmapsFields {
   bool has_flag(std::string_view flag) const;
 };
 
+/// What keeps a VMA's pages in RAM or makes them huge, from its smaps fields (all false/0
+/// when read from maps): locked (smaps "Locked:" > 0, or VmFlags "lo": mlock, MAP_LOCKED; the
+/// kernel never marks hugetlb VMAs "lo"), hugetlb (VmFlags "ht": hugetlbfs pages) and the
+/// bytes of transparent huge pages (AnonHugePages).
+struct MemoryMarks {
+  bool locked = false;
+  bool hugetlb = false;
+  uint64_t thp_bytes = 0;
+
+  bool any() const { return locked || hugetlb || thp_bytes != 0; }
+};
+MemoryMarks memory_marks(const SmapsFields& f);
+
 struct SmapsVma {
   Vma vma;
   SmapsFields fields;

@@ -112,6 +112,14 @@ if [[ -x "$prefix/bin/memkit" ]]; then
 fi
 LD_PRELOAD=$preload /bin/true
 echo "LD_PRELOAD=$preload: ok"
+if [[ -x "$prefix/bin/memkit" ]]; then
+    # A DMA buffer from the installed CLI (memkit/dma.h): allocated, locked, translated.
+    "$prefix/bin/memkit" v2p --dma 64K >"$work/dma.out" 2>&1 &&
+        grep -q "^DMA buffer: mk_dma_alloc_coherent(65536) = 0x" "$work/dma.out" &&
+        grep -q "\[locked" "$work/dma.out" ||
+        { echo "installed memkit v2p --dma failed:" >&2; cat "$work/dma.out" >&2; exit 1; }
+    echo "memkit v2p --dma (installed): ok"
+fi
 
 echo "== the checked malloc from the install"
 checked=$(find "$prefix" -path "*/memkit/libmemkit-checked.so" -print -quit)

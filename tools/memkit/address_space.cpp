@@ -2,6 +2,8 @@
 // address_space.h.
 #include "address_space.h"
 
+#include "view.h"
+
 namespace memkit::cli {
 namespace {
 
@@ -18,6 +20,15 @@ std::vector<uint64_t> counters_of(const inspect::ProcStatus& s) {
 }
 
 }  // namespace
+
+std::string marks_text(const inspect::MemoryMarks& m) {
+  std::string out;
+  const auto add = [&out](const std::string& s) { out += (out.empty() ? "[" : ", ") + s; };
+  if (m.locked) add("locked");
+  if (m.hugetlb) add("hugetlb");
+  if (m.thp_bytes != 0) add("THP " + format_size(m.thp_bytes, false));
+  return out.empty() ? out : out + "]";
+}
 
 std::string display_command(std::string c, const std::string& name) {
   while (!c.empty() && c.back() == '\0') c.pop_back();

@@ -33,6 +33,10 @@ struct AddressSpace {
 /// when it is empty (a kernel thread's or a zombie's).
 std::string display_command(std::string cmdline, const std::string& name);
 
+/// "[locked, hugetlb]", "[locked, THP 4.0 MiB]", ...: the VMA's memory marks
+/// (inspect::memory_marks) for a text line, "" when it has none.
+std::string marks_text(const inspect::MemoryMarks& m);
+
 /// with_smaps: read smaps (sizes, RSS, PSS, ...) rather than maps (addresses only).
 /// `pid` as checked by checked_pid() (pid_arg.h): a number or "self".
 AddressSpace load_address_space(const inspect::ProcFs& fs, const std::string& pid,

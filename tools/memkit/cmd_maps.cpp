@@ -97,11 +97,12 @@ void print_text(const AddressSpace& as, bool bytes) {
     one.add(v);
     by_kind[static_cast<size_t>(as.regions[i].kind)].add(v);
     total.add(v);
-    fmt::print("{:016x} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:<4} {:<16} {}\n", v.vma.start,
+    const std::string marks = marks_text(inspect::memory_marks(v.fields));
+    fmt::print("{:016x} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:<4} {:<16} {}{}\n", v.vma.start,
                format_size(one.size, bytes), w, format_size(one.rss, bytes), w,
                format_size(one.pss, bytes), w, format_size(one.dirty, bytes), w,
                format_size(one.swap, bytes), w, v.vma.perms(), kind_text(as.regions[i]),
-               mapping_text(v.vma));
+               mapping_text(v.vma), marks.empty() ? "" : " " + marks);
   }
   fmt::print("\n{:<16} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {}\n", "KIND", "SIZE", w, "RSS", w,
              "PSS", w, "DIRTY", w, "SWAP", w, "REGIONS");
@@ -164,6 +165,10 @@ void print_json(const AddressSpace& as) {
     r["pss"] = one.pss;
     r["dirty"] = one.dirty;
     r["swap"] = one.swap;
+    const inspect::MemoryMarks marks = inspect::memory_marks(v.fields);
+    r["locked"] = marks.locked;
+    r["hugetlb"] = marks.hugetlb;
+    r["thp"] = marks.thp_bytes;
     nlohmann::ordered_json smaps = nlohmann::ordered_json::object();
     for (const auto& [key, kb] : v.fields.kb) smaps[key] = kb * 1024;
     r["smaps"] = std::move(smaps);
@@ -233,9 +238,13 @@ void setup(CLI::App& sub) {
       "end_data) (RELRO included), else TEXT when executable or read-only, DATA when writable;\n"
       "the anonymous VMA right after the executable, below start_brk: BSS; the rest MMAP\n"
       "(anon, anon-shared, lib-text, lib-data, file, file-shared). DIRTY = Shared_Dirty +\n"
-      "Private_Dirty (pmap -x's Dirty). Needs ptrace access to PID (root for other users).\n"
+      "Private_Dirty (pmap -x's Dirty). After the mapping, marks: [locked] (smaps Locked: > 0\n"
+      "or VmFlags lo: mlock, e.g. a DMA buffer), [hugetlb] (VmFlags ht: hugetlbfs pages, which\n"
+      "the kernel never marks locked) and [THP SIZE] (AnonHugePages: transparent huge pages).\n"
+      "Needs ptrace access to PID (root for other users).\n"
       "--json: {\"pid\", \"command\", \"regions\": [{\"start\", \"end\", \"perms\", \"offset\", \"dev\",\n"
-      "\"inode\", \"name\", \"kind\", \"detail\", \"size\", \"rss\", \"pss\", \"dirty\", \"swap\", \"smaps\":\n"
+      "\"inode\", \"name\", \"kind\", \"detail\", \"size\", \"rss\", \"pss\", \"dirty\", \"swap\", \"locked\",\n"
+      "\"hugetlb\", \"thp\" (AnonHugePages bytes), \"smaps\":\n"
       "{every kB field}, \"vm_flags\"}], \"summary\": {KIND: {\"regions\", \"size\", \"rss\", \"pss\",\n"
       "\"dirty\", \"swap\"}}, \"total\": {...}, \"status_check\": {\"VmSize\"...: {\"status\",\n"
       "\"computed\", \"match\", \"how\"}}, \"stable\"}, sizes in bytes.");
