@@ -54,6 +54,7 @@ clean_static_dtor       none                    none
 clean_fork              none                    none
 clean_thread_register   none                    none
 clean_stdlib            none                    none
+clean_many_blocks       none                    none
 "
 
 # run NAME LEVEL EXPECT
