@@ -613,8 +613,8 @@ bool free_mismatch_or_overflow(const Block& b, uintptr_t p, AllocKind kind, bool
                alloc_kind_name(allocated), caller, dealloc_kind_name(allocated));
     } else {
       r->how = "sized delete with the wrong size";
-      snprintf(r->detail, sizeof r->detail, "%s was given size %zu; the block has %zu bytes",
-               caller, size, b.size);
+      snprintf(r->detail, sizeof r->detail, "%s was given size %zu; the block has %zu byte%s",
+               caller, size, b.size, b.size == 1 ? "" : "s");
     }
     return true;
   }
@@ -1088,7 +1088,9 @@ void finish() {
   report_exit_summary(leaks.groups, leaks.bytes, leaks.blocks);
   // Leaks, or errors reported under check_continue: the exit status says so.
   const long code = options().leak_exitcode;
-  if ((leaks.groups > 0 || errors_reported() > 0) && code != 0) {
+  // Only in the process `memkit check` started: a child (cc1 under gcc) keeps its own status,
+  // or its parent would take the leak_exitcode for a failure (gcc: no output file written).
+  if ((leaks.groups > 0 || errors_reported() > 0) && code != 0 && is_main_process()) {
     fflush(nullptr);
     _exit(static_cast<int>(code));
   }
