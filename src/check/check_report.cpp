@@ -90,7 +90,7 @@ void print_frames(const uintptr_t* frames, unsigned depth, bool exact_first) {
   }
   for (unsigned i = 0; i < depth; ++i) {
     SymbolizedFrame f;
-    symbolize(frames[i], !(i == 0 && exact_first), &f);
+    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
     out("    #%u 0x%lx in %s", i, static_cast<unsigned long>(frames[i]),
         f.function[0] ? f.function : "??");
     if (f.file[0]) out(" %s:%d", f.file, f.line);
@@ -110,7 +110,7 @@ void describe_top(const uintptr_t* frames, unsigned depth, bool exact_first, cha
   buf[0] = '\0';
   for (unsigned i = 0; i < depth; ++i) {
     SymbolizedFrame f;
-    symbolize(frames[i], !(i == 0 && exact_first), &f);
+    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
     if (f.function[0] == '\0') continue;
     if (f.file[0]) snprintf(buf, len, " in %.300s %.200s:%d", f.function, base_name(f.file), f.line);
     else snprintf(buf, len, " in %.500s", f.function);
@@ -123,7 +123,7 @@ bool frames_suppressed(const char* kind, const uintptr_t* frames, unsigned depth
   if (s.size() == 0) return false;
   for (unsigned i = 0; i < depth; ++i) {
     SymbolizedFrame f;
-    symbolize(frames[i], !(i == 0 && exact_first), &f);
+    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
     if (s.matches(kind, f.function) || s.matches(kind, f.file) || s.matches(kind, f.module))
       return true;
   }
