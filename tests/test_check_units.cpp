@@ -3,6 +3,7 @@
 // direct/indirect classification. The checked malloc itself is tested as users meet it, by the
 // corpus in tests/checked/ (ctest check_corpus).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdint>
 #include <cstring>
@@ -242,3 +243,29 @@ TEST(FillCheck, FindsTheFirstWrongByteAtEveryOffsetAndLength) {
 }
 
 }  // namespace
+
+// A stack taken in a signal handler: the frame the signal interrupted has an exact pc (it was
+// stopped there, it did not call anything), so it must not be symbolized at pc - 1 as return
+// addresses are, nor the trampoline itself; the frames above them are return addresses again.
+namespace {
+uintptr_t g_sig_frames[64];
+unsigned g_sig_depth = 0;
+void capture_in_handler(int) { g_sig_depth = memkit::check::capture_stack(g_sig_frames, 64); }
+}  // namespace
+
+TEST(StackTrace, FrameInterruptedBySignalIsExact) {
+  struct sigaction sa = {}, old = {};
+  sa.sa_handler = capture_in_handler;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  raise(SIGUSR1);
+  sigaction(SIGUSR1, &old, nullptr);
+  ASSERT_GT(g_sig_depth, 2u);
+  unsigned k = 0;
+  while (k < g_sig_depth && !memkit::check::is_signal_trampoline(g_sig_frames[k])) ++k;
+  ASSERT_LT(k + 2, g_sig_depth) << "no signal trampoline in the handler's stack";
+  for (unsigned i = 0; i < k; ++i) EXPECT_TRUE(memkit::check::frame_is_return_address(g_sig_frames, i, false)) << i;
+  EXPECT_FALSE(memkit::check::frame_is_return_address(g_sig_frames, k, false));
+  EXPECT_FALSE(memkit::check::frame_is_return_address(g_sig_frames, k + 1, false));
+  EXPECT_TRUE(memkit::check::frame_is_return_address(g_sig_frames, k + 2, false));
+  EXPECT_FALSE(memkit::check::frame_is_return_address(g_sig_frames, 0, true));
+}

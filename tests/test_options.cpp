@@ -406,7 +406,7 @@ TEST(Options, ExactWarnings) {
             std::string(kHead) + "bad value in 'redzone=abc': redzone takes 16..4096; the default 16 is used\n");
   EXPECT_EQ(parse("full_align=3").err,
             std::string(kHead) +
-                "bad value in 'full_align=3': full_align takes 1..16, a power of two; the default 1 is used\n");
+                "bad value in 'full_align=3': full_align takes 1..16, a power of two; the default 8 is used\n");
   EXPECT_EQ(parse("check=slow").err,
             std::string(kHead) + "bad value in 'check=slow': check takes fast|full; the default fast is used\n");
   EXPECT_EQ(parse("madv_free=maybe").err,

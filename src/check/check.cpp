@@ -41,7 +41,7 @@ struct Config {
   size_t quarantine_bytes = 4u << 20;
   size_t full_max_blocks = 30000;
   size_t page = 4096;
-  size_t full_align = 1;
+  size_t full_align = 8;
   uint32_t sample_rate = 0;  // fast mode: one allocation in N is a full-mode block
   size_t fill_max = SIZE_MAX;  // fast mode: bytes of a freed block filled with 0xfd and checked
 };
@@ -143,8 +143,8 @@ void init_once() {
   g_cfg.fill_max = o.free_fill_max < 0 ? SIZE_MAX : static_cast<size_t>(o.free_fill_max);
   long fa = o.full_align;
   if (fa < 1 || fa > 16 || (fa & (fa - 1)) != 0) {
-    report_warning("MEMKIT_OPTIONS: full_align must be 1, 2, 4, 8 or 16; using 1");
-    fa = 1;
+    report_warning("MEMKIT_OPTIONS: full_align must be 1, 2, 4, 8 or 16; using 8");
+    fa = 8;
   }
   g_cfg.full_align = static_cast<size_t>(fa);
   g_cfg.sample_rate = o.guard_sample_rate <= 0 ? 0
@@ -367,8 +367,10 @@ bool fast_layout(size_t size, size_t align, bool zero, Block* b) {
 }
 
 // The weakest alignment C allows for an object of `size` bytes: the largest power of two that
-// divides it, at most 16 (any type of that size has an alignment dividing its size).
-// full_align raises it for programs that assume glibc's 16 (python3 does).
+// divides it, at most 16 (any type of that size has an alignment dividing its size), raised to
+// full_align (8 by default). Programs put a header struct and its bytes in one block of any
+// size (python3's bytes and str objects: 33 + n bytes), and fail when that block is
+// odd-aligned; full_align=1 keeps the weakest, where every block ends at its guard page.
 size_t natural_align(size_t size) {
   if (size == 0) return 16;
   const size_t low = size & (~size + 1);
@@ -613,8 +615,8 @@ bool free_mismatch_or_overflow(const Block& b, uintptr_t p, AllocKind kind, bool
                alloc_kind_name(allocated), caller, dealloc_kind_name(allocated));
     } else {
       r->how = "sized delete with the wrong size";
-      snprintf(r->detail, sizeof r->detail, "%s was given size %zu; the block has %zu bytes",
-               caller, size, b.size);
+      snprintf(r->detail, sizeof r->detail, "%s was given size %zu; the block has %zu byte%s",
+               caller, size, b.size, b.size == 1 ? "" : "s");
     }
     return true;
   }
@@ -1088,7 +1090,9 @@ void finish() {
   report_exit_summary(leaks.groups, leaks.bytes, leaks.blocks);
   // Leaks, or errors reported under check_continue: the exit status says so.
   const long code = options().leak_exitcode;
-  if ((leaks.groups > 0 || errors_reported() > 0) && code != 0) {
+  // Only in the process `memkit check` started: a child (cc1 under gcc) keeps its own status,
+  // or its parent would take the leak_exitcode for a failure (gcc: no output file written).
+  if ((leaks.groups > 0 || errors_reported() > 0) && code != 0 && is_main_process()) {
     fflush(nullptr);
     _exit(static_cast<int>(code));
   }

@@ -66,6 +66,17 @@ __attribute__((format(printf, 1, 2))) void out(const char* fmt, ...) {
   }
 }
 
+// The process tag of the report lines: "" in the process `memkit check` started (stats_pid) or
+// when no process is named (stats_pid=0), else "[pid N name] ", so that the reports of a child
+// (gcc's cc1, a shell's commands) say whose they are.
+void process_tag(char* buf, size_t len) {
+  buf[0] = '\0';
+  if (is_main_process()) return;
+  snprintf(buf, len, "[pid %ld %s] ", static_cast<long>(getpid()), program_invocation_short_name);
+}
+
+const char* plural(size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
+
 const char* base_name(const char* path) {
   const char* slash = strrchr(path, '/');
   return slash ? slash + 1 : path;
@@ -79,7 +90,7 @@ void print_frames(const uintptr_t* frames, unsigned depth, bool exact_first) {
   }
   for (unsigned i = 0; i < depth; ++i) {
     SymbolizedFrame f;
-    symbolize(frames[i], !(i == 0 && exact_first), &f);
+    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
     out("    #%u 0x%lx in %s", i, static_cast<unsigned long>(frames[i]),
         f.function[0] ? f.function : "??");
     if (f.file[0]) out(" %s:%d", f.file, f.line);
@@ -99,7 +110,7 @@ void describe_top(const uintptr_t* frames, unsigned depth, bool exact_first, cha
   buf[0] = '\0';
   for (unsigned i = 0; i < depth; ++i) {
     SymbolizedFrame f;
-    symbolize(frames[i], !(i == 0 && exact_first), &f);
+    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
     if (f.function[0] == '\0') continue;
     if (f.file[0]) snprintf(buf, len, " in %.300s %.200s:%d", f.function, base_name(f.file), f.line);
     else snprintf(buf, len, " in %.500s", f.function);
@@ -112,7 +123,7 @@ bool frames_suppressed(const char* kind, const uintptr_t* frames, unsigned depth
   if (s.size() == 0) return false;
   for (unsigned i = 0; i < depth; ++i) {
     SymbolizedFrame f;
-    symbolize(frames[i], !(i == 0 && exact_first), &f);
+    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
     if (s.matches(kind, f.function) || s.matches(kind, f.file) || s.matches(kind, f.module))
       return true;
   }
@@ -153,16 +164,21 @@ void describe_position(const ErrorReport& r, char* buf, size_t len) {
     return;
   }
   const Block& b = r.block;
-  if (r.addr >= block_user(b) + b.size)
-    snprintf(buf, len, "%lu bytes after the end of the %zu-byte block at 0x%lx",
-             static_cast<unsigned long>(r.addr - (block_user(b) + b.size)), b.size,
-             static_cast<unsigned long>(block_user(b)));
-  else if (r.addr < block_user(b))
-    snprintf(buf, len, "%lu bytes before the %zu-byte block at 0x%lx",
-             static_cast<unsigned long>(block_user(b) - r.addr), b.size, static_cast<unsigned long>(block_user(b)));
-  else
-    snprintf(buf, len, "%lu bytes inside the %zu-byte block at 0x%lx",
-             static_cast<unsigned long>(r.addr - block_user(b)), b.size, static_cast<unsigned long>(block_user(b)));
+  const uintptr_t user = block_user(b);
+  unsigned long d;
+  const char* where;
+  if (r.addr >= user + b.size) {
+    d = static_cast<unsigned long>(r.addr - (user + b.size));
+    where = "after the end of";
+  } else if (r.addr < user) {
+    d = static_cast<unsigned long>(user - r.addr);
+    where = "before";
+  } else {
+    d = static_cast<unsigned long>(r.addr - user);
+    where = "inside";
+  }
+  snprintf(buf, len, "%lu %s %s the %zu-byte block at 0x%lx", d, plural(d, "byte", "bytes"), where, b.size,
+           static_cast<unsigned long>(user));
 }
 
 }  // namespace
@@ -190,6 +206,11 @@ void keep_report_fd() {
 
 bool reporting_now() { return t_reporting; }
 
+bool is_main_process() {
+  const long main_pid = options().stats_pid;
+  return main_pid == 0 || main_pid == static_cast<long>(getpid());
+}
+
 size_t errors_reported() { return g_errors.load(std::memory_order_relaxed); }
 
 void report_error(const ErrorReport& r) {
@@ -213,7 +234,9 @@ void report_error(const ErrorReport& r) {
   g_errors.fetch_add(1, std::memory_order_relaxed);
   char pos[256];
   describe_position(r, pos, sizeof pos);
-  out("memkit: ERROR: %s on address 0x%lx%s%s%s\n", kind, static_cast<unsigned long>(r.addr),
+  char tag[300];
+  process_tag(tag, sizeof tag);
+  out("memkit: %sERROR: %s on address 0x%lx%s%s%s\n", tag, kind, static_cast<unsigned long>(r.addr),
       pos[0] ? " (" : "", pos, pos[0] ? ")" : "");
   if (const char* a = access_name(r.access)) {
     if (r.access_size != 0) out("  %s of size %zu", a, r.access_size);
@@ -226,7 +249,8 @@ void report_error(const ErrorReport& r) {
   if (r.detail[0]) out("  %s\n", r.detail);
   if (r.has_block) {
     const Block& b = r.block;
-    out("  the block: %zu bytes at 0x%lx, from %s, %s%s\n", b.size, static_cast<unsigned long>(block_user(b)),
+    out("  the block: %zu %s at 0x%lx, from %s, %s%s\n", b.size, plural(b.size, "byte", "bytes"),
+        static_cast<unsigned long>(block_user(b)),
         alloc_kind_name(static_cast<AllocKind>(b.kind)),
         b.state == kQuarantined ? "freed" : "live", b.full ? " (own pages)" : "");
   }
@@ -242,7 +266,7 @@ void report_error(const ErrorReport& r) {
   }
   char top[600];
   describe_top(r.frames, r.depth, r.exact_first, top, sizeof top);
-  out("memkit: SUMMARY: %s%s\n", kind, top);
+  out("memkit: %sSUMMARY: %s%s\n", tag, kind, top);
   flush();
   pthread_mutex_unlock(&g_report_lock);
   t_reporting = false;
@@ -258,7 +282,10 @@ bool leak_suppressed(uint32_t alloc_stack) {
 
 void report_leak(bool direct, size_t bytes, size_t blocks, uint32_t alloc_stack) {
   pthread_mutex_lock(&g_report_lock);
-  out("memkit: LEAK: %zu bytes in %zu blocks (%s)\n", bytes, blocks, direct ? "direct" : "indirect");
+  char tag[300];
+  process_tag(tag, sizeof tag);
+  out("memkit: %sLEAK: %zu %s in %zu %s (%s)\n", tag, bytes, plural(bytes, "byte", "bytes"), blocks,
+      plural(blocks, "block", "blocks"), direct ? "direct" : "indirect");
   out("  allocated at:\n");
   print_stack(alloc_stack);
   out("\n");
@@ -270,8 +297,11 @@ void report_exit_summary(size_t leak_groups, size_t leak_bytes, size_t leak_bloc
   const size_t errors = errors_reported();
   if (errors == 0 && leak_groups == 0) return;
   pthread_mutex_lock(&g_report_lock);
-  out("memkit: SUMMARY: %zu error(s), %zu leak(s) (%zu bytes in %zu blocks)\n", errors, leak_groups,
-      leak_bytes, leak_blocks);
+  char tag[300];
+  process_tag(tag, sizeof tag);
+  out("memkit: %sSUMMARY: %zu %s, %zu %s (%zu %s in %zu %s)\n", tag, errors, plural(errors, "error", "errors"),
+      leak_groups, plural(leak_groups, "leak", "leaks"), leak_bytes, plural(leak_bytes, "byte", "bytes"),
+      leak_blocks, plural(leak_blocks, "block", "blocks"));
   flush();
   pthread_mutex_unlock(&g_report_lock);
 }

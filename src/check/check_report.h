@@ -70,6 +70,10 @@ void keep_report_fd();
 /// Whether this thread is printing a report now (symbolizing allocates and frees: the checks
 /// those calls would make on other blocks wait, rather than nest a second report in the first).
 bool reporting_now();
+/// Whether this is the process `memkit check` started (options' stats_pid), or no process is
+/// named (stats_pid=0): the one whose exit status says leaks were found (leak_exitcode). The
+/// others (its children) put "[pid N name] " after "memkit: " on their report lines.
+bool is_main_process();
 /// Errors reported so far.
 size_t errors_reported();
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 
 #include "arena/arena_map.h"
@@ -21,6 +22,7 @@
 #include "options/options.h"
 #include "os/os.h"
 #include "os/proc_maps.h"
+#include "os/report.h"
 
 namespace memkit::check {
 namespace {
@@ -72,22 +74,17 @@ struct Range {
   uintptr_t hi;
 };
 
-constexpr size_t kMaxRoots = 8192;
-
-struct RootCollector {
-  Range* roots;
-  size_t count;
+// The roots are scanned as /proc/self/maps is read, one mapping at a time: there is no array of
+// them to fill up (at check=full every live block is a mapping of its own, so a fixed number of
+// roots dropped the shared libraries' data and the thread stacks that come after them).
+struct RootScan {
+  LeakNode* nodes;
+  size_t n;
+  size_t* work;
+  const Range* skip;  // sorted by lo, not overlapping
+  size_t nskip;
   uintptr_t stack_addr;  // an address on the exiting thread's stack (its sp, near enough)
 };
-
-void collect_root(void* ctx, const os::MapsEntry& e) {
-  RootCollector* c = static_cast<RootCollector*>(ctx);
-  if (!e.readable || !e.writable || e.shared) return;
-  uintptr_t lo = e.start;
-  const uintptr_t hi = e.end;
-  if (c->stack_addr >= lo && c->stack_addr < hi) lo = c->stack_addr & ~uintptr_t{7};
-  if (c->count < kMaxRoots) c->roots[c->count++] = Range{lo, hi};
-}
 
 // The group of leaked blocks with one allocation stack and one class.
 struct Group {
@@ -184,6 +181,19 @@ void classify(LeakNode* nodes, size_t n, size_t* work) {
 
 namespace {
 
+// The skip range containing a, or the first one above it (skip sorted by lo, not overlapping):
+// its index, nskip if none.
+size_t skip_at_or_above(const Range* skip, size_t nskip, uintptr_t a) {
+  size_t lo = 0;
+  size_t hi = nskip;
+  while (lo < hi) {  // the first range with hi > a
+    const size_t mid = lo + (hi - lo) / 2;
+    if (skip[mid].hi <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 // Scans [lo, hi) minus the memory memkit owns (its heap, the block table, the depot, the scan's
 // own arrays and the full-mode blocks' mappings).
 void scan_root(LeakNode* nodes, size_t n, Range r, const Range* skip, size_t nskip, size_t* work) {
@@ -198,24 +208,31 @@ void scan_root(LeakNode* nodes, size_t n, Range r, const Range* skip, size_t nsk
       a = next < r.hi && next != 0 ? next : r.hi;
       continue;
     }
-    bool skipped = heap.owns(reinterpret_cast<const void*>(a));
-    for (size_t k = 0; k < nskip && !skipped; ++k) {
-      if (a >= skip[k].lo && a < skip[k].hi) {
-        skipped = true;
-        next = skip[k].hi < r.hi ? skip[k].hi : r.hi;
-      }
+    const size_t k = skip_at_or_above(skip, nskip, a);
+    if (k < nskip && skip[k].lo <= a) {  // inside a skipped range: past it
+      a = skip[k].hi < r.hi ? skip[k].hi : r.hi;
+      continue;
     }
-    if (!skipped) mark_from(nodes, n, a, next, kReached, work);
+    if (k < nskip && skip[k].lo < next) next = skip[k].lo;  // one starts inside this page
+    if (!heap.owns(reinterpret_cast<const void*>(a))) mark_from(nodes, n, a, next, kReached, work);
     a = next;
   }
 }
 
-__attribute__((noinline)) void scan_all(LeakNode* nodes, size_t n, size_t* work, Range* roots,
-                                        Range* skip, size_t nskip, char* maps_buf, size_t maps_len,
-                                        uintptr_t stack_from) {
-  RootCollector c{roots, 0, stack_from};
-  os::for_each_mapping(maps_buf, maps_len, collect_root, &c);
-  for (size_t i = 0; i < c.count; ++i) scan_root(nodes, n, roots[i], skip, nskip, work);
+void scan_mapping(void* ctx, const os::MapsEntry& e) {
+  RootScan* c = static_cast<RootScan*>(ctx);
+  if (!e.readable || !e.writable || e.shared) return;
+  uintptr_t lo = e.start;
+  const uintptr_t hi = e.end;
+  if (c->stack_addr >= lo && c->stack_addr < hi) lo = c->stack_addr & ~uintptr_t{7};
+  scan_root(c->nodes, c->n, Range{lo, hi}, c->skip, c->nskip, c->work);
+}
+
+// Returns 0 or the errno value of reading /proc/self/maps.
+__attribute__((noinline)) int scan_all(LeakNode* nodes, size_t n, size_t* work, const Range* skip, size_t nskip,
+                                       char* maps_buf, size_t maps_len, uintptr_t stack_from) {
+  RootScan c{nodes, n, work, skip, nskip, stack_from};
+  return os::for_each_mapping(maps_buf, maps_len, scan_mapping, &c);
 }
 
 // Zeroes the stack below the caller's frame. The calls that came before exit (the program's
@@ -339,12 +356,12 @@ void leak_check_at_exit(LeakTotals* out) {
   Scratch node_mem(n * sizeof(LeakNode));
   Scratch work_mem(n * sizeof(size_t) + 8);
   Scratch skip_mem((nfull + 8) * sizeof(Range));
-  Scratch root_mem(kMaxRoots * sizeof(Range));
   Scratch maps_mem(64 * 1024);
   if (node_mem.p == nullptr || work_mem.p == nullptr || skip_mem.p == nullptr ||
-      root_mem.p == nullptr || maps_mem.p == nullptr) {
+      maps_mem.p == nullptr) {
     release_other_threads(&parked);
     unlock_all();
+    report_warning("checked mode: no memory for the leak scan: leaks were not looked for");
     return;
   }
   LeakNode* nodes = static_cast<LeakNode*>(node_mem.p);
@@ -384,18 +401,25 @@ void leak_check_at_exit(LeakTotals* out) {
   skip[nskip++] = Range{node_mem.lo(), node_mem.hi()};
   skip[nskip++] = Range{work_mem.lo(), work_mem.hi()};
   skip[nskip++] = Range{skip_mem.lo(), skip_mem.hi()};
-  skip[nskip++] = Range{root_mem.lo(), root_mem.hi()};
   skip[nskip++] = Range{maps_mem.lo(), maps_mem.hi()};
+  heap_sort(skip, nskip, [](const Range& x, const Range& y) { return x.lo < y.lo; });
   sort_nodes(nodes, n);
   size_t top = 0;
   for (size_t i = 0; i < n; ++i)
     if (nodes[i].flags & kReached) work[top++] = i;
   drain(nodes, n, kReached, work, top);
-  scan_all(nodes, n, work, static_cast<Range*>(root_mem.p), skip, nskip,
-           static_cast<char*>(maps_mem.p), maps_mem.bytes, stack_from);
+  const int maps_err =
+      scan_all(nodes, n, work, skip, nskip, static_cast<char*>(maps_mem.p), maps_mem.bytes, stack_from);
   classify(nodes, n, work);
   release_other_threads(&parked);
   unlock_all();
+  if (maps_err != 0) {  // no root was scanned: every block would look leaked
+    char msg[160];
+    snprintf(msg, sizeof msg, "checked mode: /proc/self/maps could not be read (%s): leaks were not looked for",
+             strerror(maps_err));
+    report_warning(msg);
+    return;
+  }
 
   // Group by (class, stack): sort the leaked nodes by that key, then fold runs.
   size_t leaked = 0;

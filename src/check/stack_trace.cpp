@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <link.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -129,6 +130,22 @@ void refresh_symbolizer() {
   dwfl_report_begin_add(g_dwfl);
   dwfl_linux_proc_report(g_dwfl, getpid());
   dwfl_report_end(g_dwfl, nullptr, nullptr);
+}
+
+bool is_signal_trampoline(uintptr_t pc) {
+  static const unsigned char kRestoreRt[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+  unsigned char code[sizeof kRestoreRt];
+  struct iovec local = {code, sizeof code};
+  struct iovec remote = {reinterpret_cast<void*>(pc), sizeof code};
+  if (pc == 0 || process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(sizeof code))
+    return false;
+  return memcmp(code, kRestoreRt, sizeof code) == 0;
+}
+
+bool frame_is_return_address(const uintptr_t* frames, unsigned i, bool exact_first) {
+  if (i == 0 && exact_first) return false;
+  if (is_signal_trampoline(frames[i])) return false;
+  return !(i > 0 && is_signal_trampoline(frames[i - 1]));
 }
 
 void symbolize(uintptr_t pc, bool return_address, SymbolizedFrame* out) {

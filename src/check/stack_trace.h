@@ -195,6 +195,15 @@ struct SymbolizedFrame {
 /// instruction is looked up (pc - 1). May allocate. Never fails: unknown fields stay empty.
 void symbolize(uintptr_t pc, bool return_address, SymbolizedFrame* out);
 
+/// Whether pc is the x86-64 Linux signal return trampoline (glibc's __restore_rt: mov $15, %rax;
+/// syscall), read without faulting (process_vm_readv: the code may be unmapped by now).
+bool is_signal_trampoline(uintptr_t pc);
+/// Whether frames[i] of a stack is a return address (symbolized at pc - 1, the call) rather
+/// than an exact pc: frame #0 of a fault (exact_first), the signal trampoline itself (the
+/// handler "returns" to its first byte) and the frame the signal interrupted, right above it
+/// (its pc is where it was stopped, not after a call) are exact.
+bool frame_is_return_address(const uintptr_t* frames, unsigned i, bool exact_first);
+
 /// Re-reads the process's module list (after dlopen); called at the start of each report.
 void refresh_symbolizer();
 

@@ -9,7 +9,7 @@
 // A static or setuid program ignores LD_PRELOAD and so was not checked: that is said, and the
 // status is then never 0. Exit status: the program's (the library exits with leak_exitcode,
 // 23 by default, when it found leaks, and an error report aborts: 134), 128 + N if signal N
-// killed it.
+// killed it. The program's children are checked too, but keep their own status (stats_pid).
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <limits.h>
@@ -136,7 +136,8 @@ void setup(CLI::App& sub) {
       "where it is found): heap-buffer-overflow/underflow, heap-use-after-free, double-free, "
       "invalid-free and alloc-dealloc-mismatch are reported as they are found (the first "
       "aborts the program), leaks at exit (exit status 23, MEMKIT_OPTIONS=leak_exitcode=N). "
-      "Otherwise exits with PROGRAM's status.\n"
+      "Otherwise exits with PROGRAM's status. Its child processes are checked too: their "
+      "report lines carry [pid N name] and they keep their own exit status.\n"
       "Examples: memkit check -- ./a.out\n"
       "          memkit check --full --log check.txt -- ./server --port 8080");
   sub.callback([args] { check(*args); });
