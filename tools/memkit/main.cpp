@@ -3,14 +3,20 @@
 // Builds the CLI11 application from the registered subcommands (command.h) and maps every
 // outcome to an exit status: 0 success, 2 usage or input error, 1 internal error or a /proc or
 // /sys file that could not be read or parsed (inspect::InspectError: "memkit: <file>: <what>").
+// `memkit` alone prints the help (the list of subcommands); an unknown subcommand is a usage
+// error that names the nearest ones. For the subcommands that run a program (run, check), the
+// first word that is not one of their options starts PROGRAM ("--" is optional).
 // Every message is one line with its control characters escaped (printable(): the input it
 // echoes may hold any byte), and every numeric option is checked strictly (number_arg.h).
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <new>
+#include <string>
+#include <vector>
 
 #include "command.h"
 #include "inspect/procfs.h"
@@ -36,8 +42,23 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "memkit: {}\n", memkit::cli::printable(what));
   };
 
+  if (argc <= 1) {
+    fmt::print("{}", app.help());
+    return 0;
+  }
+  if (argv[1][0] != '-' && app.get_subcommands([&](const CLI::App* sub) { return sub->check_name(argv[1]); }).empty()) {
+    const std::vector<std::string> near = memkit::cli::nearest_commands(argv[1]);
+    std::string hint;
+    for (size_t i = 0; i < near.size(); ++i) hint += (i == 0 ? "" : i + 1 == near.size() ? " or " : ", ") + near[i];
+    fail(fmt::format("'{}' is not a memkit subcommand{} (see memkit --help)", argv[1],
+                     hint.empty() ? std::string() : "; did you mean " + hint + "?")
+             .c_str());
+    return kExitUsage;
+  }
+  std::vector<char*> args = memkit::cli::prepare_program_args(app, argc, argv);
+
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& e) {
     const int status = app.exit(e);  // prints help, the version, or the usage error
     return status == 0 ? 0 : kExitUsage;
