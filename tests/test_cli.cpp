@@ -105,6 +105,30 @@ TEST_F(CliTest, OptionsListsEveryKey) {
   EXPECT_TRUE(contains(r.out, "1..16, a power of two"));
 }
 
+// --json: the same table as one array, each key with its default, values and help.
+TEST_F(CliTest, OptionsJson) {
+  const Result r = memkit({"options", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  size_t count = 0;
+  const memkit::OptionInfo* table = memkit::option_table(&count);
+  ASSERT_EQ(doc.size(), count);
+  for (size_t i = 0; i < count; ++i) {
+    SCOPED_TRACE(table[i].name);
+    EXPECT_EQ(doc[i]["key"], table[i].name);
+    EXPECT_EQ(doc[i]["type"], table[i].type);
+    EXPECT_EQ(doc[i]["default"], table[i].default_text);
+    EXPECT_EQ(doc[i]["help"], table[i].help);
+    char values[160];
+    memkit::option_values_text(table[i], values, sizeof values);
+    EXPECT_EQ(doc[i]["values"], values);
+    if (table[i].check == memkit::OptionCheck::kRange) {
+      EXPECT_EQ(doc[i]["min"], table[i].min);
+      EXPECT_EQ(doc[i]["max"], table[i].max);
+    }
+  }
+}
+
 TEST_F(CliTest, UnknownSubcommandIsAUsageError) {
   EXPECT_EQ(memkit({"no-such-command"}).status, 2);
   EXPECT_EQ(memkit({"buddy", "simulate", "--no-such-flag"}).status, 2);
