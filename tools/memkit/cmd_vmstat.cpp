@@ -4,7 +4,8 @@
 // (with procps's per-CPU-second formula), then one line per INTERVAL seconds of rates over that
 // interval; with COUNT, COUNT lines in all. Memory columns are sizes, si/so/bi/bo are sizes per
 // second (human units, or bytes with -b), in/cs per second, us..st percent of CPU time.
-// --json prints one array of samples, one element per line as it is measured.
+// --json prints one JSON object per sample, one a line as it is measured (NDJSON), so that the
+// output of a run stopped with Ctrl-C is still valid.
 #include <fmt/core.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,7 +117,7 @@ void run(const VmstatArgs& a, bool interval_given, bool count_given) {
   inspect::VmstatSample prev = inspect::read_vmstat_sample(fs);
   const inspect::VmstatRow first = inspect::vmstat_row_since_boot(prev, page_size, hz);
   if (a.view.json) {
-    fmt::print("[\n{}", row_json(first, true, 0).dump());
+    fmt::print("{}\n", row_json(first, true, 0).dump());
   } else {
     print_header(w);
     print_row(first, w, a.view.bytes);
@@ -129,14 +130,13 @@ void run(const VmstatArgs& a, bool interval_given, bool count_given) {
     const double seconds = now.time - prev.time;
     const inspect::VmstatRow row = inspect::vmstat_row_interval(prev, now, seconds, page_size);
     if (a.view.json) {
-      fmt::print(",\n{}", row_json(row, false, seconds).dump());
+      fmt::print("{}\n", row_json(row, false, seconds).dump());
     } else {
       print_row(row, w, a.view.bytes);
     }
     std::fflush(stdout);
     prev = now;
   }
-  if (a.view.json) fmt::print("\n]\n");
 }
 
 void setup(CLI::App& sub) {
@@ -156,7 +156,8 @@ free = MemFree, buff = Buffers, cache = Cached + SReclaimable; si so = swapped i
 (pgpgin/pgpgout) per second; in cs = interrupts, context switches per second; us sy id wa st =
 user+nice, system+irq+softirq, idle, iowait, steal in % of CPU time.
 The first line is since boot, computed as procps vmstat does (per CPU-second: divided by the
-CPU ticks of all CPUs). --json: one array of samples, sizes in bytes and bytes per second.)");
+CPU ticks of all CPUs). --json: one JSON object per sample and per line (NDJSON, valid however
+the run is stopped), sizes in bytes and bytes per second.)");
   sub.callback([args, interval, count] { run(*args, interval->count() > 0, count->count() > 0); });
 }
 
