@@ -61,4 +61,25 @@ done
 grep -q -- '\\-\\-stats' "$share/man/man1/memkit-run.1" || fail "memkit-run.1 does not describe --stats"
 grep -q "memkit\\\\-free" "$share/man/man1/memkit.1" || fail "memkit.1 does not name memkit-free(1)"
 
-((failures == 0)) && echo "ok: completion and man pages" || exit 1
+echo "== colour"
+# On a terminal (script(1) gives one) the error prefix and the views' headers are coloured;
+# never in a pipe or a file, nor with NO_COLOR set, nor on TERM=dumb.
+esc=$'\e['
+if command -v script >/dev/null; then
+    on_tty() { script -qec "$1" /dev/null </dev/null; }
+    q=$(printf '%q' "$memkit")
+    out=$(TERM=xterm on_tty "$q fre")
+    [[ $out == *"${esc}1;31mmemkit:${esc}0m"* ]] || fail "memkit fre on a terminal: no coloured prefix: $(printf '%q' "$out")"
+    out=$(TERM=xterm on_tty "$q free")
+    [[ $out == *"${esc}1m"*total* ]] || fail "memkit free on a terminal: no bold header: $(printf '%q' "$out")"
+    out=$(TERM=xterm NO_COLOR=1 on_tty "$q free; $q fre")
+    [[ $out != *"$esc"* ]] || fail "NO_COLOR=1: coloured anyway: $(printf '%q' "$out")"
+    out=$(TERM=dumb on_tty "$q free; $q fre")
+    [[ $out != *"$esc"* ]] || fail "TERM=dumb: coloured anyway: $(printf '%q' "$out")"
+else
+    echo "SKIP: colour on a terminal (no script(1))"
+fi
+out=$(TERM=xterm "$memkit" free; TERM=xterm "$memkit" vmstat; TERM=xterm "$memkit" fre 2>&1)
+[[ $out != *"$esc"* ]] || fail "colour in a pipe: $(printf '%q' "$out")"
+
+((failures == 0)) && echo "ok: completion, man pages and colour" || exit 1

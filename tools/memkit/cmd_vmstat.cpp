@@ -59,13 +59,15 @@ std::string group(const char* title, int width) {
 void print_header(const Widths& w) {
   // Column layout: " r  b" (5), memory 4 × (1 + mem), swap 2 × (1 + rate), io 2 × (1 + rate),
   // system 2 × 6, cpu 5 × 3.
-  fmt::print("{} {} {} {} {} {}\n", group("procs", 5), group("memory", 4 * (w.mem + 1) - 1),
+  fmt::print("{}\n", header_style(fmt::format("{} {} {} {} {} {}", group("procs", 5), group("memory", 4 * (w.mem + 1) - 1),
              group("swap", 2 * (w.rate + 1) - 1), group("io", 2 * (w.rate + 1) - 1),
-             group("system", 11), group("cpu", 14));
-  fmt::print("{:>2} {:>2} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>5} {:>5} "
-             "{:>2} {:>2} {:>2} {:>2} {:>2}\n",
-             "r", "b", "swpd", w.mem, "free", w.mem, "buff", w.mem, "cache", w.mem, "si", w.rate,
-             "so", w.rate, "bi", w.rate, "bo", w.rate, "in", "cs", "us", "sy", "id", "wa", "st");
+             group("system", 11), group("cpu", 14))));
+  fmt::print("{}\n", header_style(fmt::format(
+                         "{:>2} {:>2} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} "
+                         "{:>5} {:>5} {:>2} {:>2} {:>2} {:>2} {:>2}",
+                         "r", "b", "swpd", w.mem, "free", w.mem, "buff", w.mem, "cache", w.mem,
+                         "si", w.rate, "so", w.rate, "bi", w.rate, "bo", w.rate, "in", "cs", "us",
+                         "sy", "id", "wa", "st")));
 }
 
 void print_row(const inspect::VmstatRow& r, const Widths& w, bool bytes) {

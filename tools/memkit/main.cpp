@@ -21,6 +21,7 @@
 #include "command.h"
 #include "inspect/procfs.h"
 #include "number_arg.h"
+#include "view.h"
 #include "memkit/version.h"
 
 int main(int argc, char** argv) {
@@ -31,15 +32,17 @@ int main(int argc, char** argv) {
   CLI::App app("memkit: the Linux kernel's memory management in user space", "memkit");
   app.set_version_flag("--version", "memkit " MEMKIT_VERSION);
   app.require_subcommand(1);
-  app.failure_message([](const CLI::App*, const CLI::Error& e) {
-    return fmt::format("memkit: {} (see --help)\n", memkit::cli::printable(e.what()));
+  // "memkit:" in bold red on a terminal (never in a pipe or a file; NO_COLOR respected).
+  const char* const prefix = memkit::cli::color_enabled(2) ? "\x1b[1;31mmemkit:\x1b[0m" : "memkit:";
+  app.failure_message([prefix](const CLI::App*, const CLI::Error& e) {
+    return fmt::format("{} {} (see --help)\n", prefix, memkit::cli::printable(e.what()));
   });
   for (const memkit::cli::Command& command : memkit::cli::registered_commands()) {
     command.setup(*app.add_subcommand(command.name, command.summary));
   }
   memkit::cli::check_numeric_options(app);
-  const auto fail = [](const char* what) {
-    fmt::print(stderr, "memkit: {}\n", memkit::cli::printable(what));
+  const auto fail = [prefix](const char* what) {
+    fmt::print(stderr, "{} {}\n", prefix, memkit::cli::printable(what));
   };
 
   if (argc <= 1) {
@@ -69,10 +72,10 @@ int main(int argc, char** argv) {
     fail(e.what());  // names the file and what was wrong
     return kExitInternal;
   } catch (const std::bad_alloc&) {
-    fmt::print(stderr, "memkit: out of memory\n");
+    fmt::print(stderr, "{} out of memory\n", prefix);
     return kExitInternal;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "memkit: internal error: {}\n", memkit::cli::printable(e.what()));
+    fmt::print(stderr, "{} internal error: {}\n", prefix, memkit::cli::printable(e.what()));
     return kExitInternal;
   }
   return 0;
