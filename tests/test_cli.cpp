@@ -105,10 +105,72 @@ TEST_F(CliTest, OptionsListsEveryKey) {
   EXPECT_TRUE(contains(r.out, "1..16, a power of two"));
 }
 
+// --json: the same table as one array, each key with its default, values and help.
+TEST_F(CliTest, OptionsJson) {
+  const Result r = memkit({"options", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json doc = nlohmann::json::parse(r.out);
+  size_t count = 0;
+  const memkit::OptionInfo* table = memkit::option_table(&count);
+  ASSERT_EQ(doc.size(), count);
+  for (size_t i = 0; i < count; ++i) {
+    SCOPED_TRACE(table[i].name);
+    EXPECT_EQ(doc[i]["key"], table[i].name);
+    EXPECT_EQ(doc[i]["type"], table[i].type);
+    EXPECT_EQ(doc[i]["default"], table[i].default_text);
+    EXPECT_EQ(doc[i]["help"], table[i].help);
+    char values[160];
+    memkit::option_values_text(table[i], values, sizeof values);
+    EXPECT_EQ(doc[i]["values"], values);
+    if (table[i].check == memkit::OptionCheck::kRange) {
+      EXPECT_EQ(doc[i]["min"], table[i].min);
+      EXPECT_EQ(doc[i]["max"], table[i].max);
+    }
+  }
+}
+
 TEST_F(CliTest, UnknownSubcommandIsAUsageError) {
   EXPECT_EQ(memkit({"no-such-command"}).status, 2);
-  EXPECT_EQ(memkit({}).status, 2);
   EXPECT_EQ(memkit({"buddy", "simulate", "--no-such-flag"}).status, 2);
+}
+
+// `memkit` alone prints the list of subcommands, on stdout, like --help.
+TEST_F(CliTest, NoArgumentsListsSubcommands) {
+  const Result r = memkit({});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  for (const char* name : {"run", "check", "free", "maps", "options"})
+    EXPECT_TRUE(contains(r.out, name)) << name << " in " << r.out;
+  EXPECT_EQ(r.out, memkit({"--help"}).out);
+}
+
+// An unknown subcommand says so and names the nearest ones (a typo, a prefix), on one line.
+TEST_F(CliTest, UnknownSubcommandSuggestsTheNearest) {
+  const Result fre = memkit({"fre"});
+  EXPECT_EQ(fre.status, 2);
+  EXPECT_EQ(fre.out, "");
+  EXPECT_TRUE(contains(fre.err, "'fre' is not a memkit subcommand; did you mean free")) << fre.err;
+  EXPECT_EQ(fre.err.find('\n'), fre.err.size() - 1) << fre.err;
+  EXPECT_TRUE(contains(memkit({"mpas"}).err, "did you mean maps")) << memkit({"mpas"}).err;
+  EXPECT_TRUE(contains(memkit({"slab"}).err, "slabinfo")) << memkit({"slab"}).err;
+  const Result far = memkit({"zzzzzzzz"});
+  EXPECT_EQ(far.status, 2);
+  EXPECT_FALSE(contains(far.err, "did you mean")) << far.err;
+  EXPECT_TRUE(contains(far.err, "zzzzzzzz")) << far.err;
+}
+
+// `memkit check PROGRAM ARGS` without "--": the options after PROGRAM are PROGRAM's, and check's
+// own before it are check's (--log FILE takes the next word).
+TEST_F(CliTest, CheckTakesProgramWithoutSeparator) {
+  const std::string log = path("check.log");
+  const Result r = memkit({"check", "--log", log, "/bin/sh", "-c", "echo \"$0 $1\"; exit 5", "--full", "--log"});
+  EXPECT_EQ(r.status, 5) << r.err;
+  EXPECT_EQ(r.out, "--full --log\n");
+  EXPECT_EQ(r.err, "");
+  const Result dashes = memkit({"check", "--", "/bin/sh", "-c", "exit 6"});
+  EXPECT_EQ(dashes.status, 6) << dashes.err;
+  const Result none = memkit({"check", "--full"});
+  EXPECT_EQ(none.status, 2);
 }
 
 TEST_F(CliTest, SimulateDefaultPrintsBuddyinfo) {

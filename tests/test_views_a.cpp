@@ -253,8 +253,11 @@ TEST_F(ViewsA, VmstatIntervalAndCount) {
   EXPECT_EQ(lines_of(r.out).size(), 5u) << r.out;  // two header lines, three samples
   const Result j = memkit({"vmstat", "--json", "0.1", "2"});
   ASSERT_EQ(j.status, 0) << j.err;
-  const json doc = json::parse(j.out);
-  ASSERT_EQ(doc.size(), 2u);
+  // One object per line (NDJSON), each line a whole document as soon as it is printed.
+  const std::vector<std::string> samples = lines_of(j.out);
+  ASSERT_EQ(samples.size(), 2u) << j.out;
+  const json doc = {json::parse(samples[0]), json::parse(samples[1])};
+  EXPECT_TRUE(doc[0].is_object());
   EXPECT_TRUE(doc[0]["since_boot"].get<bool>());
   EXPECT_FALSE(doc[1]["since_boot"].get<bool>());
   EXPECT_GT(doc[1]["seconds"].get<double>(), 0.05);
@@ -279,7 +282,7 @@ TEST_F(ViewsA, VmstatAgreesWithProcpsLive) {
     const std::vector<uint64_t> pa = numbers(lines_of(a.out).at(2));
     const std::vector<uint64_t> pb = numbers(lines_of(b.out).at(2));
     ASSERT_GE(pa.size(), 17u) << a.out;
-    const json row = json::parse(m.out).at(0);
+    const json row = json::parse(m.out);
     bool inside = true;
     auto check = [&](const char* name, uint64_t v, size_t col, uint64_t scale, uint64_t tol) {
       const uint64_t lo = std::min(pa[col], pb[col]) * scale;

@@ -362,6 +362,12 @@ TEST_F(ViewsB, MapsErrors) {
   EXPECT_EQ(r.status, 2);
   EXPECT_EQ(r.out, "");
 
+  // Without PID: memkit's own address space, as `memkit status` does.
+  r = memkit({"maps"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "memkit")) << r.out;
+  EXPECT_TRUE(contains(r.out, "HEAP")) << r.out;
+
   // A process that has exited.
   pid_t gone = 0;
   char* argv[] = {const_cast<char*>("true"), nullptr};

@@ -203,6 +203,26 @@ PY
     [[ $n == 1 ]] || fail "memkit run --stats: $n reports from python3 and its child, want 1"
     out=$("$bin/memkit" run -- /bin/echo hello) && [[ $out == hello ]] ||
         fail "memkit run -- echo hello printed '$out'"
+    # Without "--": the first word that is not one of run's options is PROGRAM, and the options
+    # after it are PROGRAM's (as with valgrind, strace).
+    out=$("$bin/memkit" run /bin/echo -n --stats hello) && [[ $out == "--stats hello" ]] ||
+        fail "memkit run echo -n --stats hello printed '$out'"
+    err=$("$bin/memkit" run --stats /bin/echo hello 2>&1 >/dev/null)
+    grep -q "^memkit: heap report for PID [0-9]* (echo)" <<<"$err" ||
+        fail "memkit run --stats echo (no --): no heap report in: $err"
+    rc=0; "$bin/memkit" run --json "$work/nodash.json" /bin/bash -c 'exit 7' || rc=$?
+    [[ $rc == 7 && -s $work/nodash.json ]] || fail "memkit run --json FILE bash -c 'exit 7' (no --): status $rc"
+    # --stats, like --json, says so when no report could come (PROGRAM left through _exit, or
+    # closed the report's descriptor), instead of exiting 0 without one.
+    rc=0; err=$("$bin/memkit" run --stats /usr/bin/python3 -c 'import os; os._exit(0)' 2>&1) || rc=$?
+    [[ $rc == 1 ]] && grep -q "^memkit: run: no heap report: /usr/bin/python3 exited without running its exit handlers" <<<"$err" ||
+        fail "memkit run --stats of a program leaving through _exit: status $rc, message '$err'"
+    rc=0; err=$("$bin/memkit" run --stats /bin/bash -c 'for fd in /proc/$$/fd/*; do n=${fd##*/}; ((n > 2)) && eval "exec $n>&-"; done; exec /bin/true' 2>&1) || rc=$?
+    [[ $rc == 1 ]] && grep -q "^memkit: run: no heap report: " <<<"$err" ||
+        fail "memkit run --stats of a program closing the report's descriptor: status $rc, message '$err'"
+    rc=0; err=$("$bin/memkit" run --stats /bin/bash -c 'exit 3' 2>&1) || rc=$?
+    [[ $rc == 3 ]] && grep -q "^memkit: heap report for PID" <<<"$err" ||
+        fail "memkit run --stats bash -c 'exit 3': status $rc, message '$err'"
     # No PROGRAM: the bundled workload (README command 1), its output as under glibc, and the
     # heap report of memkit-lisp's own PID.
     rc=0; "$bin/memkit" run >"$work/default.out" 2>"$work/default.err" || rc=$?

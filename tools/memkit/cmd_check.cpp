@@ -52,7 +52,7 @@ std::string option_path(const std::string& path, const char* what) {
 }
 
 [[noreturn]] void check(const Args& args) {
-  if (args.command.empty()) throw usage_error("check: no PROGRAM given (memkit check -- PROGRAM [ARGS...])");
+  if (args.command.empty()) throw usage_error("check: no PROGRAM given (memkit check PROGRAM [ARGS...])");
   const std::string preload = find_checked_preload();
   std::string keys;
   if (args.full) keys += "check=full:";
@@ -130,7 +130,7 @@ void setup(CLI::App& sub) {
   sub.add_option("--log", args->log, "write the reports to FILE instead of stderr")->type_name("FILE");
   sub.add_flag("--continue", args->keep_going,
                "report each distinct error once and go on, instead of aborting at the first");
-  sub.add_option("command", args->command, "PROGRAM [ARGS...] (after --)")->required();
+  add_program_argument(sub, args->command, "PROGRAM [ARGS...] (\"--\" before it is optional)")->required();
   sub.footer(
       "Runs PROGRAM on libmemkit-checked.so (LD_PRELOAD; MEMKIT_CHECKED_PRELOAD overrides "
       "where it is found): heap-buffer-overflow/underflow, heap-use-after-free, double-free, "
@@ -138,8 +138,8 @@ void setup(CLI::App& sub) {
       "aborts the program), leaks at exit (exit status 23, MEMKIT_OPTIONS=leak_exitcode=N). "
       "Otherwise exits with PROGRAM's status. Its child processes are checked too: their "
       "report lines carry [pid N name] and they keep their own exit status.\n"
-      "Examples: memkit check -- ./a.out\n"
-      "          memkit check --full --log check.txt -- ./server --port 8080");
+      "Examples: memkit check ./a.out\n"
+      "          memkit check --full --log check.txt ./server --port 8080");
   sub.callback([args] { check(*args); });
 }
 

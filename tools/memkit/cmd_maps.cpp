@@ -32,7 +32,7 @@ using inspect::RegionKind;
 
 struct Args {
   ViewArgs view;
-  std::string pid;
+  std::string pid = "self";
   std::string svg;
 };
 
@@ -228,7 +228,7 @@ void run(const Args& a) {
 
 void setup(CLI::App& sub) {
   auto args = std::make_shared<Args>();
-  sub.add_option("PID", args->pid, "the process")->required();
+  sub.add_option("PID", args->pid, "process ID, or \"self\" (default, as for status)");
   add_view_options(sub, args->view);
   sub.add_option("--svg", args->svg, "also draw the address space into FILE (SVG)")
       ->option_text("FILE");

@@ -1,12 +1,15 @@
 // memkit CLI — `memkit options` (tools/memkit/cmd_options.cpp)
 //
 // Prints the MEMKIT_OPTIONS table (src/options/options.def via option_table()): every key with
-// its type, default, the values it takes and one line of help, and how to set them.
+// its type, default, the values it takes and one line of help, and how to set them; --json: the
+// same as one JSON array.
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -15,7 +18,31 @@
 
 namespace cmd_options_impl {
 
-void print_options() {
+// [{"key", "type", "default", "values", "help", "min", "max", "choices"}]: min and max for the
+// numeric keys (max of a descriptor: this process's limit), choices for a key of named values.
+void print_json() {
+  size_t count = 0;
+  const memkit::OptionInfo* table = memkit::option_table(&count);
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < count; ++i) {
+    const memkit::OptionInfo& o = table[i];
+    char values[160];
+    memkit::option_values_text(o, values, sizeof values);
+    nlohmann::ordered_json j = {{"key", o.name},     {"type", o.type}, {"default", o.default_text},
+                                {"values", values}, {"help", o.help}};
+    if (o.check == memkit::OptionCheck::kRange || o.check == memkit::OptionCheck::kPow2 ||
+        o.check == memkit::OptionCheck::kFd) {
+      j["min"] = o.min;
+      j["max"] = memkit::option_max(o);
+    }
+    if (o.check == memkit::OptionCheck::kChoices && o.choices != nullptr) j["choices"] = o.choices;
+    list.push_back(j);
+  }
+  fmt::print("{}\n", list.dump(2));
+}
+
+void print_options(bool json) {
+  if (json) return print_json();
   size_t count = 0;
   const memkit::OptionInfo* table = memkit::option_table(&count);
 
@@ -49,7 +76,13 @@ void print_options() {
   }
 }
 
-void setup_options(CLI::App& sub) { sub.callback(print_options); }
+void setup_options(CLI::App& sub) {
+  auto json = std::make_shared<bool>(false);
+  sub.add_flag("--json", *json,
+               "print one JSON array: [{\"key\", \"type\", \"default\", \"values\", \"help\", "
+               "\"min\", \"max\" (numbers), \"choices\" (named values)}]");
+  sub.callback([json] { print_options(*json); });
+}
 
 const memkit::cli::Registration kOptions{
     "options", "list the MEMKIT_OPTIONS keys, defaults, values and help", setup_options};

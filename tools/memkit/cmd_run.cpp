@@ -2,14 +2,16 @@
 //
 // Runs PROGRAM with libmemkit.so prepended to LD_PRELOAD (found as MEMKIT_PRELOAD, else next to
 // this binary: BIN/../<install libdir>/memkit (an install), BIN/../lib (the build tree), BIN/).
-// --stats adds stats_fd=N (a copy of stderr) and --json json_fd=N to MEMKIT_OPTIONS, with
-// stats_pid = PROGRAM's PID: PROGRAM's memkit writes its heap report there at exit; its
-// children, which inherit the options, do not. Without --json, PROGRAM is exec'd in place, so
-// the exit status is its own. With --json, memkit stays as the parent (like `memkit check`):
-// the report goes to a memory file (memfd), and once PROGRAM has exited memkit checks that it
-// is one whole JSON document and writes it to FILE, so that a report that could not be written
-// (a full disk, /dev/full) or was never written (PROGRAM killed, or exiting through _exit, or
-// static) is an error, not an exit status 0 with a truncated or empty FILE. With no PROGRAM it runs the bundled workload, memkit-lisp (a Lisp
+// --stats adds stats_fd=N and --json json_fd=N to MEMKIT_OPTIONS, with stats_pid = PROGRAM's
+// PID: PROGRAM's memkit writes its heap report there at exit; its children, which inherit the
+// options, do not. Without --stats or --json, PROGRAM is exec'd in place, so the exit status is
+// its own. With either, memkit stays as the parent (like `memkit check`): each report goes to a
+// memory file (memfd), and once PROGRAM has exited memkit copies the text one to stderr and
+// checks that the JSON one is one whole JSON document before writing it to FILE, so that a
+// report that could not be written (a full disk, /dev/full) or was never written (PROGRAM
+// killed, exiting through _exit, static, or closing the descriptor) is an error, not an exit
+// status 0 with a truncated or empty FILE (or silence). The first word that is not one of run's
+// options starts PROGRAM (add_program_argument: "--" is optional). With no PROGRAM it runs the bundled workload, memkit-lisp (a Lisp
 // interpreter running its embedded demo program; BIN/ in the build tree, BIN/../<install
 // libexecdir>/memkit in an install), with --stats unless --json is given.
 #include <fcntl.h>
@@ -110,16 +112,34 @@ std::string write_all(int fd, const std::string& text) {
   return {};
 }
 
-// PROGRAM as a child, its JSON report collected and written to FILE; the exit status is
-// PROGRAM's (its signal re-raised), or 1 when it was 0 and the report is missing or unwritten.
-[[noreturn]] void run_with_report(const Args& args, const std::string& ld, std::string keys) {
-  const int file = open(args.json.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (file < 0) throw Failure(1, fmt::format("run: {}: {}", args.json, std::strerror(errno)));
-  const int mem = memfd_create("memkit-heap-report", 0);  // inherited across exec
+// A memory file (memfd) for a report, on a descriptor >= 100 inherited across exec.
+int report_file(const char* name) {
+  const int mem = memfd_create(name, 0);
   if (mem < 0) throw internal_error(fmt::format("run: memfd_create: {}", std::strerror(errno)));
-  const int report = high_fd(mem, "the report file");
+  const int fd = high_fd(mem, "the report file");
   close(mem);
-  keys += fmt::format("json_fd={}:", report);
+  return fd;
+}
+
+// PROGRAM as a child, its reports collected: the text one (--stats) copied to stderr, the JSON
+// one (--json) checked and written to FILE. The exit status is PROGRAM's (its signal
+// re-raised), or 1 when it was 0 and a report is missing or unwritten.
+[[noreturn]] void run_with_report(const Args& args, const std::string& ld, std::string keys) {
+  int file = -1;
+  int json = -1;
+  int stats = -1;
+  if (!args.json.empty()) {
+    file = open(args.json.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (file < 0) throw Failure(1, fmt::format("run: {}: {}", args.json, std::strerror(errno)));
+    json = report_file("memkit-heap-report");
+    keys += fmt::format("json_fd={}:", json);
+  }
+  if (args.stats) {
+    // A memory file rather than stderr itself, so that memkit knows whether the report came;
+    // copied to stderr once PROGRAM has exited (the report is the last thing it writes).
+    stats = report_file("memkit-heap-stats");
+    keys += fmt::format("stats_fd={}:", stats);
+  }
   int exec_pipe[2];  // the child's errno if its exec fails; closed by a successful one
   if (pipe2(exec_pipe, O_CLOEXEC) != 0)
     throw internal_error(fmt::format("run: pipe: {}", std::strerror(errno)));
@@ -157,35 +177,58 @@ std::string write_all(int fd, const std::string& text) {
   const bool exec_failed = read(exec_pipe[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
   close(exec_pipe[0]);
   if (exec_failed) {
-    close(file);
-    close(report);
+    for (const int fd : {file, json, stats})
+      if (fd >= 0) close(fd);
     throw Failure(exec_errno == ENOENT ? 127 : 126,
                   fmt::format("run: {}: {}", args.command[0], std::strerror(exec_errno)));
   }
-  std::string problem;
-  const std::string text = read_all(report);
-  close(report);
   const bool killed = WIFSIGNALED(status);
-  if (text.empty()) {
-    problem = killed ? fmt::format("no heap report: {} was killed by signal {}", args.command[0],
-                                   WTERMSIG(status))
-                     : fmt::format("no heap report: {} exited without running its exit handlers "
-                                   "(_exit), or without libmemkit.so (a static or setuid program?)",
-                                   args.command[0]);
-  } else if (!nlohmann::json::accept(text)) {
-    problem = fmt::format("the heap report of {} is incomplete ({} bytes, not one JSON document)",
-                          args.command[0], text.size());
+  const std::string missing =
+      killed ? fmt::format("no heap report: {} was killed by signal {}", args.command[0],
+                           WTERMSIG(status))
+             : fmt::format("no heap report: {} exited without running its exit handlers (_exit), "
+                           "closed the report's descriptor, or ran without libmemkit.so (a static "
+                           "or setuid program?)",
+                           args.command[0]);
+  std::vector<std::string> problems;
+  if (stats >= 0) {
+    const std::string text = read_all(stats);
+    close(stats);
+    if (text.empty()) {
+      problems.push_back(missing);
+    } else {
+      std::fflush(stderr);
+      const int err = dup(2);
+      if (err >= 0) {
+        if (const std::string why = write_all(err, text); !why.empty())
+          problems.push_back(fmt::format("cannot write the heap report to stderr: {}", why));
+      }
+    }
   }
-  if (problem.empty()) {
-    if (const std::string err = write_all(file, text); !err.empty())
-      problem = fmt::format("cannot write the heap report to {}: {}", args.json, err);
-  } else {
-    close(file);
+  if (json >= 0) {
+    std::string problem;
+    const std::string text = read_all(json);
+    close(json);
+    if (text.empty()) {
+      problem = missing;
+    } else if (!nlohmann::json::accept(text)) {
+      problem = fmt::format("the heap report of {} is incomplete ({} bytes, not one JSON document)",
+                            args.command[0], text.size());
+    }
+    if (problem.empty()) {
+      if (const std::string err = write_all(file, text); !err.empty())
+        problem = fmt::format("cannot write the heap report to {}: {}", args.json, err);
+    } else {
+      close(file);
+    }
+    if (!problem.empty() && (problems.empty() || problems.back() != problem))
+      problems.push_back(problem);
   }
-  if (!problem.empty()) std::fprintf(stderr, "memkit: run: %s\n", printable(problem).c_str());
+  for (const std::string& problem : problems)
+    std::fprintf(stderr, "memkit: run: %s\n", printable(problem).c_str());
   if (killed) die_of(WTERMSIG(status));
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-  throw Failure(code == 0 && !problem.empty() ? kExitInternal : code, "");
+  throw Failure(code == 0 && !problems.empty() ? kExitInternal : code, "");
 }
 
 // Runs PROGRAM: in place (exec) unless --json needs memkit to stay and collect the report.
@@ -201,14 +244,7 @@ std::string write_all(int fd, const std::string& text) {
   const std::string preload = find_preload();
   const char* old = std::getenv("LD_PRELOAD");
   const std::string ld = old != nullptr && *old != '\0' ? preload + ":" + old : preload;
-  std::string keys;
-  if (args.stats) {
-    // A copy of stderr, since many programs close stderr at exit (e.g. coreutils'
-    // close_stdout) before memkit's report runs.
-    keys += fmt::format("stats_fd={}:", high_fd(2, "stderr"));
-  }
-  if (!args.json.empty()) run_with_report(args, ld, keys);
-  if (!keys.empty()) set_options(keys);
+  if (args.stats || !args.json.empty()) run_with_report(args, ld, "");
   setenv("LD_PRELOAD", ld.c_str(), 1);
   std::vector<std::string> copies(args.command);
   const std::vector<char*> argv = argv_of(copies);
@@ -228,18 +264,20 @@ void setup(CLI::App& sub) {
                "use, buddyinfo and fragmentation indices of memkit's arenas");
   sub.add_option("--json", args->json, "write the heap report as JSON to FILE when the program exits")
       ->type_name("FILE");
-  sub.add_option("command", args->command,
-                 "PROGRAM [ARGS...] (after --); none: the bundled workload (memkit-lisp)");
+  add_program_argument(sub, args->command,
+                       "PROGRAM [ARGS...] (\"--\" before it is optional; the options after "
+                       "PROGRAM are PROGRAM's); none: the bundled workload (memkit-lisp)");
   sub.footer(
       "Runs PROGRAM with libmemkit.so in LD_PRELOAD (MEMKIT_PRELOAD overrides where it is "
       "found) and exits with its status (128 + N if signal N killed it). Without PROGRAM it "
       "runs the bundled workload, a Lisp interpreter running its demo program, with --stats. "
-      "With --json, FILE is written once PROGRAM has exited: a report that PROGRAM did not "
-      "write (killed, _exit, a static program) or that cannot be written to FILE is an error "
-      "(exit status 1 when PROGRAM's was 0).\n"
+      "With --stats or --json, memkit waits for PROGRAM and then prints the report to stderr "
+      "or writes FILE: a report that PROGRAM did not write (killed, _exit, a static program, "
+      "the report's descriptor closed) or that cannot be written to FILE is an error (exit "
+      "status 1 when PROGRAM's was 0).\n"
       "Examples: memkit run\n"
-      "          memkit run --stats -- python3 -c 'print(1)'\n"
-      "          memkit run --json heap.json -- sort big.txt");
+      "          memkit run --stats python3 -c 'print(1)'\n"
+      "          memkit run --json heap.json sort big.txt");
   sub.callback([args] { run(*args); });
 }
 

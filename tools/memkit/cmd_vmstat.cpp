@@ -4,7 +4,8 @@
 // (with procps's per-CPU-second formula), then one line per INTERVAL seconds of rates over that
 // interval; with COUNT, COUNT lines in all. Memory columns are sizes, si/so/bi/bo are sizes per
 // second (human units, or bytes with -b), in/cs per second, us..st percent of CPU time.
-// --json prints one array of samples, one element per line as it is measured.
+// --json prints one JSON object per sample, one a line as it is measured (NDJSON), so that the
+// output of a run stopped with Ctrl-C is still valid.
 #include <fmt/core.h>
 #include <time.h>
 #include <unistd.h>
@@ -58,13 +59,15 @@ std::string group(const char* title, int width) {
 void print_header(const Widths& w) {
   // Column layout: " r  b" (5), memory 4 × (1 + mem), swap 2 × (1 + rate), io 2 × (1 + rate),
   // system 2 × 6, cpu 5 × 3.
-  fmt::print("{} {} {} {} {} {}\n", group("procs", 5), group("memory", 4 * (w.mem + 1) - 1),
+  fmt::print("{}\n", header_style(fmt::format("{} {} {} {} {} {}", group("procs", 5), group("memory", 4 * (w.mem + 1) - 1),
              group("swap", 2 * (w.rate + 1) - 1), group("io", 2 * (w.rate + 1) - 1),
-             group("system", 11), group("cpu", 14));
-  fmt::print("{:>2} {:>2} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>5} {:>5} "
-             "{:>2} {:>2} {:>2} {:>2} {:>2}\n",
-             "r", "b", "swpd", w.mem, "free", w.mem, "buff", w.mem, "cache", w.mem, "si", w.rate,
-             "so", w.rate, "bi", w.rate, "bo", w.rate, "in", "cs", "us", "sy", "id", "wa", "st");
+             group("system", 11), group("cpu", 14))));
+  fmt::print("{}\n", header_style(fmt::format(
+                         "{:>2} {:>2} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} "
+                         "{:>5} {:>5} {:>2} {:>2} {:>2} {:>2} {:>2}",
+                         "r", "b", "swpd", w.mem, "free", w.mem, "buff", w.mem, "cache", w.mem,
+                         "si", w.rate, "so", w.rate, "bi", w.rate, "bo", w.rate, "in", "cs", "us",
+                         "sy", "id", "wa", "st")));
 }
 
 void print_row(const inspect::VmstatRow& r, const Widths& w, bool bytes) {
@@ -116,7 +119,7 @@ void run(const VmstatArgs& a, bool interval_given, bool count_given) {
   inspect::VmstatSample prev = inspect::read_vmstat_sample(fs);
   const inspect::VmstatRow first = inspect::vmstat_row_since_boot(prev, page_size, hz);
   if (a.view.json) {
-    fmt::print("[\n{}", row_json(first, true, 0).dump());
+    fmt::print("{}\n", row_json(first, true, 0).dump());
   } else {
     print_header(w);
     print_row(first, w, a.view.bytes);
@@ -129,14 +132,13 @@ void run(const VmstatArgs& a, bool interval_given, bool count_given) {
     const double seconds = now.time - prev.time;
     const inspect::VmstatRow row = inspect::vmstat_row_interval(prev, now, seconds, page_size);
     if (a.view.json) {
-      fmt::print(",\n{}", row_json(row, false, seconds).dump());
+      fmt::print("{}\n", row_json(row, false, seconds).dump());
     } else {
       print_row(row, w, a.view.bytes);
     }
     std::fflush(stdout);
     prev = now;
   }
-  if (a.view.json) fmt::print("\n]\n");
 }
 
 void setup(CLI::App& sub) {
@@ -156,7 +158,8 @@ free = MemFree, buff = Buffers, cache = Cached + SReclaimable; si so = swapped i
 (pgpgin/pgpgout) per second; in cs = interrupts, context switches per second; us sy id wa st =
 user+nice, system+irq+softirq, idle, iowait, steal in % of CPU time.
 The first line is since boot, computed as procps vmstat does (per CPU-second: divided by the
-CPU ticks of all CPUs). --json: one array of samples, sizes in bytes and bytes per second.)");
+CPU ticks of all CPUs). --json: one JSON object per sample and per line (NDJSON, valid however
+the run is stopped), sizes in bytes and bytes per second.)");
   sub.callback([args, interval, count] { run(*args, interval->count() > 0, count->count() > 0); });
 }
 

@@ -24,6 +24,7 @@
 
 namespace CLI {
 class App;
+class Option;
 }
 
 namespace memkit::cli {
@@ -65,6 +66,22 @@ struct Command {
 
 /// Every registered command, sorted by name.
 std::vector<Command> registered_commands();
+
+/// Adds the `command` positional (PROGRAM [ARGS...]) of a subcommand that runs a program (run,
+/// check) and marks the subcommand so: main() then inserts "--" before the first word that is
+/// not one of the subcommand's options (prepare_program_args), so that `memkit run ls -l` works
+/// as `memkit run -- ls -l` does, and the options after PROGRAM are PROGRAM's (as with
+/// valgrind, heaptrack, strace).
+CLI::Option* add_program_argument(CLI::App& sub, std::vector<std::string>& command,
+                                  const std::string& help);
+
+/// argv with "--" inserted before PROGRAM when argv names a subcommand of `app` that runs a
+/// program (add_program_argument) and has no "--" of its own.
+std::vector<char*> prepare_program_args(const CLI::App& app, int argc, char** argv);
+
+/// The registered command names nearest to `typed` (a typo or a prefix), nearest first: at most
+/// three, none when nothing is near.
+std::vector<std::string> nearest_commands(std::string_view typed);
 
 /// Registers a command at static-initialisation time (see the example above).
 struct Registration {

@@ -41,6 +41,7 @@ std::string free_table(const inspect::FreeSummary& s, const FreeLayout& layout) 
   mem.push_back(format_size(s.available, b));
 
   std::string out = row("", header);
+  out = header_style(out.substr(0, out.size() - 1)) + "\n";
   out += row("Mem:", mem);
   out += row("Swap:", {format_size(s.swap_total, b), signed_size(s.swap_used, b),
                        format_size(s.swap_free, b)});

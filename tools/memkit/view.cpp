@@ -3,7 +3,11 @@
 
 #include <fmt/core.h>
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <cstring>
 
 namespace memkit::cli {
 
@@ -17,6 +21,19 @@ void add_view_options(CLI::App& sub, ViewArgs& args) {
 inspect::ProcFs open_procfs(const ViewArgs& args) {
   if (args.proc_root.empty()) return inspect::ProcFs();
   return inspect::ProcFs(args.proc_root);
+}
+
+bool color_enabled(int fd) {
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && *no_color != '\0') return false;
+  const char* term = std::getenv("TERM");
+  if (term != nullptr && std::strcmp(term, "dumb") == 0) return false;
+  return isatty(fd) == 1;
+}
+
+std::string header_style(const std::string& line) {
+  static const bool on = color_enabled(1);
+  return on ? "\x1b[1m" + line + "\x1b[0m" : line;
 }
 
 std::string format_size(uint64_t bytes, bool in_bytes) {

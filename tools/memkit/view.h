@@ -34,6 +34,13 @@ void add_view_options(CLI::App& sub, ViewArgs& args);
 /// The ProcFs the options ask for (live, or the snapshot at --proc-root).
 inspect::ProcFs open_procfs(const ViewArgs& args);
 
+/// Whether what goes to `fd` may be coloured: a terminal, NO_COLOR unset or empty
+/// (no-color.org), TERM not "dumb". Never in a pipe or a file.
+bool color_enabled(int fd);
+
+/// `line` (a view's column header, without its newline) in bold when stdout is coloured.
+std::string header_style(const std::string& line);
+
 /// "812.0 MiB", "23.5 GiB", "512 B" — or the plain byte count with --bytes.
 std::string format_size(uint64_t bytes, bool in_bytes);
 
