@@ -9,6 +9,7 @@
 #include "options/options.h"
 #include "slab/magazine.h"
 #include "slab/registry.h"
+#include "stats/live.h"
 #include "stats/report.h"
 
 namespace memkit {
@@ -30,6 +31,7 @@ void fork_release() {
 void fork_release_child() {
   fork_release();
   bg_purge::fork_child();
+  live::fork_child();
 }
 
 pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
@@ -42,11 +44,13 @@ void install_fork_handlers() { pthread_once(&g_fork_once, register_fork_handlers
 
 // Before main, and before any thread the program starts: the background purger is enabled (its
 // thread starts only once a free leaves decayed blocks), which also lets the slab depots of idle
-// caches shrink back.
+// caches shrink back. With stats_shm, the live segment, which the purger's thread refreshes
+// (started at the first slow path even if purging is off).
 void malloc_library_start() {
   install_fork_handlers();
   bg_purge::set_round_hook(magazine_decay_depots);
   bg_purge::enable();
+  if (options().stats_shm) live::start();
 }
 
 // stats_pid: only that process reports (memkit run sets the program's own; its children inherit

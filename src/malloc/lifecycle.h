@@ -19,7 +19,7 @@ void install_fork_handlers();
 
 /// The drop-in malloc's start-up, from the override library's constructor (before main):
 /// install_fork_handlers(), the background purger enabled with the slab depots' decay as its
-/// round hook.
+/// round hook, and the live statistics segment (stats/live.h) if the option stats_shm is on.
 void malloc_library_start();
 
 /// The drop-in malloc's end, from the override library's destructor: the heap report to

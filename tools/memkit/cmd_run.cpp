@@ -4,8 +4,9 @@
 // this binary: BIN/../<install libdir>/memkit (an install), BIN/../lib (the build tree), BIN/).
 // --stats adds stats_fd=N (a copy of stderr) and --json json_fd=N to MEMKIT_OPTIONS, with
 // stats_pid = PROGRAM's PID: PROGRAM's memkit writes its heap report there at exit; its
-// children, which inherit the options, do not. Without --json, PROGRAM is exec'd in place, so
-// the exit status is its own. With --json, memkit stays as the parent (like `memkit check`):
+// children, which inherit the options, do not. It always adds stats_shm=1 (before the user's
+// MEMKIT_OPTIONS, which may turn it off): the live view, `memkit stats/top/metrics PID`.
+// Without --json, PROGRAM is exec'd in place, so the exit status is its own. With --json, memkit stays as the parent (like `memkit check`):
 // the report goes to a memory file (memfd), and once PROGRAM has exited memkit checks that it
 // is one whole JSON document and writes it to FILE, so that a report that could not be written
 // (a full disk, /dev/full) or was never written (PROGRAM killed, or exiting through _exit, or
@@ -59,8 +60,12 @@ std::vector<char*> argv_of(std::vector<std::string>& args) {
 void set_options(std::string keys) {
   // This PID, which PROGRAM keeps: its children inherit the options but do not report.
   keys += fmt::format("stats_pid={}", getpid());
+  // The live statistics (memkit stats/top/metrics PID) first, so that the user's own
+  // MEMKIT_OPTIONS may turn them off (stats_shm=0): a later key wins.
   const char* mo = std::getenv("MEMKIT_OPTIONS");
-  const std::string options = mo != nullptr && *mo != '\0' ? std::string(mo) + ":" + keys : keys;
+  std::string options = "stats_shm=1:";
+  if (mo != nullptr && *mo != '\0') options += std::string(mo) + ":";
+  options += keys;
   setenv("MEMKIT_OPTIONS", options.c_str(), 1);
 }
 
@@ -208,7 +213,7 @@ std::string write_all(int fd, const std::string& text) {
     keys += fmt::format("stats_fd={}:", high_fd(2, "stderr"));
   }
   if (!args.json.empty()) run_with_report(args, ld, keys);
-  if (!keys.empty()) set_options(keys);
+  set_options(keys);
   setenv("LD_PRELOAD", ld.c_str(), 1);
   std::vector<std::string> copies(args.command);
   const std::vector<char*> argv = argv_of(copies);
@@ -236,7 +241,8 @@ void setup(CLI::App& sub) {
       "runs the bundled workload, a Lisp interpreter running its demo program, with --stats. "
       "With --json, FILE is written once PROGRAM has exited: a report that PROGRAM did not "
       "write (killed, _exit, a static program) or that cannot be written to FILE is an error "
-      "(exit status 1 when PROGRAM's was 0).\n"
+      "(exit status 1 when PROGRAM's was 0). While it runs, `memkit stats PID`, `memkit top "
+      "PID` and `memkit metrics PID` show its heap (MEMKIT_OPTIONS=stats_shm=0 turns that off).\n"
       "Examples: memkit run\n"
       "          memkit run --stats -- python3 -c 'print(1)'\n"
       "          memkit run --json heap.json -- sort big.txt");
