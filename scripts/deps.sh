@@ -33,6 +33,10 @@ PACKAGES=(
     libunwind-dev
     libdw-dev
     libcapstone-dev
+    # Tests of the live view (tests/test_live.sh): `promtool check metrics` on `memkit metrics`
+    # (prometheus), the JSON of `memkit stats --json` read with jq.
+    prometheus
+    jq
     # The allocators `memkit bench` measures memkit against.
     libjemalloc2
     libtcmalloc-minimal4

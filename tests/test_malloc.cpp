@@ -13,6 +13,7 @@
 
 #include "malloc/malloc.h"
 #include "memkit/memkit.h"
+#include "stats/report.h"
 
 namespace {
 

@@ -26,6 +26,10 @@ bool g_work = false;                   // under g_lock: a free left dirty blocks
 std::atomic<bool> g_waiting{false};    // the thread sleeps on g_cv (the hook must signal)
 std::atomic<unsigned long> g_wakeups{0}, g_rounds{0}, g_bytes{0};
 std::atomic<void (*)()> g_round_hook{nullptr};
+// The tick (enable_ticks): a function the thread calls every g_tick_ns, purging or not.
+std::atomic<void (*)()> g_tick{nullptr};
+uint64_t g_tick_ns = 0;
+bool g_purging = false;  // enable() succeeded: the thread purges (else it only ticks)
 
 void init_cv() {
   pthread_condattr_t attr;
@@ -67,26 +71,61 @@ void sleep_ns(uint64_t ns) {
   }
 }
 
+// The tick, if one is set and its time has come (never under g_lock).
+void tick_if_due(uint64_t* next) {
+  void (*tick)() = g_tick.load(std::memory_order_acquire);
+  if (tick == nullptr) return;
+  const uint64_t now = os::now_ns();
+  if (now + g_tick_ns / 8 < *next) return;  // (the coarse clock may lag the timed wait a little)
+  tick();
+  *next = now + g_tick_ns;
+}
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
 void* purger_main(void*) {
   pthread_setname_np(pthread_self(), "memkit-purge");
   PageHeap& heap = global_page_heap();
   const uint64_t decay_ns = static_cast<uint64_t>(heap.config().decay_ms) * 1000000u;
   const uint64_t period = decay_ns / 4 > 1000000u ? decay_ns / 4 : 1000000u;
+  const bool purging = g_purging;
+  uint64_t next_tick = 0;
+  tick_if_due(&next_tick);  // at once: the first figures
   for (;;) {
     // Give back, a quarter of the decay time apart, until nothing is dirty.
-    do {
-      sleep_ns(period);
-      if (void (*hook)() = g_round_hook.load(std::memory_order_acquire)) hook();
-      g_bytes.fetch_add(heap.purge_expired(os::now_ns()), std::memory_order_relaxed);
-      g_rounds.fetch_add(1, std::memory_order_relaxed);
-    } while (dirty_pages(heap) != 0);
+    if (purging) {
+      do {
+        sleep_ns(period);
+        if (void (*hook)() = g_round_hook.load(std::memory_order_acquire)) hook();
+        g_bytes.fetch_add(heap.purge_expired(os::now_ns()), std::memory_order_relaxed);
+        g_rounds.fetch_add(1, std::memory_order_relaxed);
+        tick_if_due(&next_tick);
+      } while (dirty_pages(heap) != 0);
+    }
     pthread_mutex_lock(&g_lock);
     g_work = false;
     g_waiting.store(true, std::memory_order_seq_cst);
     pthread_mutex_unlock(&g_lock);
-    if (dirty_pages(heap) == 0) {  // nothing slipped in before g_waiting was visible
+    if (!purging || dirty_pages(heap) == 0) {  // nothing slipped in before g_waiting was visible
       pthread_mutex_lock(&g_lock);
-      while (!g_work) pthread_cond_wait(&g_cv, &g_lock);
+      while (!g_work) {
+        if (g_tick.load(std::memory_order_acquire) == nullptr) {
+          pthread_cond_wait(&g_cv, &g_lock);
+          continue;
+        }
+        // Asleep between ticks: wakes for the next one, or for a free that left dirty blocks.
+        const uint64_t at = monotonic_ns() + g_tick_ns;
+        const timespec deadline{static_cast<time_t>(at / 1000000000u), static_cast<long>(at % 1000000000u)};
+        if (pthread_cond_timedwait(&g_cv, &g_lock, &deadline) == ETIMEDOUT) {
+          pthread_mutex_unlock(&g_lock);
+          tick_if_due(&next_tick);
+          pthread_mutex_lock(&g_lock);
+        }
+      }
       pthread_mutex_unlock(&g_lock);
       g_wakeups.fetch_add(1, std::memory_order_relaxed);
     }
@@ -105,9 +144,21 @@ bool enable() {
   if (heap.config().decay_ms < 1) return false;
   pthread_once(&g_cv_once, init_cv);
   int expected = kOff;
-  if (g_state.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel))
+  if (g_state.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel)) {
+    g_purging = true;
     heap.set_dirty_hook(on_dirty);
+  }
   return true;
+}
+
+void enable_ticks(void (*tick)(), uint64_t period_ns) {
+  pthread_once(&g_cv_once, init_cv);
+  g_tick_ns = period_ns;
+  g_tick.store(tick, std::memory_order_release);
+  int expected = kOff;  // purging is off: a thread that only ticks
+  g_state.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel);
+  expected = kIdle;
+  g_state.compare_exchange_strong(expected, kStartRequested, std::memory_order_acq_rel);
 }
 
 void set_round_hook(void (*hook)()) { g_round_hook.store(hook, std::memory_order_release); }
@@ -138,8 +189,10 @@ void fork_child() {
   init_cv();
   g_work = false;
   g_waiting.store(false, std::memory_order_relaxed);
-  // Dirty blocks inherited from the parent get a thread on the child's next free that sees them.
-  g_state.store(kIdle, std::memory_order_relaxed);
+  // Dirty blocks inherited from the parent get a thread on the child's next free that sees them;
+  // with a tick, the child's next slow path starts it.
+  g_state.store(g_tick.load(std::memory_order_relaxed) != nullptr ? kStartRequested : kIdle,
+                std::memory_order_relaxed);
 }
 
 Counters counters() {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 namespace memkit::bg_purge {
 
@@ -38,6 +39,12 @@ bool enable();
 /// depots' decay, magazine_decay_depots). Its frees leave dirty pages, which that round and
 /// the next ones purge once they decay. nullptr: none.
 void set_round_hook(void (*hook)());
+
+/// Has the thread call tick() every period_ns (the live statistics segment's refresh,
+/// stats/live.h), whether or not there is anything to purge, and at its purge rounds; asks for
+/// the thread's start (at the next safe point). Call it after enable(): if purging stays off
+/// (enable() false), the thread only ticks. tick runs holding no memkit lock.
+void enable_ticks(void (*tick)(), uint64_t period_ns);
 
 /// Creates the thread if a start was requested. Only where the caller holds no memkit lock.
 void start_requested();

@@ -45,31 +45,6 @@ size_t usable_size_impl(const void* p, const char* caller);
 /// Empty slabs of the kmalloc caches back to the page heap, free pages back to the OS.
 /// True if any memory went back.
 bool trim_impl();
-/// The heap report to fd: calls, bytes in use, peak heap and RSS, memory given back to the OS,
-/// one slabinfo line per size class in use, the arenas' buddyinfo with their fragmentation
-/// indices; as text (malloc_stats, `memkit run --stats`) or as one JSON object (--json).
-void write_report(int fd, bool json);
-
-/// The figures of the report, for tests and the prefixed API.
-struct HeapReport {
-  uint64_t allocations;      // kmalloc blocks handed out (malloc, calloc, realloc moves, new...)
-  uint64_t frees;            // and given back: allocations - frees blocks are live
-  size_t in_use_bytes;       // usable bytes of the blocks live now
-  size_t peak_heap_bytes;    // most pages held for blocks at once (slabs, large blocks, metadata)
-  size_t heap_bytes;         // the same, now
-  size_t peak_rss_bytes;     // the process's (getrusage)
-  size_t returned_bytes;     // given back to the OS so far (purged + unmapped)
-};
-void heap_report(HeapReport* out);
-
-/// Makes fork() safe in multithreaded programs: pthread_atfork handlers that take every lock
-/// of the heap (stats, slab layer, page heap) before the fork and release them after it, in
-/// the parent and in the child. Once per process; libmemkit.so and libmemkit_malloc.a call it
-/// at load time (programs on libmemkit.a alone do not get it). Limits, as for other
-/// allocators: another library's atfork handler registered before memkit's must not allocate,
-/// and the child keeps the parent's other threads' magazines unused (memory, not state).
-void install_fork_handlers();
-
 /// The page size of the heap under malloc.
 size_t malloc_page_size();
 

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +153,30 @@ size_t address_space_limit() {
       limit = static_cast<size_t>(rl.rlim_cur);
   }
   return limit;
+}
+
+int shared_file_create(const char* name, size_t size, int* fd_out, void** map_out) {
+  const int fd = memfd_create(name, MFD_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = 0;
+  if (fchmod(fd, 0600) != 0 || ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    err = errno;
+  } else {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED) {
+      *fd_out = fd;
+      *map_out = p;
+      return 0;
+    }
+    err = errno;
+  }
+  close(fd);
+  return err;
+}
+
+void shared_file_release(int fd, void* map, size_t size) {
+  if (map != nullptr) munmap(map, size);
+  if (fd >= 0) close(fd);
 }
 
 uint64_t now_ns() {

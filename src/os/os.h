@@ -56,6 +56,16 @@ size_t page_size();
 /// is set. Read at each call (a program may lower it while it runs).
 size_t address_space_limit();
 
+/// An anonymous shared memory file of `size` bytes (memfd_create with MFD_CLOEXEC, mode 0600):
+/// it has no name in any filesystem and disappears with the process's last descriptor and
+/// mapping, even after SIGKILL; /proc/PID/fd shows it as "/memfd:NAME (deleted)", and only the
+/// process's user (and root) may open it there (the kernel's ptrace-read access check). Mapped
+/// read-write and shared at *map_out; *fd_out is its descriptor. 0 or an errno value (nothing
+/// is left behind on failure).
+int shared_file_create(const char* name, size_t size, int* fd_out, void** map_out);
+/// Unmaps and closes what shared_file_create made.
+void shared_file_release(int fd, void* map, size_t size);
+
 /// CLOCK_MONOTONIC in nanoseconds (the coarse clock: a few ms resolution, no syscall).
 uint64_t now_ns();
 

@@ -4,7 +4,8 @@
 // this binary: BIN/../<install libdir>/memkit (an install), BIN/../lib (the build tree), BIN/).
 // --stats adds stats_fd=N and --json json_fd=N to MEMKIT_OPTIONS, with stats_pid = PROGRAM's
 // PID: PROGRAM's memkit writes its heap report there at exit; its children, which inherit the
-// options, do not. Without --stats or --json, PROGRAM is exec'd in place, so the exit status is
+// options, do not. It always adds stats_shm=1 (before the user's MEMKIT_OPTIONS, which may turn
+// it off): the live view, `memkit stats/top/metrics PID`. Without --stats or --json, PROGRAM is exec'd in place, so the exit status is
 // its own. With either, memkit stays as the parent (like `memkit check`): each report goes to a
 // memory file (memfd), and once PROGRAM has exited memkit copies the text one to stderr and
 // checks that the JSON one is one whole JSON document before writing it to FILE, so that a
@@ -61,8 +62,12 @@ std::vector<char*> argv_of(std::vector<std::string>& args) {
 void set_options(std::string keys) {
   // This PID, which PROGRAM keeps: its children inherit the options but do not report.
   keys += fmt::format("stats_pid={}", getpid());
+  // The live statistics (memkit stats/top/metrics PID) first, so that the user's own
+  // MEMKIT_OPTIONS may turn them off (stats_shm=0): a later key wins.
   const char* mo = std::getenv("MEMKIT_OPTIONS");
-  const std::string options = mo != nullptr && *mo != '\0' ? std::string(mo) + ":" + keys : keys;
+  std::string options = "stats_shm=1:";
+  if (mo != nullptr && *mo != '\0') options += std::string(mo) + ":";
+  options += keys;
   setenv("MEMKIT_OPTIONS", options.c_str(), 1);
 }
 
@@ -245,6 +250,7 @@ int report_file(const char* name) {
   const char* old = std::getenv("LD_PRELOAD");
   const std::string ld = old != nullptr && *old != '\0' ? preload + ":" + old : preload;
   if (args.stats || !args.json.empty()) run_with_report(args, ld, "");
+  set_options("");  // stats_shm=1 and stats_pid, for the live view
   setenv("LD_PRELOAD", ld.c_str(), 1);
   std::vector<std::string> copies(args.command);
   const std::vector<char*> argv = argv_of(copies);
@@ -274,7 +280,8 @@ void setup(CLI::App& sub) {
       "With --stats or --json, memkit waits for PROGRAM and then prints the report to stderr "
       "or writes FILE: a report that PROGRAM did not write (killed, _exit, a static program, "
       "the report's descriptor closed) or that cannot be written to FILE is an error (exit "
-      "status 1 when PROGRAM's was 0).\n"
+      "status 1 when PROGRAM's was 0). While it runs, `memkit stats PID`, `memkit top PID` and "
+      "`memkit metrics PID` show its heap (MEMKIT_OPTIONS=stats_shm=0 turns that off).\n"
       "Examples: memkit run\n"
       "          memkit run --stats python3 -c 'print(1)'\n"
       "          memkit run --json heap.json sort big.txt");

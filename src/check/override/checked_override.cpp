@@ -17,10 +17,12 @@
 
 #include "check/check.h"
 #include "check/unwind.h"
+#include "malloc/lifecycle.h"
 #include "malloc/malloc.h"
 #include "malloc/override/new_handler.h"
 #include "memkit/memkit.h"
 #include "options/options.h"
+#include "stats/report.h"
 
 #define MK_EXPORT extern "C" __attribute__((visibility("default")))
 #define MK_NEW_EXPORT __attribute__((visibility("default")))

@@ -7,13 +7,11 @@
 #include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <unistd.h>
 
-#include "arena/background_purge.h"
+#include "malloc/lifecycle.h"
 #include "malloc/malloc.h"
 #include "memkit/memkit.h"
-#include "options/options.h"
-#include "slab/magazine.h"
+#include "stats/report.h"
 
 #define MK_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -77,22 +75,7 @@ MK_EXPORT struct mallinfo2 mallinfo2(void) { return memkit::mallinfo2_impl(); }
 
 MK_EXPORT struct mallinfo mallinfo(void) { return memkit::mallinfo_impl(); }
 
-// At load time (before main, and before any thread the program starts): fork handlers, and
-// the background purger enabled (its thread starts only once a free leaves decayed blocks),
-// which also lets the slab depots of idle caches shrink back.
-__attribute__((constructor)) static void memkit_malloc_init() {
-  memkit::install_fork_handlers();
-  memkit::bg_purge::set_round_hook(memkit::magazine_decay_depots);
-  memkit::bg_purge::enable();
-}
+// The library's start-up and exit report (malloc/lifecycle.cpp).
+__attribute__((constructor)) static void memkit_malloc_init() { memkit::malloc_library_start(); }
 
-// MEMKIT_OPTIONS=stats_fd=N / json_fd=N: the heap report at exit (memkit run --stats / --json).
-// stats_pid: only that process reports (memkit run sets the program's own; its children
-// inherit the options and may have reused the descriptors for something else).
-__attribute__((destructor)) static void memkit_report_at_exit() {
-  const memkit::Options& o = memkit::options();
-  if (o.stats_fd < 0 && o.json_fd < 0) return;
-  if (o.stats_pid != 0 && o.stats_pid != static_cast<long>(getpid())) return;
-  if (o.stats_fd >= 0) memkit::write_report(static_cast<int>(o.stats_fd), /*json=*/false);
-  if (o.json_fd >= 0) memkit::write_report(static_cast<int>(o.json_fd), /*json=*/true);
-}
+__attribute__((destructor)) static void memkit_report_at_exit() { memkit::malloc_library_exit(); }
