@@ -52,9 +52,9 @@ void setup_stats(CLI::App& sub) {
       "slabs, bytes, calls) and the arenas' buddyinfo. Only the program's user and root can "
       "read them. A PID that is gone, another user's, or not on libmemkit.so is one line, exit "
       "status 1.\n"
-      "--json: {\"pid\",\"program\",\"allocations\",\"frees\",\"bytes_in_use\",\"heap_bytes\","
-      "\"rss_bytes\",...,\"page_heap\":{...},\"size_classes\":[{\"name\",\"in_use_objs\",...}],"
-      "\"arenas\":[{\"nr_free\":[...]}],\"top_sites\":[]}\n"
+      "--json: {\"pid\", \"program\", \"allocations\", \"frees\", \"bytes_in_use\", \"heap_bytes\", "
+      "\"rss_bytes\", ..., \"page_heap\": {...}, \"size_classes\": [{\"name\", \"in_use_objs\", ...}], "
+      "\"arenas\": [{\"nr_free\": [...]}], \"top_sites\": []}\n"
       "Example: memkit run -- ./server & memkit stats $!");
   sub.callback([args] { stats(*args); });
 }
