@@ -120,6 +120,10 @@ void on_fault(int sig, siginfo_t* si, void* ctx) {
   }
   const size_t page = os::page_size();
   const uintptr_t guard = b.base_ + b.span_ - page;
+  // Capstone (access_size), libunwind and the report allocate: from the checker's own heap, not
+  // the checked one (whose quarantine the report's thousands of blocks flushed, b's pages with
+  // it). Not around not_ours: the program's own handler gets the program's heap.
+  InternalHeapScope own_heap;
   ErrorReport r;
   r.addr = addr;
   r.pc = pc;
