@@ -269,3 +269,43 @@ TEST(StackTrace, FrameInterruptedBySignalIsExact) {
   EXPECT_TRUE(memkit::check::frame_is_return_address(g_sig_frames, k + 2, false));
   EXPECT_FALSE(memkit::check::frame_is_return_address(g_sig_frames, 0, true));
 }
+
+// The checker's own heap (InternalHeapScope): what libdw, Capstone and the demangler allocate
+// while a report is printed is not a checked block, and is taken back by free, realloc and
+// malloc_usable_size after the scope has ended (libdw frees its caches long after a report).
+TEST(InternalHeap, BlocksMadeInAScopeAreKnownAfterIt) {
+  using memkit::check::is_internal_block;
+  struct Case {
+    size_t size;
+    size_t align;
+  };
+  const Case cases[] = {{0, 0},      {1, 0},          {24, 0},     {4000, 0},        {32768 - 16, 0},
+                        {32768, 0},  {40000, 0},      {5 << 20, 0}, {24, 64},        {100, 4096}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << "size " << c.size << " align " << c.align);
+    unsigned char* p = nullptr;
+    {
+      memkit::check::InternalHeapScope scope;
+      p = static_cast<unsigned char*>(memkit::check::allocate(c.size, c.align, memkit::check::kMalloc, true));
+      ASSERT_NE(p, nullptr);
+      EXPECT_TRUE(is_internal_block(p));
+      if (c.align != 0) {
+        EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % c.align, 0u);
+      }
+      for (size_t i = 0; i < c.size; ++i) ASSERT_EQ(p[i], 0) << "calloc'd byte " << i;
+      memset(p, 0x5a, c.size);
+    }
+    EXPECT_GE(memkit::check::usable_size(p, "malloc_usable_size"), c.size);
+    unsigned char* q = static_cast<unsigned char*>(memkit::check::reallocate(p, c.size + 100, "realloc"));
+    ASSERT_NE(q, nullptr);
+    EXPECT_TRUE(is_internal_block(q));  // still the library's block, out of the scope too
+    for (size_t i = 0; i < c.size; ++i) ASSERT_EQ(q[i], 0x5a) << "byte " << i << " after realloc";
+    memkit::check::deallocate(q, memkit::check::kMalloc, false, 0, "free");
+    EXPECT_FALSE(is_internal_block(q));
+  }
+  // Out of a scope, malloc makes checked blocks, which are not the checker's own.
+  void* checked = memkit::check::allocate(24, 0, memkit::check::kMalloc, false);
+  ASSERT_NE(checked, nullptr);
+  EXPECT_FALSE(is_internal_block(checked));
+  memkit::check::deallocate(checked, memkit::check::kMalloc, false, 0, "free");
+}

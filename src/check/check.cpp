@@ -118,6 +118,126 @@ inline Block* header_of(uintptr_t p) {
   return header_at(p - kHeader);  // kmalloc says whether p - kHeader may be read
 }
 
+// ---- the checker's own heap (InternalHeapScope, check.h) ----
+//
+// A block that fits kmalloc's classes, with at most 16-byte alignment, is one kmalloc object:
+//
+//   [ size ][ magic: user ^ kInternalMagic ][ user bytes ... ]
+//   ^ base: starts a kmalloc object          ^ user = base + 16
+//
+// and is recognised as a header block is: kmalloc says user - 16 starts one of its objects (so it
+// may be read), and the magic there is user's. (No checked block has a kmalloc object starting
+// 16 bytes before it whose second word is that magic: a header block's user - 16 is inside its
+// header, a table block's is its left canary, a full-mode block's is not in kmalloc's arenas.)
+// The others (larger, or more aligned) carry a 64-byte link in front of them, on one list under
+// a lock, and are recognised by being on it (there are few; the list is searched only for a
+// pointer that is no checked block). The magic and the link go before the kfree.
+__attribute__((tls_model("initial-exec"))) thread_local unsigned t_internal = 0;
+inline constexpr uint64_t kInternalMagic = 0x6d6b696e7465726eull;
+
+struct InternalLarge {
+  InternalLarge* next;
+  InternalLarge* prev;
+  void* base;  // the kmalloc block
+  uint64_t magic;
+  unsigned char pad[32];
+};
+static_assert(sizeof(InternalLarge) == 64, "the link fills the 64 bytes before the block");
+SpinLock g_internal_lock;
+InternalLarge* g_internal_large = nullptr;
+
+inline uint64_t* internal_small_header(uintptr_t p) {
+  if (p < 16 || (p & 15) != 0) return nullptr;
+  const unsigned index = fast_index_of(reinterpret_cast<const void*>(p - 16));
+  if (index - 1 >= size_class::kNumClasses) return nullptr;
+  uint64_t* h = reinterpret_cast<uint64_t*>(p - 16);
+  return __atomic_load_n(&h[1], __ATOMIC_ACQUIRE) == (p ^ kInternalMagic) ? h : nullptr;
+}
+
+/// The link of a larger block at p, unlinked if unlink; nullptr if p is not one.
+InternalLarge* internal_large(uintptr_t p, bool unlink) {
+  if (p < sizeof(InternalLarge)) return nullptr;
+  InternalLarge* const want = reinterpret_cast<InternalLarge*>(p - sizeof(InternalLarge));
+  g_internal_lock.lock();
+  InternalLarge* l = g_internal_large;
+  while (l != nullptr && l != want) l = l->next;
+  if (l != nullptr && unlink) {
+    if (l->prev != nullptr) l->prev->next = l->next;
+    else g_internal_large = l->next;
+    if (l->next != nullptr) l->next->prev = l->prev;
+    l->magic = 0;
+  }
+  g_internal_lock.unlock();
+  return l;
+}
+
+void* internal_alloc(size_t size, size_t align, bool zero) {
+  if (align <= 16 && size <= size_class::kMaxSize - 16) {
+    uint64_t* h = static_cast<uint64_t*>(kmalloc(16 + size, zero ? MK_GFP_ZERO : 0));
+    if (h == nullptr) return nullptr;
+    const uintptr_t user = reinterpret_cast<uintptr_t>(h) + 16;
+    h[0] = size;
+    __atomic_store_n(&h[1], user ^ kInternalMagic, __ATOMIC_RELEASE);
+    return reinterpret_cast<void*>(user);
+  }
+  const size_t a = align < sizeof(InternalLarge) ? sizeof(InternalLarge) : align;
+  if (size > static_cast<size_t>(PTRDIFF_MAX) - a) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* base = align <= 16 ? kmalloc(a + size, zero ? MK_GFP_ZERO : 0) : memalign_impl(a, a + size);
+  if (base == nullptr) return nullptr;
+  const uintptr_t user = reinterpret_cast<uintptr_t>(base) + a;
+  if (zero && align > 16) memset(reinterpret_cast<void*>(user), 0, size);
+  InternalLarge* l = reinterpret_cast<InternalLarge*>(user - sizeof(InternalLarge));
+  l->base = base;
+  l->magic = user ^ kInternalMagic;
+  l->prev = nullptr;
+  g_internal_lock.lock();
+  l->next = g_internal_large;
+  if (l->next != nullptr) l->next->prev = l;
+  g_internal_large = l;
+  g_internal_lock.unlock();
+  return reinterpret_cast<void*>(user);
+}
+
+/// The usable bytes of the internal block p, or SIZE_MAX if p is none.
+size_t internal_usable(uintptr_t p) {
+  if (uint64_t* h = internal_small_header(p)) return ksize(h, "malloc_usable_size") - 16;
+  if (InternalLarge* l = internal_large(p, false))
+    return ksize(l->base, "malloc_usable_size") - (p - reinterpret_cast<uintptr_t>(l->base));
+  return SIZE_MAX;
+}
+
+/// Frees p if it is an internal block (then true). With small_only, only a one-object block
+/// (the cheap check every table-path free makes first).
+bool internal_free(uintptr_t p, bool small_only) {
+  if (uint64_t* h = internal_small_header(p)) {
+    __atomic_store_n(&h[1], 0, __ATOMIC_RELAXED);
+    kfree(h, "free");
+    return true;
+  }
+  if (small_only) return false;
+  if (InternalLarge* l = internal_large(p, true)) {
+    kfree(l->base, "free");
+    return true;
+  }
+  return false;
+}
+
+/// realloc of the internal block p (an internal block again, whether or not a scope lives: it is
+/// the library's that made it); nullptr if p is none, with *handled false.
+void* internal_realloc(uintptr_t p, size_t size, bool* handled) {
+  const size_t old = internal_usable(p);
+  *handled = old != SIZE_MAX;
+  if (!*handled) return nullptr;
+  void* fresh = internal_alloc(size, 0, false);
+  if (fresh == nullptr) return nullptr;  // p stays, as realloc leaves it on failure
+  memcpy(fresh, reinterpret_cast<void*>(p), old < size ? old : size);
+  internal_free(p, false);
+  return fresh;
+}
+
 void init_once() {
   const Options& o = options();
   g_cfg.page = os::page_size();
@@ -681,6 +801,11 @@ const char* dealloc_kind_name(AllocKind k) {
   return "?";
 }
 
+InternalHeapScope::InternalHeapScope() { ++t_internal; }
+InternalHeapScope::~InternalHeapScope() { --t_internal; }
+
+bool is_internal_block(const void* p) { return internal_usable(reinterpret_cast<uintptr_t>(p)) != SIZE_MAX; }
+
 uint16_t fork_epoch() { return static_cast<uint16_t>(g_epoch.load(std::memory_order_relaxed)); }
 
 bool full_mode() {
@@ -885,6 +1010,7 @@ Block* lookup_locked(uintptr_t p, SpinLock** held) {
 
 void* allocate(size_t size, size_t align, AllocKind kind, bool zero, const void* entry_frame) {
   ensure_init();
+  if (__builtin_expect(t_internal != 0, 0)) return internal_alloc(size, align, zero);
   // check=full: every block on its own pages; check=fast with guard_sample_rate: one in N
   // (16-byte aligned, as the program expects from glibc).
   bool own_pages = g_cfg.full;
@@ -931,6 +1057,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     deallocate_header(hb, p, kind, sized, size, caller, entry_frame);
     return;
   }
+  if (internal_free(p, /*small_only=*/true)) return;
   CallStack s;
   const uint32_t free_stack = capture_free(&s, entry_frame);
   Shard& sh = shard_for(p);
@@ -938,6 +1065,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
   Block* b = find_locked(p);
   if (b == nullptr) {
     sh.lock.unlock();
+    if (internal_free(p, /*small_only=*/false)) return;
     report_invalid(p, caller, s);
     return;
   }
@@ -982,6 +1110,14 @@ void* reallocate(void* ptr, size_t size, const char* caller, const void* entry_f
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
   SpinLock* held = nullptr;
   Block* b = lookup_locked(p, &held);
+  if (b == nullptr) {
+    held->unlock();
+    bool internal = false;
+    void* fresh = internal_realloc(p, size, &internal);
+    if (internal) return fresh;
+    held = nullptr;
+    b = lookup_locked(p, &held);  // not an internal block: as before (freed meanwhile: reported)
+  }
   if (b != nullptr && b->state == kLive && b->kind == kMalloc && !b->full) {
     ErrorReport r;
     // In place when the new size and the redzone fit the kmalloc block.
@@ -1023,6 +1159,10 @@ size_t usable_size(const void* ptr, const char* caller) {
   const size_t n = b != nullptr && b->state == kLive ? b->size : 0;
   const bool bad = b == nullptr || b->state != kLive;
   held->unlock();
+  if (b == nullptr) {
+    const size_t internal = internal_usable(p);
+    if (internal != SIZE_MAX) return internal;
+  }
   if (bad) {
     CallStack s;
     capture(&s);

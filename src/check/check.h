@@ -127,6 +127,27 @@ void deallocate(void* p, AllocKind kind, bool sized, size_t size, const char* ca
 void* reallocate(void* p, size_t size, const char* caller, const void* entry_frame = nullptr);
 size_t usable_size(const void* p, const char* caller);
 
+/// The checker's own heap. The checker calls libraries that allocate through malloc (libdw when
+/// it symbolises a report's stacks, some 3,200 blocks for the first one; Capstone in the fault
+/// handler; libstdc++'s demangler): while a thread is inside such a call (an InternalHeapScope
+/// lives), its malloc, calloc, realloc, memalign & co and operator new get plain kmalloc blocks,
+/// with no record, canary, quarantine or guard page, so that printing a report neither flushes
+/// the quarantine (the freed block being reported, and the next one the program writes, would go
+/// back and be reused) nor makes the checked heap's blocks at all. Such a block is known by its
+/// address at any later time (libdw frees its caches long after the report), so free, realloc
+/// and malloc_usable_size take it back whether or not a scope lives then; it is not a leak-scan
+/// node (its memory is in kmalloc's arenas, which are not roots either: it holds libdw's data,
+/// not the program's pointers).
+class InternalHeapScope {
+ public:
+  InternalHeapScope();
+  ~InternalHeapScope();
+  InternalHeapScope(const InternalHeapScope&) = delete;
+  InternalHeapScope& operator=(const InternalHeapScope&) = delete;
+};
+/// Whether p is a live block of the checker's own heap (tests).
+bool is_internal_block(const void* p);
+
 /// Start-up (library constructor): options, own code range, fault handler at check=full.
 void start();
 /// Exit (library destructor): the canary sweep and the leak scan; may _exit(leak_exitcode).

@@ -215,6 +215,7 @@ size_t errors_reported() { return g_errors.load(std::memory_order_relaxed); }
 
 void report_error(const ErrorReport& r) {
   if (t_reporting) abort();  // a report from inside a report: the checker itself is broken
+  InternalHeapScope own_heap;  // libdw's allocations: not from the heap being checked
   t_reporting = true;
   pthread_mutex_lock(&g_report_lock);
   refresh_symbolizer();
@@ -274,6 +275,7 @@ void report_error(const ErrorReport& r) {
 }
 
 bool leak_suppressed(uint32_t alloc_stack) {
+  InternalHeapScope own_heap;
   pthread_mutex_lock(&g_report_lock);
   const bool s = stack_suppressed("leak", alloc_stack);
   pthread_mutex_unlock(&g_report_lock);
@@ -281,6 +283,7 @@ bool leak_suppressed(uint32_t alloc_stack) {
 }
 
 void report_leak(bool direct, size_t bytes, size_t blocks, uint32_t alloc_stack) {
+  InternalHeapScope own_heap;
   pthread_mutex_lock(&g_report_lock);
   char tag[300];
   process_tag(tag, sizeof tag);

@@ -120,6 +120,10 @@ void on_fault(int sig, siginfo_t* si, void* ctx) {
   }
   const size_t page = os::page_size();
   const uintptr_t guard = b.base_ + b.span_ - page;
+  // Capstone (access_size), libunwind and the report allocate: from the checker's own heap, not
+  // the checked one (whose quarantine the report's thousands of blocks flushed, b's pages with
+  // it). Not around not_ours: the program's own handler gets the program's heap.
+  InternalHeapScope own_heap;
   ErrorReport r;
   r.addr = addr;
   r.pc = pc;
@@ -161,7 +165,12 @@ void on_fault(int sig, siginfo_t* si, void* ctx) {
   r.depth = depth;
   r.exact_first = true;
   report_error(r);  // aborts unless check_continue
-  // check_continue: make the block accessible so that the access succeeds, and go on.
+  // check_continue: make the block accessible so that the access succeeds, and go on; only if
+  // its mapping is still the block's (another thread's frees may have released it meanwhile:
+  // then its pages may be another block's now, which must not become writable; the access
+  // faults again, on memory that is no block's, and the default action ends the program).
+  Block now;
+  if (!find_containing_unlocked(addr, &now) || now.base_ != b.base_ || now.span_ != b.span_ || !now.full) return;
   if (addr >= guard) os::system_os().commit(reinterpret_cast<void*>(guard), page);
   else unprotect(b);
 }

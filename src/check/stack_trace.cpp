@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "check/check.h"
 #include "check/stack_depot.h"
 
 // libstdc++'s demangler, by a weak reference: libmemkit-checked.so links no libstdc++. C++ names
@@ -123,6 +124,7 @@ uint32_t capture_stack_id(unsigned max) {
 }
 
 void refresh_symbolizer() {
+  InternalHeapScope own_heap;  // libdw allocates: from the checker's own heap (check.h)
   if (g_dwfl == nullptr) {
     g_dwfl = dwfl_begin(&g_callbacks);
     if (g_dwfl == nullptr) return;
@@ -149,6 +151,7 @@ bool frame_is_return_address(const uintptr_t* frames, unsigned i, bool exact_fir
 }
 
 void symbolize(uintptr_t pc, bool return_address, SymbolizedFrame* out) {
+  InternalHeapScope own_heap;  // libdw and the demangler allocate: from the checker's own heap
   out->function[0] = out->file[0] = out->module[0] = '\0';
   out->line = 0;
   out->module_offset = 0;

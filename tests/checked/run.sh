@@ -143,6 +143,22 @@ errors=$(grep -c '^memkit: ERROR:' "$work/c.txt")
     { fail "--continue: expected 2 reports, a summary and a non-zero status; got $errors, status $status"; cat "$work/c.txt" >&2; }
 checks=$((checks + 1))
 
+# --continue at check=full: the first report's symbolising must not allocate from the checked
+# heap (it flushed the quarantine, and a freed block's pages, reused, were made writable): two
+# writes after free are exactly two use-after-free reports. Before, with the default quarantine
+# the second write was missed; with 256 KiB it was mostly (5 runs in 6) an underflow of a libdw
+# block (2 errors, the second one false), else missed; with 64 KiB the program died of SIGSEGV.
+for q in 4194304 262144 65536; do
+    MEMKIT_OPTIONS=quarantine_bytes=$q "$cli" check --full --continue -- "$bin/check_continue_dangling" >"$work/cd.txt" 2>&1
+    status=$?
+    errors=$(grep -c '^memkit: ERROR:' "$work/cd.txt")
+    uaf=$(grep -c '^memkit: ERROR: heap-use-after-free on address 0x.*-byte block' "$work/cd.txt")
+    [[ $errors -eq 2 && $uaf -eq 2 && $status -ne 0 ]] && grep -q '^memkit: SUMMARY: 2 errors' "$work/cd.txt" &&
+        [[ $(grep -c 'in main .*continue_dangling.c:1[35] ' "$work/cd.txt") -eq 2 ]] ||
+        { fail "--full --continue (quarantine_bytes=$q): expected 2 use-after-free reports at lines 13 and 15; got $errors errors ($uaf use-after-free), status $status"; cat "$work/cd.txt" >&2; }
+    checks=$((checks + 1))
+done
+
 # Children: leak_exitcode is the status of the process memkit check started only; a child
 # keeps its own status (gcc's cc1 or as exiting 23 made the driver give up) and says its PID
 # and name on its report lines.
