@@ -37,7 +37,7 @@ FreeBlock* next_of(const FreeBlock* b) {
   std::memcpy(&n, b, sizeof n);
   return n;
 }
-void set_next(FreeBlock* b, FreeBlock* n) { std::memcpy(b, &n, sizeof n); }
+void set_next(FreeBlock* b, FreeBlock* n) { std::memcpy(static_cast<void*>(b), &n, sizeof(FreeBlock*)); }
 
 struct Chunk {
   Chunk* next;

@@ -128,12 +128,18 @@ Magazine* depot_take_empty_locked(SlabCache* cache) {
 // The loaded magazine's count lives in the CpuCache while it is loaded (magazine.h): spill
 // writes it back to the magazine before the slow paths work on Magazine structs, fill takes
 // the (possibly new) loaded magazine's count and capacity up again.
+//
+// Between the two the CpuCache's count reads 0, and fill stores it only once loaded is final:
+// another thread's double-free search (magazine_find_free) reads loaded, then the count, then
+// loaded again, so it never pairs a magazine with another magazine's count (which would make
+// it read slots beyond the magazine's rounds: blocks handed out since, a false report).
 void spill(CpuCache* cc) {
   if (is_real(cc->loaded)) cc->loaded->rounds = cc->rounds;
+  std::atomic_ref<uint32_t>(cc->rounds).store(0, std::memory_order_release);
 }
 void fill(CpuCache* cc) {
-  cc->rounds = cc->loaded->rounds;
   cc->capacity = cc->loaded->capacity;
+  std::atomic_ref<uint32_t>(cc->rounds).store(cc->loaded->rounds, std::memory_order_release);
 }
 
 // Hands a CpuCache's magazines to its cache's depot and resets it to the sentinel; its
@@ -282,10 +288,24 @@ __attribute__((no_sanitize("thread"))) const char* magazine_find_free(SlabCache*
     CpuCache* chunk = std::atomic_ref<CpuCache*>(tc->chunks[cache->index() / kCpuCacheChunk])
                           .load(std::memory_order_acquire);
     if (chunk == g_no_cpu_caches.data()) continue;
-    const CpuCache& cc = chunk[cache->index() % kCpuCacheChunk];
-    const Magazine* previous = cc.previous;
-    if (magazine_holds(cc.loaded, cc.rounds, p) || magazine_holds(previous, previous->rounds, p))
-      return tc == t_thread_cache ? "in this thread's magazine" : "in another thread's magazine";
+    CpuCache& cc = chunk[cache->index() % kCpuCacheChunk];
+    // A consistent view of a thread that may be in its slow path (see spill/fill): loaded and
+    // previous unchanged around the count; retried a few times, else that thread is skipped
+    // (a missed report in a race, never a false one).
+    std::atomic_ref<Magazine*> loaded_ref(cc.loaded), previous_ref(cc.previous);
+    std::atomic_ref<uint32_t> rounds_ref(cc.rounds);
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      const Magazine* loaded = loaded_ref.load(std::memory_order_acquire);
+      const Magazine* previous = previous_ref.load(std::memory_order_acquire);
+      const uint32_t rounds = rounds_ref.load(std::memory_order_acquire);
+      const uint32_t previous_rounds = std::atomic_ref<uint32_t>(const_cast<Magazine*>(previous)->rounds).load(std::memory_order_acquire);
+      if (loaded_ref.load(std::memory_order_acquire) != loaded ||
+          previous_ref.load(std::memory_order_acquire) != previous)
+        continue;
+      if (magazine_holds(loaded, rounds, p) || magazine_holds(previous, previous_rounds, p))
+        return tc == t_thread_cache ? "in this thread's magazine" : "in another thread's magazine";
+      break;
+    }
   }
   for (const Magazine* m = cache->depot_full_; m != nullptr; m = m->next)
     if (magazine_holds(m, m->rounds, p)) return "in the depot";
