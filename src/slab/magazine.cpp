@@ -277,6 +277,16 @@ __attribute__((no_sanitize("thread"))) bool magazine_holds(const Magazine* m, ui
 
 }  // namespace
 
+// A read of another thread's word, in program order with the others (volatile: the compiler
+// keeps the order, and x86 loads are not reordered with loads), and not instrumented, as the
+// functions that use it: atomics there would be checked against the owner's plain writes.
+template <typename T>
+__attribute__((always_inline, no_sanitize("thread"))) inline T racy_read(const T& x) {
+  const T v = *static_cast<const volatile T*>(&x);
+  std::atomic_signal_fence(std::memory_order_acquire);
+  return v;
+}
+
 // Other threads' CpuCaches are read as magazine_snapshot reads them. Their magazines cannot be
 // freed meanwhile: magazines are freed only under the cache lock, held here.
 __attribute__((no_sanitize("thread"))) const char* magazine_find_free(SlabCache* cache,
@@ -288,20 +298,16 @@ __attribute__((no_sanitize("thread"))) const char* magazine_find_free(SlabCache*
     CpuCache* chunk = std::atomic_ref<CpuCache*>(tc->chunks[cache->index() / kCpuCacheChunk])
                           .load(std::memory_order_acquire);
     if (chunk == g_no_cpu_caches.data()) continue;
-    CpuCache& cc = chunk[cache->index() % kCpuCacheChunk];
+    const CpuCache& cc = chunk[cache->index() % kCpuCacheChunk];
     // A consistent view of a thread that may be in its slow path (see spill/fill): loaded and
-    // previous unchanged around the count; retried a few times, else that thread is skipped
+    // previous unchanged around the counts; retried a few times, else that thread is skipped
     // (a missed report in a race, never a false one).
-    std::atomic_ref<Magazine*> loaded_ref(cc.loaded), previous_ref(cc.previous);
-    std::atomic_ref<uint32_t> rounds_ref(cc.rounds);
     for (int attempt = 0; attempt < 16; ++attempt) {
-      const Magazine* loaded = loaded_ref.load(std::memory_order_acquire);
-      const Magazine* previous = previous_ref.load(std::memory_order_acquire);
-      const uint32_t rounds = rounds_ref.load(std::memory_order_acquire);
-      const uint32_t previous_rounds = std::atomic_ref<uint32_t>(const_cast<Magazine*>(previous)->rounds).load(std::memory_order_acquire);
-      if (loaded_ref.load(std::memory_order_acquire) != loaded ||
-          previous_ref.load(std::memory_order_acquire) != previous)
-        continue;
+      const Magazine* loaded = racy_read(cc.loaded);
+      const Magazine* previous = racy_read(cc.previous);
+      const uint32_t rounds = racy_read(cc.rounds);
+      const uint32_t previous_rounds = racy_read(previous->rounds);
+      if (racy_read(cc.loaded) != loaded || racy_read(cc.previous) != previous) continue;
       if (magazine_holds(loaded, rounds, p) || magazine_holds(previous, previous_rounds, p))
         return tc == t_thread_cache ? "in this thread's magazine" : "in another thread's magazine";
       break;
