@@ -64,7 +64,7 @@ for lib in "$@"; do
 
     out=$(LD_PRELOAD=$lib "$probe" 2>&1)
     rc=$?
-    report="memkit: ERROR: out-of-memory operator new (nil) 1152921504606846976 bytes: cannot throw std::bad_alloc, libstdc++ is not in the process"
+    report="memkit: ERROR: out-of-memory operator new (nil) 1152921504606846976 bytes: cannot raise std::bad_alloc, libstdc++ is not in the process"
     if [[ $rc -ne 134 ]] || ! grep -qxF "nothrow: NULL" <<<"$out" || ! grep -qxF "$report" <<<"$out"; then
         fail "$name: operator new without libstdc++: exit $rc (want 134, SIGABRT), output:"
         echo "$out" >&2

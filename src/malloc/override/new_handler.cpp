@@ -47,7 +47,7 @@ void throw_bad_alloc(const char* function, std::size_t size) {
   if (memkit_libstdcxx_throw_bad_alloc != nullptr) memkit_libstdcxx_throw_bad_alloc();
   char detail[128];
   snprintf(detail, sizeof detail,
-           "%zu bytes: cannot throw std::bad_alloc, libstdc++ is not in the process", size);
+           "%zu bytes: cannot raise std::bad_alloc, libstdc++ is not in the process", size);
   report_fatal("out-of-memory", function, nullptr, detail);
 }
 
