@@ -114,8 +114,7 @@ void build_locked() {
     k.slot_size = st.size;
     k.active_objs = st.active_objs;
     k.num_objs = st.num_objs;
-    const size_t cached = st.depot_objects + snap.cached;
-    k.in_use_objs = st.active_objs > cached ? st.active_objs - cached : 0;
+    k.in_use_objs = objects_in_use(st, snap);
     k.active_slabs = st.active_slabs;
     k.num_slabs = st.num_slabs;
     k.pages_per_slab = size_t{1} << st.order;

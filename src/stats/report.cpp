@@ -78,8 +78,7 @@ void heap_report(HeapReport* out) {
     const MagazineSnapshot snap = magazine_snapshot(cache);
     out->allocations += snap.allocs;
     out->frees += snap.frees;
-    const size_t cached = st.depot_objects + snap.cached;
-    if (st.active_objs > cached) objects_bytes += (st.active_objs - cached) * st.object_size;
+    objects_bytes += objects_in_use(st, snap) * st.object_size;
   }
   // (Large blocks in the threads' caches are freed: not in use.)
   const size_t large_bytes = s.used_bytes > slab_bytes ? s.used_bytes - slab_bytes : 0;

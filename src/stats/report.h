@@ -10,7 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "slab/magazine.h"
+#include "slab/slab_cache.h"
+
 namespace memkit {
+
+/// The objects of a cache the program holds: active in its slabs, less those waiting free in
+/// the depot and the threads' magazines. The report and the live segment both count so.
+inline size_t objects_in_use(const SlabCacheStats& st, const MagazineSnapshot& mags) {
+  const size_t cached = st.depot_objects + mags.cached;
+  return st.active_objs > cached ? st.active_objs - cached : 0;
+}
 
 /// The heap report to fd: calls, bytes in use, peak heap and RSS, memory given back to the OS,
 /// one slabinfo line per size class in use, the arenas' buddyinfo with their fragmentation
