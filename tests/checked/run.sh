@@ -5,7 +5,7 @@
 # the first report line against the table below: the error kind ("memkit: ERROR: <kind> on
 # address 0x..."), a leak ("memkit: LEAK: N bytes in M blocks (direct|indirect)"), or none (exit
 # status 0 and not one "memkit:" line). A report must also name the program's source file (the
-# stacks are symbolized). The table is the README's "bug class x level" table.
+# stacks are symbolized). The table is the "what each level finds" table of docs/checked-mode.md.
 set -uo pipefail
 
 cli=$1
