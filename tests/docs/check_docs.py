@@ -8,7 +8,8 @@ Checks, over README.md, BENCHMARKS.md and docs/*.md:
      *_OPTIONS= variable owns them, as ASAN_OPTIONS=...), and of the docs/options.md table;
   3. the options table of docs/options.md is the one options.def gives (--write-options
      rewrites it);
-  4. every fenced ```sh block of README.md runs and exits 0 (bash -e -o pipefail, in a temp
+  4. every subcommand `memkit --help` lists has its row in docs/cli.md's table;
+  5. every fenced ```sh block of README.md runs and exits 0 (bash -e -o pipefail, in a temp
      dir with the built memkit first on PATH and build/release linked to the build tree), but
      for blocks marked ```sh illustrative: REASON, which must be few and give their reason
      (the temp dir holds links to the source tree's top-level files, as in a clone);
@@ -237,7 +238,27 @@ def check_options(src, files, write):
              "run python3 tests/docs/check_docs.py --source . --write-options")
 
 
-# ---------------------------------------------------------------- 4. README's commands
+# ---------------------------------------------------------------- 4. the subcommands
+
+def check_subcommands(src, build):
+    p = subprocess.run([os.path.join(build, "bin", "memkit"), "--help"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    text = p.stdout.decode("utf-8", "replace")
+    listed = text.split("Subcommands:", 1)[1] if "Subcommands:" in text else ""
+    names = [l.split()[0] for l in listed.split("\n") if l.strip()]
+    if not names:
+        fail("memkit --help lists no subcommands")
+        return
+    with open(os.path.join(src, "docs/cli.md"), encoding="utf-8") as f:
+        rows = [l for l in f.read().split("\n") if l.startswith("| `memkit")]
+    missing = [n for n in names
+               if not any(re.search(r"`memkit " + re.escape(n) + r"[` ]", r) for r in rows)]
+    for name in missing:
+        fail(f"docs/cli.md: the subcommands table has no row for `memkit {name}` (memkit --help lists it)")
+    print(f"subcommands: {len(names)} in memkit --help, {len(names) - len(missing)} of them in docs/cli.md")
+
+
+# ---------------------------------------------------------------- 5. README's commands
 
 def normalise(line):
     s = re.sub(r"(?<![\w.])(?:/[^\s/:()]+)+/([^\s/:()]+)", r"\1", line)  # /tmp/x/uaf.c -> uaf.c
@@ -334,6 +355,8 @@ def main():
     if run and not os.access(os.path.join(a.build, "bin", "memkit"), os.X_OK):
         fail(f"{a.build}/bin/memkit is not there: build the CLI first")
         run = False
+    if run:
+        check_subcommands(src, os.path.abspath(a.build))
     check_readme(src, os.path.abspath(a.build) if a.build else "", run)
     if failures:
         print(f"check_docs: {len(failures)} failure(s)")
