@@ -246,6 +246,15 @@ check_flame(dom, exit_, "flame graph at exit", absent=peak_only)
 assert one(dom, id="show-exit").attrs.get("aria-pressed") == "true"
 EOF
 
+# Frames under 0.001 % of the bytes are left out of the flame graph, and the page says so.
+cp -r "$fixture" "$work/tiny"
+echo 'main (src/main.cc:20);tiny_leaf (src/tiny.c:1) 700' >>"$work/tiny/peak.folded"
+"$MEMKIT_CLI" report "$work/tiny" >/dev/null || fail "memkit report with a tiny frame"
+dump "file://$work/tiny/report.html" "$work/dom-tiny.html"
+grep -q 'tiny_leaf' "$work/tiny/report.html" && fail "a frame of 700 bytes in 73 MiB is in the page"
+grep -q '1 frame under 0.001 % of the bytes left out' "$work/dom-tiny.html" || fail "the left-out frame is not mentioned"
+grep -q '76,546,748 bytes' "$work/dom-tiny.html" || fail "the left-out frame's bytes do not count in the total"
+
 # A failing script shows: the same page with one that throws added is reported as failed.
 sed 's#</body>#<script>null.boom();</script></body>#' "$page" >"$work/broken.html"
 dump "file://$work/broken.html" "$work/dom-broken.html"
@@ -273,6 +282,10 @@ bad() {  # bad NAME: a fresh copy of the fixture in $work/NAME
 expect_error "$work/none" "memkit: $work/none: no such directory"
 touch "$work/plain"
 expect_error "$work/plain" "memkit: $work/plain: not a directory"
+# What a message echoes is escaped: a path or a line holding ESC or a newline stays one line.
+expect_error "$work/a"$'\n'"b"$'\e'"[31m" "memkit: $work/a\\nb\\x1b[31m: no such directory"
+bad c && printf 'main 1\x1b[2J\n' >"$work/c/heap.folded"
+expect_error "$work/c" "memkit: $work/c/heap.folded: line 1: '1\\x1b[2J' is not a byte count"
 for file in heap.folded peak.folded timeline.csv sites.csv peak-buddyinfo.txt peak-slabinfo.txt; do
     bad missing
     rm "$work/missing/$file"

@@ -113,16 +113,34 @@ struct Frame {
   std::map<std::string, size_t, std::less<>> children;  // name -> index in the frame table
 };
 
-nlohmann::json tree_json(const std::vector<Frame>& frames, size_t at) {
+// Frames under 1/kPruneShare of all bytes are left out of the page (with what is above them):
+// unzoomed they would be under 1/70 of a pixel wide, and a profile of many thousands of random
+// stacks would make a page of tens of MiB. Their bytes still count in their parents' widths.
+constexpr uint64_t kPruneShare = 100000;
+
+uint64_t subtree_size(const std::vector<Frame>& frames, size_t at) {
+  uint64_t n = 1;
+  for (const auto& child : frames[at].children) n += subtree_size(frames, child.second);
+  return n;
+}
+
+nlohmann::json tree_json(const std::vector<Frame>& frames, size_t at, uint64_t total, uint64_t* pruned) {
   const Frame& f = frames[at];
   nlohmann::json node{{"name", f.name}, {"value", f.value}};
   nlohmann::json children = nlohmann::json::array();
-  for (const auto& [name, index] : f.children) children.push_back(tree_json(frames, index));
+  for (const auto& [name, index] : f.children) {
+    if (frames[index].value < total / kPruneShare) {
+      *pruned += subtree_size(frames, index);
+      continue;
+    }
+    children.push_back(tree_json(frames, index, total, pruned));
+  }
   if (!children.empty()) node["children"] = std::move(children);
   return node;
 }
 
-nlohmann::json parse_folded(const std::string& path, const char* root_name, uint64_t* stacks) {
+nlohmann::json parse_folded(const std::string& path, const char* root_name, uint64_t* stacks,
+                            uint64_t* pruned) {
   const std::string text = read_text(path);
   std::vector<Frame> frames(1);
   frames[0].name = root_name;
@@ -163,7 +181,8 @@ nlohmann::json parse_folded(const std::string& path, const char* root_name, uint
     }
     ++*stacks;
   }
-  return tree_json(frames, 0);
+  *pruned = 0;
+  return tree_json(frames, 0, frames[0].value, pruned);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -490,15 +509,17 @@ void write_page(const std::string& dir, const std::string& out) {
     throw PageError(dir + ": " + (errno == ENOENT ? std::string("no such directory") : std::strerror(errno)));
   }
   if (!S_ISDIR(st.st_mode)) throw PageError(dir + ": not a directory (expected memkit profile's output)");
-  uint64_t peak_stacks = 0, exit_stacks = 0;
+  uint64_t peak_stacks = 0, exit_stacks = 0, peak_pruned = 0, exit_pruned = 0;
   nlohmann::json data;
   std::string name = dir;
   while (name.size() > 1 && name.back() == '/') name.pop_back();
   data["dir"] = name;
-  data["peak"] = parse_folded(join_path(dir, "peak.folded"), "all", &peak_stacks);
-  data["exit"] = parse_folded(join_path(dir, "heap.folded"), "all", &exit_stacks);
+  data["peak"] = parse_folded(join_path(dir, "peak.folded"), "all", &peak_stacks, &peak_pruned);
+  data["exit"] = parse_folded(join_path(dir, "heap.folded"), "all", &exit_stacks, &exit_pruned);
   data["peak_stacks"] = peak_stacks;
   data["exit_stacks"] = exit_stacks;
+  data["peak_pruned"] = peak_pruned;
+  data["exit_pruned"] = exit_pruned;
   data["timeline"] = parse_timeline(join_path(dir, "timeline.csv"));
   data["sites"] = parse_sites(join_path(dir, "sites.csv"));
   data["buddyinfo"] = read_buddyinfo(join_path(dir, "peak-buddyinfo.txt"));

@@ -184,8 +184,10 @@
     d3.select('#flame-details').text('\u00a0');
     shown = which;
     var total = tree.value;
+    var pruned = data[which + '_pruned'];
     d3.select('#flame-total').text((which === 'peak' ? 'live at the peak: ' : 'live at exit: ') + bytes(total) +
-      ' (' + count(total) + ' bytes, sampled)');
+      ' (' + count(total) + ' bytes, sampled)' +
+      (pruned ? '; ' + count(pruned) + (pruned === 1 ? ' frame' : ' frames') + ' under 0.001 % of the bytes left out' : ''));
     if (!total) {
       chart = null;
       host.append('p').attr('class', 'empty').text(which === 'peak'
