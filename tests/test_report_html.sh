@@ -246,6 +246,24 @@ check_flame(dom, exit_, "flame graph at exit", absent=peak_only)
 assert one(dom, id="show-exit").attrs.get("aria-pressed") == "true"
 EOF
 
+# CSV as RFC 4180 has it: CRLF line ends give the same page as LF, and a quoted field may hold
+# a line break.
+mkdir "$work/crlf"
+cp -r "$fixture" "$work/crlf/prof"
+sed -i 's/$/\r/' "$work/crlf/prof/timeline.csv" "$work/crlf/prof/sites.csv"
+(cd "$work/crlf" && "$MEMKIT_CLI" report prof --out ../crlf.html >/dev/null) || fail "report with CRLF"
+(cd "$work" && "$MEMKIT_CLI" report prof --out lf.html >/dev/null) || fail "report with LF"
+cmp -s "$work/crlf.html" "$work/lf.html" || fail "CRLF line ends gave another page than LF"
+printf '"two\nlines, ""quoted""",src/x.c,,1,1,1,1,1,1\n' >>"$work/crlf/prof/sites.csv"
+"$MEMKIT_CLI" report "$work/crlf/prof" >/dev/null || fail "report with a line break in a quoted field"
+python3 - "$work/crlf/prof/report.html" <<'PY' || fail "a quoted field with a line break"
+import json, re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+data = json.loads(re.search(r'<script type="application/json" id="memkit-data">(.*?)</script>', text, re.S).group(1))
+last = data["sites"][-1]
+assert last["function"] == 'two\nlines, "quoted"' and last["file"] == "src/x.c" and last["line"] is None, last
+PY
+
 # Frames under 0.001 % of the bytes are left out of the flame graph, and the page says so.
 cp -r "$fixture" "$work/tiny"
 echo 'main (src/main.cc:20);tiny_leaf (src/tiny.c:1) 700' >>"$work/tiny/peak.folded"
