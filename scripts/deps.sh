@@ -37,6 +37,8 @@ PACKAGES=(
     # (prometheus), the JSON of `memkit stats --json` read with jq.
     prometheus
     jq
+    # Tests of `memkit report`'s page (tests/test_report_html.sh): loaded in headless Chromium.
+    chromium
     # The allocators `memkit bench` measures memkit against.
     libjemalloc2
     libtcmalloc-minimal4
