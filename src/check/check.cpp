@@ -765,6 +765,7 @@ void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
                                     : "the pointer is not the start of a block";
   } else {
     r.how = "the pointer was not allocated by malloc or operator new (or was freed long ago)";
+    r.describe_addr = true;  // a local, a global: the report says whose
   }
   report_error(r);
 }
