@@ -115,6 +115,25 @@ void call_site(Dwarf_Die* die, char* file, size_t cap, int* line) {
     copy(file, cap, dwarf_filesrc(files, w, nullptr, nullptr));
 }
 
+// The object with a PT_LOAD segment (its memory size: .bss included) holding q->addr: q->lo is
+// the start of its first segment.
+int find_segment(struct dl_phdr_info* info, size_t, void* data) {
+  RangeQuery* q = static_cast<RangeQuery*>(data);
+  uintptr_t first = UINTPTR_MAX;
+  bool contains = false;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    const uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (start < first) first = start;
+    if (q->addr >= start && q->addr < start + ph.p_memsz) contains = true;
+  }
+  if (!contains) return 0;
+  q->lo = first;
+  q->found = true;
+  return 1;
+}
+
 Dwfl* g_dwfl = nullptr;
 char* g_debuginfo_path = nullptr;
 const Dwfl_Callbacks g_callbacks = {
@@ -202,8 +221,12 @@ void symbolize(uintptr_t pc, bool return_address, SymbolizedFrame* out) {
   const uintptr_t addr = return_address && pc > 0 ? pc - 1 : pc;
   const char* name = nullptr;
   if (g_dwfl == nullptr) refresh_symbolizer();
-  if (g_dwfl != nullptr) {
-    if (Dwfl_Module* m = dwfl_addrmodule(g_dwfl, addr)) {
+  // The object whose segments hold addr: its module is found by its first segment, as a .bss
+  // past the file's last page is an anonymous mapping that libdw's module does not cover.
+  RangeQuery seg{addr, 0, 0, false};
+  dl_iterate_phdr(find_segment, &seg);
+  if (g_dwfl != nullptr && seg.found) {
+    if (Dwfl_Module* m = dwfl_addrmodule(g_dwfl, seg.lo)) {
       Dwarf_Addr start = 0;
       const char* mod = dwfl_module_info(m, nullptr, &start, nullptr, nullptr, nullptr, nullptr,
                                          nullptr);
@@ -347,8 +370,12 @@ void describe_address(uintptr_t addr, char* buf, size_t len) {
     }
   }
   if (g_dwfl == nullptr) refresh_symbolizer();
-  if (g_dwfl != nullptr) {
-    if (Dwfl_Module* m = dwfl_addrmodule(g_dwfl, addr)) {
+  // The object whose segments hold addr: its module is found by its first segment, as a .bss
+  // past the file's last page is an anonymous mapping that libdw's module does not cover.
+  RangeQuery seg{addr, 0, 0, false};
+  dl_iterate_phdr(find_segment, &seg);
+  if (g_dwfl != nullptr && seg.found) {
+    if (Dwfl_Module* m = dwfl_addrmodule(g_dwfl, seg.lo)) {
       GElf_Off off = 0;
       GElf_Sym sym;
       const char* name = dwfl_module_addrinfo(m, addr, &off, &sym, nullptr, nullptr, nullptr);
