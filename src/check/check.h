@@ -86,6 +86,11 @@ struct Block {
   size_t span_;     // the kmalloc block's usable size (fast) or the mapping's length incl. guard
 };
 
+// The fill bytes (named, as foonathan/memory's debug_magic does).
+inline constexpr unsigned char kLeftCanary = 0xfa;
+inline constexpr unsigned char kRightCanary = 0xfb;
+inline constexpr unsigned char kFreedFill = 0xfd;
+
 /// A header block's header: the record's first part, then a 16-byte left canary.
 inline constexpr size_t kHeader = 64;
 inline constexpr size_t kHeaderRecord = 48;
