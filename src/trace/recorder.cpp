@@ -567,11 +567,9 @@ void* traced_new(size_t n, int array, bool nothrow, bool aligned, size_t align) 
   };
   Buffer* b = enter();
   if (b == nullptr) {
-    const int depth = t_depth;
-    t_depth = 1;
-    void* p = call_nothrow();
-    t_depth = depth;
-    if (p != nullptr || nothrow) return p;
+    // Not recorded (nested in a forwarded call, or not recording): the same form, as is.
+    // (libstdc++'s nothrow operator new calls the throwing one: forms must not be swapped here.)
+    if (nothrow) return call_nothrow();
   } else {
     void* p = call_nothrow();
     if (p != nullptr || nothrow) {

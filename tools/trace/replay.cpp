@@ -6,7 +6,8 @@
 // Reads and checks the whole trace first (a corrupt one: one line naming the byte offset, exit
 // status 1), then starts one thread per recorded thread, all released together, each making its
 // thread's calls in the recorded order: the same function (malloc, calloc, realloc,
-// reallocarray as realloc, the aligned ones, every operator new/delete form) with the same
+// reallocarray as realloc, the aligned ones (valloc and pvalloc as memalign(4096, ...)), every
+// operator new/delete form) with the same
 // sizes and alignments. Each new block is touched as a program would (a byte in each of its
 // pages). A free of a block allocated by another thread waits until that allocation has been
 // replayed. A replay never frees a block it did not allocate: frees of blocks the trace never
@@ -139,11 +140,13 @@ uint64_t replay_thread(const ThreadTrace& t) {
       case kAlignedAlloc:
         if (e.id) publish(e.id, aligned_alloc(e.align, e.size), e.size);
         break;
+      // valloc and pvalloc as the memalign they are: not every allocator defines them (jemalloc
+      // has no pvalloc, so glibc's would hand out a block that jemalloc's free cannot take).
       case kValloc:
-        if (e.id) publish(e.id, valloc(e.size), e.size);
+        if (e.id) publish(e.id, memalign(4096, e.size), e.size);
         break;
       case kPvalloc:
-        if (e.id) publish(e.id, pvalloc(e.size), e.size);
+        if (e.id) publish(e.id, memalign(4096, requested_bytes(e)), requested_bytes(e));
         break;
       case kNew:
         if (e.id) publish(e.id, call_new(e), e.size);
