@@ -206,6 +206,36 @@ TEST(TraceFormat, TimeOrderWaitsForTheAllocation) {
   EXPECT_EQ(order, (std::vector<std::string>{"0thread", "1thread", "1malloc", "0free"}));
 }
 
+TEST(TraceFormat, ThreadsStartInTheirRecordedWaves) {
+  Writer w;
+  w.event(1, kThread, 0, {1});
+  w.event(2, kThread, 2, {2});
+  w.event(2, kMalloc, 8, {64}, 3, 0, 1025);  // thread 2 ends at tick 10
+  w.event(3, kThread, 20, {3});              // thread 3 starts at tick 20
+  w.event(3, kFree, 1, {}, 2, 1025);
+  w.event(1, kMalloc, 30, {64}, 3, 0, 1);   // thread 1 runs throughout
+  const std::vector<uint8_t> bytes = w.finish();
+  const TraceData t = parse_trace(bytes.data(), bytes.size());
+  ASSERT_EQ(t.start_after.size(), 3u);
+  EXPECT_EQ(t.by_last, (std::vector<size_t>{1, 2, 0}));
+  EXPECT_EQ(t.start_after, (std::vector<size_t>{0, 0, 1}));  // thread 3 after thread 2
+}
+
+TEST(TraceFormat, WavesThatWouldWaitForeverAreDropped) {
+  // Thread 2 frees, at its end (tick 10), a block stamped as allocated by thread 3 at tick 21,
+  // after thread 3 began: waves would make thread 3 wait for thread 2, which waits for it.
+  Writer w;
+  w.event(1, kThread, 0, {1});
+  w.event(2, kThread, 2, {2});
+  w.event(2, kFree, 8, {}, 2, 1025);
+  w.event(3, kThread, 20, {3});
+  w.event(3, kMalloc, 1, {64}, 3, 0, 1025);
+  const std::vector<uint8_t> bytes = w.finish();
+  const TraceData t = parse_trace(bytes.data(), bytes.size());
+  EXPECT_TRUE(t.start_after.empty());
+  EXPECT_TRUE(t.by_last.empty());
+}
+
 std::string error_of(const std::vector<uint8_t>& bytes, size_t* offset = nullptr) {
   try {
     parse_trace(bytes.data(), bytes.size());

@@ -10,7 +10,10 @@
 // operator new/delete form) with the same
 // sizes and alignments. Each new block is touched as a program would (a byte in each of its
 // pages). A free of a block allocated by another thread waits until that allocation has been
-// replayed. A replay never frees a block it did not allocate: frees of blocks the trace never
+// replayed. Threads start in the recorded waves: a thread begins once the threads that had
+// ended before it began in the recording have ended (TraceData::start_after), so that a
+// program starting short-lived threads one wave after another is not replayed with all of them
+// alive at once. A replay never frees a block it did not allocate: frees of blocks the trace never
 // saw allocated (foreign), and calls that failed when recorded, are skipped.
 //
 // Prints "time: SECONDS" (the replay alone, without reading the trace) and, last,
@@ -20,10 +23,13 @@
 #include <sched.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <thread>
 #include <vector>
@@ -37,6 +43,36 @@ namespace {
 std::atomic<uintptr_t>* g_blocks = nullptr;  // id -> block (0: not yet, 1: NULL)
 std::atomic<bool> g_go{false};
 std::atomic<uint64_t> g_failed{0};
+
+// Thread starts in waves (TraceData::start_after): thread i waits until the first
+// start_after[i] threads of by_last have finished. Each thread sleeps on a flag of its own
+// (futex), released in start_after order, so that a finish wakes only the threads it lets in.
+std::mutex g_wave_lock;
+std::vector<uint8_t> g_finished;
+std::unique_ptr<std::atomic<uint8_t>[]> g_released;
+std::vector<size_t> g_by_start;  // thread positions by start_after
+size_t g_watermark = 0, g_next_release = 0;
+
+void release_up_to(const TraceData& t) {  // with g_wave_lock held, or before the threads run
+  while (g_next_release < g_by_start.size() && t.start_after[g_by_start[g_next_release]] <= g_watermark) {
+    std::atomic<uint8_t>& flag = g_released[g_by_start[g_next_release++]];
+    flag.store(1, std::memory_order_release);
+    flag.notify_one();
+  }
+}
+
+void wait_for_wave(const TraceData& t, size_t i) {
+  if (t.start_after.empty()) return;
+  g_released[i].wait(0, std::memory_order_acquire);
+}
+
+void finished(const TraceData& t, size_t i) {
+  if (t.start_after.empty()) return;
+  std::lock_guard<std::mutex> lock(g_wave_lock);
+  g_finished[i] = 1;
+  while (g_watermark < t.by_last.size() && g_finished[t.by_last[g_watermark]]) ++g_watermark;
+  release_up_to(t);
+}
 
 void touch(void* p, uint64_t n) {
   if (p == nullptr || n == 0) return;
@@ -93,8 +129,10 @@ void call_delete(const Event& e, void* p) {
 }
 
 // Replays one thread; returns its share of the checksum.
-uint64_t replay_thread(const ThreadTrace& t) {
+uint64_t replay_thread(const TraceData& all, size_t index) {
   while (!g_go.load(std::memory_order_acquire)) sched_yield();
+  wait_for_wave(all, index);
+  const ThreadTrace& t = all.threads[index];
   Cursor c(t);
   Event e;
   uint64_t sum = 0;
@@ -160,6 +198,7 @@ uint64_t replay_thread(const ThreadTrace& t) {
         break;
     }
   }
+  finished(all, index);
   return sum;
 }
 
@@ -185,13 +224,22 @@ int main(int argc, char** argv) {
   }
   std::vector<std::atomic<uintptr_t>> blocks(t.max_id + 1);
   g_blocks = blocks.data();
+  g_finished.assign(t.threads.size(), 0);
+  g_released = std::make_unique<std::atomic<uint8_t>[]>(t.threads.size());
+  if (!t.start_after.empty()) {
+    g_by_start.resize(t.threads.size());
+    for (size_t i = 0; i < g_by_start.size(); ++i) g_by_start[i] = i;
+    std::stable_sort(g_by_start.begin(), g_by_start.end(),
+                     [&](size_t a, size_t b) { return t.start_after[a] < t.start_after[b]; });
+    release_up_to(t);
+  }
   std::vector<uint64_t> sums(t.threads.size());
   std::vector<std::thread> threads;
   for (size_t i = 1; i < t.threads.size(); ++i)
-    threads.emplace_back([&, i] { sums[i] = replay_thread(t.threads[i]); });
+    threads.emplace_back([&, i] { sums[i] = replay_thread(t, i); });
   const double t0 = now();
   g_go.store(true, std::memory_order_release);
-  if (!t.threads.empty()) sums[0] = replay_thread(t.threads[0]);
+  if (!t.threads.empty()) sums[0] = replay_thread(t, 0);
   for (std::thread& th : threads) th.join();
   const double t1 = now();
   uint64_t checksum = t.events;

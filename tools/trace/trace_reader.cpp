@@ -82,10 +82,13 @@ uint64_t read_u32(const uint8_t* p) {
 // The blocks' story, thread by thread as a replay would run them: each thread goes on until an
 // event frees a block that no thread has allocated yet; if every unfinished thread waits, the
 // trace cannot be replayed (or is corrupt).
-void check_blocks(const TraceData& t, uint64_t allocations) {
+// With `waves`, thread i runs only once the first t.start_after[i] threads of t.by_last are
+// done. Returns false (with waves) where the threads would wait on each other forever.
+bool check_blocks(const TraceData& t, bool waves) {
   enum : uint8_t { kUnseen = 0, kLive = 1, kFreed = 2 };
   std::vector<uint8_t> state(t.max_id + 1, kUnseen);
-  (void)allocations;
+  std::vector<uint8_t> finished(t.threads.size(), 0);
+  size_t watermark = 0;  // the first `watermark` threads of by_last are finished
   struct Run {
     Cursor cursor;
     Event pending;
@@ -102,6 +105,7 @@ void check_blocks(const TraceData& t, uint64_t allocations) {
     for (size_t i = 0; i < runs.size(); ++i) {
       Run& r = runs[i];
       const ThreadTrace& th = t.threads[i];
+      if (waves && watermark < t.start_after[i]) continue;
       while (!r.done) {
         if (!r.has_pending) {
           r.at = r.cursor.position();
@@ -109,6 +113,8 @@ void check_blocks(const TraceData& t, uint64_t allocations) {
             r.done = true;
             --unfinished;
             progress = true;
+            finished[i] = 1;
+            while (waves && watermark < t.by_last.size() && finished[t.by_last[watermark]]) ++watermark;
             break;
           }
           r.has_pending = true;
@@ -135,6 +141,7 @@ void check_blocks(const TraceData& t, uint64_t allocations) {
       }
     }
     if (!progress) {
+      if (waves) return false;
       // Every unfinished thread waits for a block: name the first.
       for (size_t i = 0; i < runs.size(); ++i) {
         if (runs[i].done) continue;
@@ -144,6 +151,7 @@ void check_blocks(const TraceData& t, uint64_t allocations) {
       }
     }
   }
+  return true;
 }
 
 }  // namespace
@@ -208,7 +216,8 @@ TraceData parse_trace(const uint8_t* data, size_t size) {
       if (first != (e.kind == kThread))
         throw FormatError(off(p), first ? "a thread's first event is not its thread event"
                                         : "a second thread event in one thread");
-      if (e.kind == kThread) th.tid = e.tid;
+      if (e.kind == kThread) th.tid = e.tid, th.first_tick = e.tick;
+      th.last_tick = e.tick;
       if (e.id != 0) ++allocations;
       max_seen_id = std::max({max_seen_id, e.id, e.ref_kind == 2 ? e.ref : 0});
       ++th.events;
@@ -234,7 +243,26 @@ TraceData parse_trace(const uint8_t* data, size_t size) {
   t.events = events;
   t.max_id = end_ids;
   for (auto& [index, th] : threads) t.threads.push_back(std::move(th));
-  check_blocks(t, allocations);
+  check_blocks(t, false);
+  // The replay's start order: waves, unless they could wait forever (a cross-thread free
+  // stamped before its allocation at a thread's end can say so).
+  t.by_last.resize(t.threads.size());
+  for (size_t i = 0; i < t.by_last.size(); ++i) t.by_last[i] = i;
+  std::stable_sort(t.by_last.begin(), t.by_last.end(), [&](size_t a, size_t b) {
+    return t.threads[a].last_tick < t.threads[b].last_tick;
+  });
+  t.start_after.resize(t.threads.size());
+  for (size_t i = 0; i < t.threads.size(); ++i) {
+    const uint64_t first = t.threads[i].first_tick;
+    t.start_after[i] = static_cast<size_t>(
+        std::partition_point(t.by_last.begin(), t.by_last.end(),
+                             [&](size_t j) { return t.threads[j].last_tick < first; }) -
+        t.by_last.begin());
+  }
+  if (!check_blocks(t, true)) {
+    t.by_last.clear();
+    t.start_after.clear();
+  }
   return t;
 }
 

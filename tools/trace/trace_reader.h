@@ -36,6 +36,7 @@ struct ThreadTrace {
   uint64_t index = 0;  // 1-based, as in the file
   uint64_t tid = 0;    // the OS thread id
   uint64_t events = 0;
+  uint64_t first_tick = 0, last_tick = 0;
   std::vector<uint8_t> stream;                       // the thread's events, its chunks joined
   std::vector<std::pair<size_t, size_t>> chunks;     // (offset in stream, offset in the file)
   size_t file_offset(size_t stream_pos) const;
@@ -47,6 +48,13 @@ struct TraceData {
   uint64_t events = 0;
   uint64_t max_id = 0;           // ids are 1..max_id
   std::vector<ThreadTrace> threads;  // by index
+  // Thread start order for a replay ("waves"): by_last lists the threads' positions by the time
+  // of their last event; a replay starts thread i once the first start_after[i] of them have
+  // finished (those whose last event came before i's first), as a program that starts threads
+  // in waves keeps only a wave alive. Empty when that order could make a replay wait forever
+  // (then all threads start at once).
+  std::vector<size_t> by_last;
+  std::vector<size_t> start_after;
   double tick_ns() const { return static_cast<double>(uint64_t{1} << time_shift); }
 };
 
