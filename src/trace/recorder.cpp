@@ -18,7 +18,8 @@
 //
 // Only the process whose PID is MEMKIT_TRACE_PID records (when that is set): the programs it
 // starts inherit LD_PRELOAD but run untraced, and so does a forked child (pthread_atfork), which
-// would otherwise write its copy of the parent's buffers. The format: trace_format.h.
+// would otherwise write its copy of the parent's buffers. Without MEMKIT_TRACE_PID, the first
+// process that takes the file's lock (flock) records and the others run untraced. The format: trace_format.h.
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -210,38 +212,49 @@ Buffer* new_buffer() {
 // ---- the block table: pointer -> id, striped open addressing in mmap'd memory ----
 
 struct Slot {
-  uintptr_t key;  // 0 empty, 1 deleted
+  uintptr_t key;  // 0: empty
   uint64_t id;
 };
 
+// Linear probing with backward-shift deletion: no tombstones, so a table whose blocks come and
+// go keeps short probe runs and never needs rebuilding at the same size.
 struct Stripe {
   uint8_t lock;
   Slot* slots;
   size_t mask;  // capacity - 1 (0: no table yet)
-  size_t used;  // live + deleted
   size_t live;
-  char pad[64 - 1 - 4 * sizeof(size_t)];
+  char pad[64 - 1 - 3 * sizeof(size_t)];
 };
 
 constexpr unsigned kStripeBits = 6;
 Stripe g_stripes[1u << kStripeBits];
 
-uint64_t hash_of(uintptr_t p) { return (p >> 4) * 0x9E3779B97F4A7C15ull; }
+// Every bit of the hash depends on every bit of the pointer (murmur3's finalizer): blocks of
+// one size class sit at a fixed stride, which a plain multiplication maps into a fraction of
+// the slots (long probe runs).
+uint64_t hash_of(uintptr_t p) {
+  uint64_t h = p;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
 
 Slot* map_slots(size_t n) {
   void* m = mmap(nullptr, n * sizeof(Slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return m == MAP_FAILED ? nullptr : static_cast<Slot*>(m);
 }
 
-// Rebuilds the stripe's table with room for its live entries (lock held).
-bool regrow(Stripe* s) {
-  size_t cap = 256;
-  while (cap < s->live * 4) cap *= 2;
+// Doubles the stripe's table (lock held).
+bool grow(Stripe* s) {
+  const size_t cap = s->mask == 0 ? 256 : (s->mask + 1) * 2;
   Slot* fresh = map_slots(cap);
   if (fresh == nullptr) return false;
   for (size_t i = 0; i <= s->mask && s->slots != nullptr; ++i) {
     const Slot& o = s->slots[i];
-    if (o.key < 2) continue;
+    if (o.key == 0) continue;
     size_t j = hash_of(o.key) & (cap - 1);
     while (fresh[j].key != 0) j = (j + 1) & (cap - 1);
     fresh[j] = o;
@@ -249,7 +262,6 @@ bool regrow(Stripe* s) {
   if (s->slots != nullptr) munmap(s->slots, (s->mask + 1) * sizeof(Slot));
   s->slots = fresh;
   s->mask = cap - 1;
-  s->used = s->live;
   return true;
 }
 
@@ -258,31 +270,17 @@ void table_insert(void* ptr, uint64_t id) {
   const uint64_t h = hash_of(key);
   Stripe* s = &g_stripes[h >> (64 - kStripeBits)];
   lock(&s->lock);
-  if ((s->used + 1) * 4 > (s->mask + 1) * 3 || s->mask == 0) {
-    if (!regrow(s)) {
+  if ((s->live + 1) * 2 > s->mask + 1 || s->mask == 0) {  // at most half full
+    if (!grow(s)) {
       unlock(&s->lock);
       return;  // its free will be recorded as foreign
     }
   }
   size_t i = h & s->mask;
-  size_t tomb = SIZE_MAX;
-  for (;; i = (i + 1) & s->mask) {
-    if (s->slots[i].key == key) {  // a stale entry (a free we did not see): replaced
-      s->slots[i].id = id;
-      unlock(&s->lock);
-      return;
-    }
-    if (s->slots[i].key == 1 && tomb == SIZE_MAX) tomb = i;
-    if (s->slots[i].key == 0) break;
-  }
-  if (tomb != SIZE_MAX) {
-    i = tomb;
-  } else {
-    ++s->used;
-  }
+  while (s->slots[i].key != 0 && s->slots[i].key != key) i = (i + 1) & s->mask;
+  if (s->slots[i].key == 0) ++s->live;  // else a stale entry (a free we did not see): replaced
   s->slots[i].key = key;
   s->slots[i].id = id;
-  ++s->live;
   unlock(&s->lock);
 }
 
@@ -294,14 +292,21 @@ uint64_t table_remove(void* ptr) {
   lock(&s->lock);
   uint64_t id = 0;
   if (s->mask != 0) {
-    for (size_t i = h & s->mask;; i = (i + 1) & s->mask) {
-      if (s->slots[i].key == 0) break;
-      if (s->slots[i].key == key) {
-        id = s->slots[i].id;
-        s->slots[i].key = 1;
-        --s->live;
-        break;
+    size_t i = h & s->mask;
+    while (s->slots[i].key != 0 && s->slots[i].key != key) i = (i + 1) & s->mask;
+    if (s->slots[i].key == key) {
+      id = s->slots[i].id;
+      --s->live;
+      // Backward shift: move up each later entry of the run that may live in the hole.
+      for (size_t j = (i + 1) & s->mask; s->slots[j].key != 0; j = (j + 1) & s->mask) {
+        const size_t home = hash_of(s->slots[j].key) & s->mask;
+        // The entry at j may move to i unless its home lies cyclically in (i, j].
+        const bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays) continue;
+        s->slots[i] = s->slots[j];
+        i = j;
       }
+      s->slots[i].key = 0;
     }
   }
   unlock(&s->lock);
@@ -328,9 +333,22 @@ void start_recording() {
     parse_pid(pid, &want);
     if (want != static_cast<long>(getpid())) return;
   }
-  g_fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  g_fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
   if (g_fd < 0) {
     say("memkit: trace: cannot open ", file, ": not recording\n");
+    return;
+  }
+  // One writer per file: without MEMKIT_TRACE_PID, a second process that loads the recorder
+  // (a child of the first) finds the file locked and runs untraced instead of overwriting it.
+  if (flock(g_fd, LOCK_EX | LOCK_NB) != 0) {
+    close(g_fd);
+    g_fd = -1;
+    return;
+  }
+  if (ftruncate(g_fd, 0) != 0) {
+    say("memkit: trace: cannot truncate ", file, ": not recording\n");
+    close(g_fd);
+    g_fd = -1;
     return;
   }
   g_pid = static_cast<int>(getpid());
