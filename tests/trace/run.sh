@@ -21,6 +21,14 @@ LD_PRELOAD="$tracelib" MEMKIT_TRACE_FILE="$work/glibc.trace" "$known" || fail "k
 "$memkit" trace dump --json "$work/glibc.trace" >"$work/glibc.jsonl"
 python3 "$here/check_known.py" "$work/glibc.jsonl" || fail "known sequence on glibc"
 
+# A child that loads the recorder too (no MEMKIT_TRACE_PID) runs untraced: the file is the
+# parent's, whole (the child used to truncate it and the two wrote over each other).
+# (The child, python3, makes more events than the shell: its data used to trail the shell's.)
+LD_PRELOAD="$tracelib" MEMKIT_TRACE_FILE="$work/parent.trace" \
+    bash -c "python3 -c 'x = [str(i) * 20 for i in range(30000)]'; exit 0" ||
+    fail "a shell running python3 under the recorder"
+"$memkit" trace stats "$work/parent.trace" >/dev/null || fail "the parent's trace is corrupt"
+
 # 2. trace stats agrees with the dump.
 "$memkit" trace stats --json "$work/known.trace" >"$work/stats.json"
 python3 - "$work/stats.json" "$work/known.jsonl" <<'PY' || fail "trace stats"
