@@ -132,6 +132,26 @@ timeout 120 "$MEMKIT_CLI" profile --sample 1 --out "$work/fork" -- "$prog" fork 
 expect "$work/fork" keep_4k live_bytes $((256 * 4096))
 expect "$work/fork" keep_4k alloc_objects 256
 
+echo "== memkit stats/top PID show the top sites, symbolised"
+mkfifo "$work/hold_in"
+"$MEMKIT_CLI" profile --sample 1 --interval 20 --out "$work/hold" -- "$prog" hold <"$work/hold_in" >"$work/hold_out" &
+cli=$!
+exec {hold_in}>"$work/hold_in"
+for _ in $(seq 100); do grep -q ready "$work/hold_out" 2>/dev/null && break; sleep 0.1; done
+grep -q ready "$work/hold_out" || fail "the hold program did not start"
+child=$(pgrep -P "$cli" | head -1)
+[[ -n $child ]] || fail "no child of memkit profile"
+sleep 0.5  # a refresh of the live segment after the allocations
+stats=$("$MEMKIT_CLI" stats "$child") || fail "memkit stats $child"
+grep -Eq '^ +1048576 bytes +256 blocks +[^<]*keep_4k' <<<"$stats" || fail "memkit stats has no keep_4k site: $stats"
+top=$("$MEMKIT_CLI" top --once "$child") || fail "memkit top $child"
+grep -q 'keep_4k.*profile_sites.cpp' <<<"$top" || fail "memkit top has no keep_4k site: $top"
+json=$("$MEMKIT_CLI" stats --json "$child")
+python3 -c "import json, sys; s = json.loads(sys.argv[1])['top_sites'][0]; assert 'keep_4k' in s['site'] and s['bytes'] == 1048576, s" "$json" ||
+    fail "memkit stats --json top_sites: $json"
+exec {hold_in}>&-
+wait "$cli" || fail "memkit profile of the hold program failed"
+
 echo "== off: nothing sampled"
 : >"$work/raw"
 MEMKIT_OPTIONS=profile_fd=7 LD_PRELOAD=$(dirname "$MEMKIT_CLI")/../lib/libmemkit.so "$prog" sites 1 1 1 7>"$work/raw"

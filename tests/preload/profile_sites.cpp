@@ -8,6 +8,7 @@
 //   profile_sites realloc            grow_block: malloc(16) grown by realloc to 64 KiB and
 //       kept; shrink_block: a 1 MiB block (calloc) shrunk to 100 bytes and kept; aligned_block:
 //       memalign(4096, 5000) kept; each checked (contents, zeroes, alignment)
+//   profile_sites hold               keep_4k keeps 1 MiB, prints "ready", waits for stdin's end
 //   profile_sites fork               keep_4k keeps 1 MiB, then fork(): the child frees it, keeps
 //       2 MiB of its own and exits; other threads allocate all the while
 // Built with -fno-builtin so that no malloc/free pair is optimised away.
@@ -139,6 +140,16 @@ int forks() {
   return 0;
 }
 
+int hold() {
+  for (int i = 0; i < 256; ++i) g_kept.push_back(keep_4k());
+  printf("ready\n");
+  fflush(stdout);
+  char buf[64];
+  while (read(0, buf, sizeof buf) > 0) {
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -148,6 +159,7 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "threads") == 0) return threads(arg(2, 8), arg(3, 1000), arg(4, 200));
   if (strcmp(mode, "realloc") == 0) return reallocs();
   if (strcmp(mode, "fork") == 0) return forks();
+  if (strcmp(mode, "hold") == 0) return hold();
   fprintf(stderr, "profile_sites: unknown mode %s\n", mode);
   return 2;
 }
