@@ -107,8 +107,18 @@ else
 fi
 
 echo "== --sample 16384: sites of >= 1 % within 10 %"
-"$MEMKIT_CLI" profile --sample 16384 --out "$work/sampled" -- "$prog" sites 64 16 1024
+"$MEMKIT_CLI" profile --sample 16384 --interval 10 --out "$work/sampled" -- "$prog" sites 64 16 1024
 d=$work/sampled
+# The timeline follows the heap while it grows: rows with different heap bytes, a keep_4k column.
+python3 - "$d/timeline.csv" <<'PY' || fail "timeline.csv: $(head -5 "$d/timeline.csv")"
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+head, rows = rows[0], rows[1:]
+assert len(rows) >= 3, f"{len(rows)} rows"
+assert len({r[1] for r in rows}) >= 2, "heap_bytes never changed"
+col = [i for i, h in enumerate(head) if "keep_4k" in h]
+assert col and max(int(r[col[0]]) for r in rows) > 0, f"no keep_4k column with bytes: {head}"
+PY
 near "$d" keep_4k live_bytes $((64 << 20)) 10
 near "$d" keep_64 live_bytes $((16 << 20)) 10
 near "$d" keep_4k alloc_bytes $((64 << 20)) 10

@@ -296,7 +296,7 @@ int kmalloc_class_geometry(unsigned cls, size_t page_size, unsigned max_order, S
 
 // ---- free and size ----
 
-void (*g_large_free_hook)(const void* p) = nullptr;
+std::atomic<LargeFreeHook> g_large_free_hook{nullptr};
 
 void kfree_slow(const void* p, const char* caller) {
   if (p == nullptr) return;
@@ -310,7 +310,7 @@ void kfree_slow(const void* p, const char* caller) {
     }
     refuse_foreign_object("invalid-free", caller, p, owner);
   }
-  if (void (*hook)(const void*) = g_large_free_hook) hook(p);
+  if (LargeFreeHook hook = g_large_free_hook.load(std::memory_order_acquire)) hook(p);
   kfree_large(heap, p, caller);
 }
 

@@ -111,7 +111,8 @@ MK_FAST_PATH unsigned fast_index_of(const void* p) {
 
 /// Called by kfree's slow path with every block that is not a slab object, before it is freed,
 /// when set (the heap profiler's: its sampled blocks are such blocks; profile/profile.h).
-extern void (*g_large_free_hook)(const void* p);
+using LargeFreeHook = void (*)(const void* p);
+extern std::atomic<LargeFreeHook> g_large_free_hook;
 
 /// kfree for everything but a push on a magazine with room: nullptr, full magazines, large
 /// blocks, and the reports for pointers kmalloc did not hand out.

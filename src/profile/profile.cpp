@@ -128,7 +128,7 @@ void init_once() {
     g_self_hi = reinterpret_cast<uintptr_t>(self.dlfo_map_end);
   }
   check::stack_depot();  // reserved now, not under a malloc that samples
-  g_large_free_hook = on_large_free;
+  g_large_free_hook.store(on_large_free, std::memory_order_release);
   g_ready.store(true, std::memory_order_release);
 }
 
