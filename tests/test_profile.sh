@@ -144,7 +144,8 @@ expect "$work/fork" keep_4k alloc_objects 256
 
 echo "== memkit stats/top PID show the top sites, symbolised"
 mkfifo "$work/hold_in"
-"$MEMKIT_CLI" profile --sample 1 --interval 20 --out "$work/hold" -- "$prog" hold <"$work/hold_in" >"$work/hold_out" &
+# (A long decay time: the freed pages wait for it, the purger is in its rounds all along.)
+MEMKIT_OPTIONS=decay_ms=10000 "$MEMKIT_CLI" profile --sample 1 --interval 20 --out "$work/hold" -- "$prog" hold <"$work/hold_in" >"$work/hold_out" &
 cli=$!
 exec {hold_in}>"$work/hold_in"
 for _ in $(seq 100); do grep -q ready "$work/hold_out" 2>/dev/null && break; sleep 0.1; done
@@ -159,6 +160,13 @@ grep -q 'keep_4k.*profile_sites.cpp' <<<"$top" || fail "memkit top has no keep_4
 json=$("$MEMKIT_CLI" stats --json "$child")
 python3 -c "import json, sys; s = json.loads(sys.argv[1])['top_sites'][0]; assert 'keep_4k' in s['site'] and s['bytes'] == 1048576, s" "$json" ||
     fail "memkit stats --json top_sites: $json"
+# Refreshed every --interval ms even while free pages wait for the decay time (the purger's
+# rounds, 2.5 s apart here, used to be the only refreshes then).
+updates() { "$MEMKIT_CLI" stats --json "$child" | python3 -c "import json, sys; print(json.load(sys.stdin)['updates'])"; }
+u1=$(updates)
+sleep 0.6
+u2=$(updates)
+((u2 - u1 >= 5)) || fail "the live segment was refreshed $((u2 - u1)) times in 0.6 s at --interval 20"
 exec {hold_in}>&-
 wait "$cli" || fail "memkit profile of the hold program failed"
 

@@ -8,7 +8,8 @@
 //   profile_sites realloc            grow_block: malloc(16) grown by realloc to 64 KiB and
 //       kept; shrink_block: a 1 MiB block (calloc) shrunk to 100 bytes and kept; aligned_block:
 //       memalign(4096, 5000) kept; each checked (contents, zeroes, alignment)
-//   profile_sites hold               keep_4k keeps 1 MiB, prints "ready", waits for stdin's end
+//   profile_sites hold               keep_4k keeps 1 MiB, transient frees 1 MiB (free pages
+//       waiting for the decay time), prints "ready", waits for stdin's end
 //   profile_sites fork               keep_4k keeps 1 MiB, then fork(): the child frees it, keeps
 //       2 MiB of its own and exits; other threads allocate all the while
 // Built with -fno-builtin so that no malloc/free pair is optimised away.
@@ -142,6 +143,7 @@ int forks() {
 
 int hold() {
   for (int i = 0; i < 256; ++i) g_kept.push_back(keep_4k());
+  transient();
   printf("ready\n");
   fflush(stdout);
   char buf[64];
