@@ -136,6 +136,7 @@ expect "$work/realloc" grow_block live_objects 1
 expect "$work/realloc" shrink_block live_bytes 100
 expect "$work/realloc" shrink_block alloc_bytes $(((1 << 20) + 100))
 expect "$work/realloc" aligned_block live_bytes 5000
+expect "$work/realloc" inlined_block live_bytes 3000  # the inlined function names its site
 
 echo "== fork: the parent's profile, no deadlock"
 timeout 120 "$MEMKIT_CLI" profile --sample 1 --out "$work/fork" -- "$prog" fork || fail "fork mode failed"

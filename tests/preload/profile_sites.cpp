@@ -7,7 +7,8 @@
 //       free every other one and exit: N * ceil(K / 2) blocks stay live
 //   profile_sites realloc            grow_block: malloc(16) grown by realloc to 64 KiB and
 //       kept; shrink_block: a 1 MiB block (calloc) shrunk to 100 bytes and kept; aligned_block:
-//       memalign(4096, 5000) kept; each checked (contents, zeroes, alignment)
+//       memalign(4096, 5000) kept; each checked (contents, zeroes, alignment); inlined_block:
+//       malloc(3000) kept, from a function inlined into its caller
 //   profile_sites hold               keep_4k keeps 1 MiB, transient frees 1 MiB (free pages
 //       waiting for the decay time), prints "ready", waits for stdin's end
 //   profile_sites fork               keep_4k keeps 1 MiB, then fork(): the child frees it, keeps
@@ -106,7 +107,11 @@ NOINLINE void* aligned_block() {
   return p;
 }
 
+// Inlined into reallocs(): its site is named after it, not after reallocs.
+__attribute__((always_inline)) inline void* inlined_block() { return malloc(3000); }
+
 int reallocs() {
+  g_kept.push_back(inlined_block());
   g_kept.push_back(grow_block());
   g_kept.push_back(shrink_block());
   g_kept.push_back(aligned_block());

@@ -2,6 +2,8 @@
 #include "heap_profile.h"
 
 #include <cxxabi.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -151,7 +153,24 @@ const Frame& Symbolizer::frame(uint64_t addr) {
     const char* mod = dwfl_module_info(m, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
     f.module = mod != nullptr ? mod : "";
     f.offset = a - start;
-    if (const char* name = dwfl_module_addrname(m, a)) {
+    // The function whose code this is: the innermost inlined one if the address lies in an
+    // inlined call (the line below is that one's), else the symbol's.
+    const char* name = nullptr;
+    Dwarf_Addr bias = 0;
+    if (Dwarf_Die* cu = dwfl_module_addrdie(m, a, &bias)) {
+      Dwarf_Die* scopes = nullptr;
+      const int n = dwarf_getscopes(cu, a - bias, &scopes);
+      for (int i = 0; i < n && name == nullptr; ++i) {
+        if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+        Dwarf_Attribute attr;
+        name = dwarf_formstring(dwarf_attr_integrate(&scopes[i], DW_AT_linkage_name, &attr));
+        if (name == nullptr) name = dwarf_formstring(dwarf_attr_integrate(&scopes[i], DW_AT_MIPS_linkage_name, &attr));
+        if (name == nullptr) name = dwarf_diename(&scopes[i]);
+      }
+      std::free(scopes);
+    }
+    if (name == nullptr) name = dwfl_module_addrname(m, a);
+    if (name != nullptr) {
       int status = 0;
       char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
       f.function = status == 0 && demangled != nullptr ? demangled : name;
