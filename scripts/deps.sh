@@ -33,6 +33,9 @@ PACKAGES=(
     libunwind-dev
     libdw-dev
     libcapstone-dev
+    # memkit profile: the pprof files are gzipped (zlib); tests read them with Go's pprof.
+    zlib1g-dev
+    golang-go
     # Tests of the live view (tests/test_live.sh): `promtool check metrics` on `memkit metrics`
     # (prometheus), the JSON of `memkit stats --json` read with jq.
     prometheus

@@ -213,7 +213,7 @@ void large_cache_put(PageHeap* heap, void* p, size_t npages) {
 // so that the heap report counts every thread's (without making a ThreadCache, whose slab
 // would cost a large-only program an arena).
 void count_large(uint64_t* counter, bool alloc) {
-  if (t_thread_cache == &g_no_thread_cache)
+  if (t_hot.cache == &g_no_thread_cache)
     thread_stat_add_unlisted(alloc);
   else
     thread_stat_add(counter);
@@ -296,6 +296,8 @@ int kmalloc_class_geometry(unsigned cls, size_t page_size, unsigned max_order, S
 
 // ---- free and size ----
 
+std::atomic<LargeFreeHook> g_large_free_hook{nullptr};
+
 void kfree_slow(const void* p, const char* caller) {
   if (p == nullptr) return;
   PageHeap* heap = ready_heap();
@@ -308,6 +310,7 @@ void kfree_slow(const void* p, const char* caller) {
     }
     refuse_foreign_object("invalid-free", caller, p, owner);
   }
+  if (LargeFreeHook hook = g_large_free_hook.load(std::memory_order_acquire)) hook(p);
   kfree_large(heap, p, caller);
 }
 

@@ -28,7 +28,6 @@ import tempfile
 # Pages that other branches add; links to them may dangle until they land. Each must name the
 # branch or issue that brings it; an entry whose page exists is checked like any other link.
 PENDING_PAGES = {
-    "docs/profiling.md": "the sampling profiler (issue 14), another branch",
     "docs/building.md": "the lean first build (issue 18 section 2), another branch",
 }
 # At most this many ```sh blocks of README.md may be left unrun (the two top-level scripts and
