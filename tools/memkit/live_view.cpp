@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "view.h"
+
 namespace memkit::cli {
 
 namespace live_view_impl {
@@ -34,9 +36,10 @@ double age_seconds(const live::LiveSegment& s) {
 
 std::string summary(const live::LiveSegment& s, uint64_t rss) {
   const uint64_t live_blocks = s.allocations >= s.frees ? s.allocations - s.frees : 0;
-  std::string out = fmt::format(
-      "memkit: live heap of PID {} ({}), as of {:.1f} s ago (refreshed every {} ms)\n", s.pid,
-      program(s), age_seconds(s), s.interval_ms);
+  std::string out = header_style(fmt::format(
+                        "memkit: live heap of PID {} ({}), as of {:.1f} s ago (refreshed every {} ms)",
+                        s.pid, program(s), age_seconds(s), s.interval_ms)) +
+                    "\n";
   out += fmt::format("  calls: {} allocations, {} frees; {} block{} ({} bytes) in use\n",
                      s.allocations, s.frees, live_blocks, live_blocks == 1 ? "" : "s", s.in_use_bytes);
   out += fmt::format("  heap: {:.1f} MiB now, peak {:.1f} MiB; RSS {:.1f} MiB, peak {:.1f} MiB\n",
@@ -64,9 +67,10 @@ std::string buddyinfo(const live::LiveSegment& s) {
 }
 
 std::string class_header() {
-  return fmt::format("{:<14} {:>7} {:>10} {:>10} {:>10} {:>7} {:>5} {:>10} {:>12} {:>12}\n", "name",
-                     "objsize", "in_use", "active", "objs", "slabs", "pages", "bytes", "allocs",
-                     "frees");
+  return header_style(fmt::format("{:<14} {:>7} {:>10} {:>10} {:>10} {:>7} {:>5} {:>10} {:>12} {:>12}",
+                                  "name", "objsize", "in_use", "active", "objs", "slabs", "pages",
+                                  "bytes", "allocs", "frees")) +
+         "\n";
 }
 
 std::string class_line(const live::LiveSegment& s, const live::LiveClass& c) {
