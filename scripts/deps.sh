@@ -37,6 +37,10 @@ PACKAGES=(
     # (prometheus), the JSON of `memkit stats --json` read with jq.
     prometheus
     jq
+    # tests/test_pictures.sh loads every SVG memkit draws in headless Chromium and measures its
+    # labels in the browser's layout (with a font that has the glyphs).
+    chromium
+    fonts-dejavu-core
     # The allocators `memkit bench` measures memkit against.
     libjemalloc2
     libtcmalloc-minimal4
