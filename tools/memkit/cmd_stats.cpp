@@ -31,6 +31,7 @@ void out(const std::string& text) {
 struct StatsArgs {
   std::string pid;
   bool json = false;
+  bool bytes = false;
 };
 
 void stats(const StatsArgs& args) {
@@ -38,13 +39,14 @@ void stats(const StatsArgs& args) {
   live::LiveSegment s;
   source.snapshot(&s);
   const uint64_t rss = source.rss_bytes();
-  out(args.json ? live_json(s, rss).dump() + "\n" : live_text(s, rss));
+  out(args.json ? live_json(s, rss).dump() + "\n" : live_text(s, rss, args.bytes));
 }
 
 void setup_stats(CLI::App& sub) {
   auto args = std::make_shared<StatsArgs>();
   sub.add_option("pid", args->pid, "process ID of a program on libmemkit.so")->required();
-  sub.add_flag("--json", args->json, "one JSON object");
+  auto* json = sub.add_flag("--json", args->json, "one JSON object (sizes in bytes)");
+  sub.add_flag("-b,--bytes", args->bytes, "sizes in bytes instead of KiB, MiB, GiB")->excludes(json);
   sub.footer(
       "Reads the live statistics a program on libmemkit.so publishes while it runs (memkit run "
       "turns them on; otherwise MEMKIT_OPTIONS=stats_shm=1): calls, bytes in use, heap and RSS, "
