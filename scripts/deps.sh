@@ -40,8 +40,11 @@ PACKAGES=(
     # (prometheus), the JSON of `memkit stats --json` read with jq.
     prometheus
     jq
-    # Tests of `memkit report`'s page (tests/test_report_html.sh): loaded in headless Chromium.
+    # Tests of `memkit report`'s page (tests/test_report_html.sh) and tests/test_pictures.sh, which
+    # loads every SVG memkit draws in headless Chromium and measures its labels in the browser's
+    # layout (with a font that has the glyphs).
     chromium
+    fonts-dejavu-core
     # The allocators `memkit bench` measures memkit against.
     libjemalloc2
     libtcmalloc-minimal4

@@ -93,6 +93,12 @@ text=$("$MEMKIT_CLI" stats "$pid")
 grep -q "^memkit: live heap of PID $pid (preload_live)" <<<"$text" || fail "stats text: $text"
 grep -q "^kmalloc-1024 " <<<"$text" || fail "no kmalloc-1024 line: $text"
 grep -q "^Node 0, zone   memkit " <<<"$text" || fail "no buddyinfo: $text"
+# Sizes in KiB/MiB/GiB by default, in bytes with -b (one unit style, as memkit run --stats).
+grep -q "^  heap: [0-9.]* [KMG]iB now, peak [0-9.]* [KMG]iB; RSS [0-9.]* [KMG]iB" <<<"$text" ||
+    fail "stats: sizes not in human units: $text"
+text=$("$MEMKIT_CLI" stats -b "$pid")
+grep -q "^  heap: [0-9]* now, peak [0-9]*; RSS [0-9]*, peak [0-9]*$" <<<"$text" || fail "stats -b: $text"
+grep -q "^kmalloc-1024  *1024 " <<<"$text" || fail "stats -b: objsize not in bytes: $text"
 frame=$("$MEMKIT_CLI" top "$pid" --once)
 grep -q "^top sites: none" <<<"$frame" || fail "top frame: $frame"
 "$MEMKIT_CLI" metrics "$pid" >"$work/metrics"

@@ -252,6 +252,7 @@ std::string str_value(const Options& o, const std::string& key) {
   if (key == "check") return o.check.c_str();
   if (key == "stack_unwinder") return o.stack_unwinder.c_str();
   if (key == "suppressions") return o.suppressions.c_str();
+  if (key == "color") return o.color.c_str();
   ADD_FAILURE() << "no str key " << key;
   return {};
 }
@@ -372,7 +373,7 @@ TEST(Options, ChoiceKeys) {
     }
     ++checked;
   }
-  EXPECT_EQ(checked, 2u);  // check, stack_unwinder
+  EXPECT_EQ(checked, 3u);  // check, stack_unwinder, color
 }
 
 // The values of the issue that were taken silently: each is one warning and the default.

@@ -75,6 +75,44 @@ void process_tag(char* buf, size_t len) {
   snprintf(buf, len, "[pid %ld %s] ", static_cast<long>(getpid()), program_invocation_short_name);
 }
 
+// The value of environment variable `name`, found by walking environ (no getenv: it may take
+// locks or allocate in some libcs, and this runs inside malloc).
+const char* env_value(const char* name) {
+  if (environ == nullptr) return nullptr;
+  const size_t n = strlen(name);
+  for (char** e = environ; *e != nullptr; ++e)
+    if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  return nullptr;
+}
+
+// Whether the report kinds are coloured (option color): auto colours on a terminal only, and
+// never with NO_COLOR set to anything but "" (no-color.org) or TERM=dumb; always and never
+// override both (a command-line choice beats NO_COLOR).
+bool use_color() {
+  const char* c = options().color.c_str();
+  if (strcmp(c, "always") == 0) return true;
+  if (strcmp(c, "never") == 0) return false;
+  const char* no_color = env_value("NO_COLOR");
+  if (no_color != nullptr && *no_color != '\0') return false;
+  const char* term = env_value("TERM");
+  if (term != nullptr && strcmp(term, "dumb") == 0) return false;
+  return isatty(out_fd()) == 1;
+}
+
+// The escapes around a report kind: bold red for errors, bold magenta for leaks, bold for the
+// summaries; "" when not coloured.
+struct Paint {
+  const char* on;
+  const char* off;
+};
+constexpr const char* kRed = "\x1b[1;31m";
+constexpr const char* kMagenta = "\x1b[1;35m";
+constexpr const char* kBold = "\x1b[1m";
+Paint paint(const char* colour) {
+  if (!use_color()) return {"", ""};
+  return {colour, "\x1b[0m"};
+}
+
 const char* plural(size_t n, const char* one, const char* many) { return n == 1 ? one : many; }
 
 const char* base_name(const char* path) {
@@ -255,8 +293,9 @@ void report_error(const ErrorReport& r) {
   describe_position(r, pos, sizeof pos);
   char tag[300];
   process_tag(tag, sizeof tag);
-  out("memkit: %sERROR: %s on address 0x%lx%s%s%s\n", tag, kind, static_cast<unsigned long>(r.addr),
-      pos[0] ? " (" : "", pos, pos[0] ? ")" : "");
+  const Paint red = paint(kRed);
+  out("memkit: %s%sERROR: %s%s on address 0x%lx%s%s%s\n", tag, red.on, kind, red.off,
+      static_cast<unsigned long>(r.addr), pos[0] ? " (" : "", pos, pos[0] ? ")" : "");
   if (const char* a = access_name(r.access)) {
     if (r.access_size != 0) out("  %s of size %zu", a, r.access_size);
     else out("  %s of unknown size", a);
@@ -290,7 +329,8 @@ void report_error(const ErrorReport& r) {
   }
   char top[600];
   describe_top(r.frames, r.depth, r.exact_first, top, sizeof top);
-  out("memkit: %sSUMMARY: %s%s\n", tag, kind, top);
+  const Paint bold = paint(kBold);
+  out("memkit: %s%sSUMMARY: %s%s%s\n", tag, bold.on, kind, bold.off, top);
   flush();
   pthread_mutex_unlock(&g_report_lock);
   t_reporting = false;
@@ -310,8 +350,10 @@ void report_leak(bool direct, size_t bytes, size_t blocks, uint32_t alloc_stack)
   pthread_mutex_lock(&g_report_lock);
   char tag[300];
   process_tag(tag, sizeof tag);
-  out("memkit: %sLEAK: %zu %s in %zu %s (%s)\n", tag, bytes, plural(bytes, "byte", "bytes"), blocks,
-      plural(blocks, "block", "blocks"), direct ? "direct" : "indirect");
+  const Paint magenta = paint(kMagenta);
+  out("memkit: %s%sLEAK: %zu %s in %zu %s%s (%s)\n", tag, magenta.on, bytes,
+      plural(bytes, "byte", "bytes"), blocks, plural(blocks, "block", "blocks"), magenta.off,
+      direct ? "direct" : "indirect");
   out("  allocated at:\n");
   print_stack(alloc_stack);
   out("\n");
@@ -325,9 +367,11 @@ void report_exit_summary(size_t leak_groups, size_t leak_bytes, size_t leak_bloc
   pthread_mutex_lock(&g_report_lock);
   char tag[300];
   process_tag(tag, sizeof tag);
-  out("memkit: %sSUMMARY: %zu %s, %zu %s (%zu %s in %zu %s)\n", tag, errors, plural(errors, "error", "errors"),
-      leak_groups, plural(leak_groups, "leak", "leaks"), leak_bytes, plural(leak_bytes, "byte", "bytes"),
-      leak_blocks, plural(leak_blocks, "block", "blocks"));
+  const Paint bold = paint(kBold);
+  out("memkit: %s%sSUMMARY: %zu %s, %zu %s%s (%zu %s in %zu %s)\n", tag, bold.on, errors,
+      plural(errors, "error", "errors"), leak_groups, plural(leak_groups, "leak", "leaks"),
+      bold.off, leak_bytes, plural(leak_bytes, "byte", "bytes"), leak_blocks,
+      plural(leak_blocks, "block", "blocks"));
   flush();
   pthread_mutex_unlock(&g_report_lock);
 }

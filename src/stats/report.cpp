@@ -17,6 +17,7 @@
 #include "malloc/malloc.h"
 #include "memkit/fragmentation.hpp"
 #include "memkit/memkit.h"
+#include "options/options.h"
 #include "slab/magazine.h"
 #include "slab/registry.h"
 
@@ -135,7 +136,26 @@ class Writer {
   size_t used_ = 0;
 };
 
-double mib(size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+// A size as the report prints it: "812.0 MiB", "23.5 GiB", "512 B" (the CLI's units), or the
+// exact byte count with stats_bytes=1 (`memkit run -b`). One style for every size of the text
+// report; the JSON one is always in bytes.
+struct Size {
+  char text[32];
+  Size(size_t bytes, bool exact) {
+    static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (exact || bytes < 1024) {
+      std::snprintf(text, sizeof text, exact ? "%zu" : "%zu B", bytes);
+      return;
+    }
+    double v = static_cast<double>(bytes);
+    unsigned u = 0;
+    while (v >= 1024.0 && u + 1 < sizeof kUnits / sizeof kUnits[0]) {
+      v /= 1024.0;
+      ++u;
+    }
+    std::snprintf(text, sizeof text, "%.1f %s", v, kUnits[u]);
+  }
+};
 
 struct ArenaCtx {
   Writer* w;
@@ -159,6 +179,8 @@ void report_arena(void* arg, const ArenaStats& a) {
     w.add("]}");
     return;
   }
+  if (ctx->count++ == 0) w.add("memkit: free blocks per order of each arena (as /proc/buddyinfo), "
+                               "with the kernel's fragmentation indices\n");
   // As /proc/buddyinfo, then the kernel's debugfs extfrag files for the same arena.
   w.add("Node 0, zone   memkit ");
   for (unsigned k = 0; k <= max; ++k) w.add("%6llu ", static_cast<unsigned long long>(nr[k]));
@@ -210,23 +232,31 @@ void write_report(int fd, bool json) {
             page, s.arenas, s.arena_bytes, s.allocated_pages, s.free_pages, s.dirty_pages,
             s.direct_mappings, s.direct_bytes, s.direct_cached, s.direct_cached_bytes);
     } else {
-      w.add("memkit: heap report for PID %d (%s)\n", static_cast<int>(getpid()), program_name());
-      w.add("memkit:   calls: %llu allocations, %llu frees; %llu block%s (%zu bytes) in use now\n",
+      const bool b = options().stats_bytes;
+      w.add("memkit: heap report for PID %d (%s)%s\n", static_cast<int>(getpid()), program_name(),
+            b ? ", sizes in bytes" : "");
+      w.add("memkit:   calls: %llu allocations, %llu frees; %llu block%s (%s) in use now\n",
             static_cast<unsigned long long>(r.allocations), static_cast<unsigned long long>(r.frees),
-            static_cast<unsigned long long>(live), live == 1 ? "" : "s", r.in_use_bytes);
-      w.add("memkit:   heap: peak %.1f MiB of pages for blocks (slabs, large blocks, metadata), "
-            "%.1f MiB now; peak RSS %.1f MiB\n",
-            mib(r.peak_heap_bytes), mib(r.heap_bytes), mib(r.peak_rss_bytes));
-      w.add("memkit:   given back to the OS: %.1f MiB (%.1f MiB purged, %.1f MiB unmapped)\n",
-            mib(r.returned_bytes), mib(s.purged_bytes), mib(s.unmapped_bytes));
-      w.add("memkit:   %zu arenas (%zu bytes reserved), %zu pages allocated, %zu free (%zu dirty); "
-            "%zu direct mappings (%zu bytes), %zu freed ones cached (%zu bytes)\n",
-            s.arenas, s.arena_bytes, s.allocated_pages, s.free_pages, s.dirty_pages,
-            s.direct_mappings, s.direct_bytes, s.direct_cached, s.direct_cached_bytes);
-      w.add("slabinfo - version: 2.1\n"
-            "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : "
-            "tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> "
-            "<sharedavail>\n");
+            static_cast<unsigned long long>(live), live == 1 ? "" : "s", Size(r.in_use_bytes, b).text);
+      w.add("memkit:   heap: peak %s of pages for blocks (slabs, large blocks, metadata), "
+            "%s now; peak RSS %s\n",
+            Size(r.peak_heap_bytes, b).text, Size(r.heap_bytes, b).text, Size(r.peak_rss_bytes, b).text);
+      w.add("memkit:   given back to the OS: %s (%s purged, %s unmapped)\n",
+            Size(r.returned_bytes, b).text, Size(s.purged_bytes, b).text, Size(s.unmapped_bytes, b).text);
+      w.add("memkit:   %zu arena%s (%s reserved), %zu pages allocated, %zu free (%zu dirty); "
+            "%zu direct mapping%s (%s), %zu freed one%s cached (%s)\n",
+            s.arenas, s.arenas == 1 ? "" : "s", Size(s.arena_bytes, b).text, s.allocated_pages,
+            s.free_pages, s.dirty_pages, s.direct_mappings, s.direct_mappings == 1 ? "" : "s",
+            Size(s.direct_bytes, b).text, s.direct_cached, s.direct_cached == 1 ? "" : "s",
+            Size(s.direct_cached_bytes, b).text);
+      // The kernel's slabinfo columns, without its tunables (limit, batchcount, sharedfactor:
+      // knobs of the kernel's SLAB that mean nothing here); their memkit counterparts follow.
+      w.add("memkit: size classes in use (slabinfo's columns; MEMORY = slabs x pages/slab x %zu; "
+            "MAG = objects a thread caches, BATCH = moved at a time, DEPOT = waiting in the "
+            "shared depot)\n",
+            page);
+      w.add("%-17s %8s %8s %8s %8s %10s %7s %10s %4s %5s %6s\n", "NAME", "ACTIVE", "OBJS",
+            "OBJSIZE", "OBJ/SLAB", "PAGES/SLAB", "SLABS", "MEMORY", "MAG", "BATCH", "DEPOT");
     }
     // One line per size class in use (one that has slabs).
     unsigned listed = 0;
@@ -250,9 +280,11 @@ void write_report(int fd, bool json) {
               static_cast<unsigned long long>(st.allocs), static_cast<unsigned long long>(st.frees),
               static_cast<unsigned long long>(st.grows), static_cast<unsigned long long>(st.reaps));
       } else {
-        char line[256];
-        cache->format_slabinfo(line, sizeof line);
-        w.add("%s", line);
+        const bool b = options().stats_bytes;
+        w.add("%-17s %8zu %8zu %8s %8u %10u %7zu %10s %4zu %5zu %6zu\n", st.name, st.active_objs,
+              st.num_objs, Size(st.size, b).text, st.objects_per_slab, 1u << st.order,
+              st.num_slabs, Size((st.num_slabs << st.order) * page, b).text, st.magazine_size,
+              st.batch, st.depot_objects);
       }
       ++listed;
     }

@@ -52,6 +52,8 @@ struct Run {
 struct Cell {
   double time = NAN;    // median wall seconds
   double rss_mib = NAN;  // median peak RSS
+  double time_min = NAN, time_max = NAN;  // the spread of the runs
+  double rss_min = NAN, rss_max = NAN;
   bool ok = false;
 };
 

@@ -362,6 +362,10 @@ Summary summarize(const std::vector<Run>& runs, const std::vector<Workload>& ws,
       if (c.ok) {
         c.time = median(times);
         c.rss_mib = median(rss);
+        c.time_min = *std::min_element(times.begin(), times.end());
+        c.time_max = *std::max_element(times.begin(), times.end());
+        c.rss_min = *std::min_element(rss.begin(), rss.end());
+        c.rss_max = *std::max_element(rss.begin(), rss.end());
       }
       s.cells[w.name][a.name] = c;
     }
@@ -489,30 +493,55 @@ nlohmann::json summary_json(const Summary& s, const Args& args, const std::vecto
   return j;
 }
 
-// Two panels of grouped bars: each allocator's time and peak RSS on each workload relative to
-// the best allocator there (1 = the best; bars capped at 3).
-std::string chart_svg(const Summary& s) {
+// "0.123 s", "12.3 s"; "45.6 MiB".
+std::string absolute(double v, bool time) {
+  if (time) return v < 10 ? fmt::format("{:.3f} s", v) : fmt::format("{:.1f} s", v);
+  return fmt::format("{:.1f} MiB", v);
+}
+
+// Two panels of grouped bars: each allocator's median time and peak RSS on each workload
+// relative to the best allocator there (1 = the best; bars capped at 3), the median itself
+// written up the bar, and a whisker from the run with the lowest value to the one with the
+// highest (relative to the same best median).
+std::string chart_svg(const Summary& s, int runs) {
   static const char* const kColours[] = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
                                          "#8c564b", "#e377c2", "#7f7f7f"};
-  const double group_w = 14.0 * static_cast<double>(s.allocators.size()) + 16;
+  constexpr double kBar = 16, kStep = 18;  // bar width, bar pitch
+  // A group is at least as wide as its workload's name slanted at 30 degrees, so that the
+  // names below the panels never run into one another.
+  size_t longest = 0;
+  for (const std::string& w : s.workloads) longest = std::max(longest, w.size());
+  const double group_w = std::max(kStep * static_cast<double>(s.allocators.size()) + 18,
+                                  6.8 * 0.87 * static_cast<double>(longest) + 16);
   const double plot_w = group_w * static_cast<double>(s.workloads.size());
-  const double left = 50, panel_h = 180, top = 40, gap = 90;
-  const double width = std::max(left + plot_w + 20, 640.0), height = top + 2 * panel_h + gap + 100;
+  const double left = 50, panel_h = 200, top = 78, gap = 100;
   const double cap = 3.0;
+  const std::string title =
+      fmt::format("memkit {}: time and peak RSS of each allocator on each workload", s.command);
+  const std::string sub1 = fmt::format(
+      "bar: median of {} run{} / the best median on that workload (1 = the best; lower is "
+      "better; capped at {}); written up the bar: the median itself",
+      runs, runs == 1 ? "" : "s", svg::num(cap));
+  const std::string sub2 = "whisker: the spread of the runs, from the lowest to the highest";
+  // Widths from generous per-character estimates (DejaVu Sans: ~0.55 em), so that text fits.
+  const double width =
+      std::max({left + plot_w + 20, 640.0, 40 + 8.6 * static_cast<double>(title.size()),
+                40 + 6.6 * static_cast<double>(sub1.size())});
+  const double height = top + 2 * panel_h + gap + 100;
   std::string out;
   svg::put(&out,
-           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" "
-           "font-family=\"sans-serif\" font-size=\"11\">\n",
+           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+           "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"11\">\n",
            svg::num(width), svg::num(height));
   svg::put(&out, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-  svg::put(&out, "<text x=\"{}\" y=\"18\" font-size=\"14\">memkit {}: time and peak RSS relative "
-           "to the best allocator on each workload (lower is better)</text>\n", svg::num(left),
-           s.command);
+  svg::put(&out, "<text x=\"20\" y=\"20\" font-size=\"15\">{}</text>\n", title);
+  svg::put(&out, "<text x=\"20\" y=\"38\" fill=\"#555\">{}</text>\n", sub1);
+  svg::put(&out, "<text x=\"20\" y=\"53\" fill=\"#555\">{}</text>\n", sub2);
   for (int panel = 0; panel < 2; ++panel) {
     const bool time = panel == 0;
     const double y0 = top + panel * (panel_h + gap);
     svg::put(&out, "<text x=\"{}\" y=\"{}\" font-size=\"12\">{}</text>\n", svg::num(left),
-             svg::num(y0 - 4), time ? "time / best" : "peak RSS / best");
+             svg::num(y0 - 6), time ? "time / best (wall clock)" : "peak RSS / best");
     for (double tick = 0; tick <= cap; tick += 0.5) {
       const double y = y0 + panel_h - tick / cap * panel_h;
       svg::put(&out, "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\"/>\n",
@@ -521,20 +550,41 @@ std::string chart_svg(const Summary& s) {
       svg::put(&out, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", svg::num(left - 4),
                svg::num(y + 4), svg::num(tick));
     }
+    const auto y_of = [&](double r) { return y0 + panel_h - std::min(r, cap) / cap * panel_h; };
     for (size_t wi = 0; wi < s.workloads.size(); ++wi) {
       const std::string& w = s.workloads[wi];
       const double best = best_of(s, w, time, "", nullptr);
-      const double gx = left + static_cast<double>(wi) * group_w + 8;
+      const double gx = left + static_cast<double>(wi) * group_w + 9;
       for (size_t ai = 0; ai < s.allocators.size(); ++ai) {
         const Cell& c = s.cells.at(w).at(s.allocators[ai]);
         if (!c.ok || !(best > 0)) continue;
-        const double r = (time ? c.time : c.rss_mib) / best;
-        const double h = std::min(r, cap) / cap * panel_h;
+        const double v = time ? c.time : c.rss_mib;
+        const double lo = (time ? c.time_min : c.rss_min) / best;
+        const double hi = (time ? c.time_max : c.rss_max) / best;
+        const double r = v / best;
+        const double x = gx + kStep * static_cast<double>(ai);
         svg::put(&out,
-                 "<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"{}\" fill=\"{}\"><title>{} {}: "
-                 "{:.2f}</title></rect>\n",
-                 svg::num(gx + 14.0 * static_cast<double>(ai)), svg::num(y0 + panel_h - h),
-                 svg::num(h), kColours[ai % 8], w, s.allocators[ai], r);
+                 "<g><title>{} on {}: median {} = {:.2f} x the best; runs {} .. {}</title>\n"
+                 "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"/>\n",
+                 s.allocators[ai], w, absolute(v, time), r,
+                 absolute(time ? c.time_min : c.rss_min, time),
+                 absolute(time ? c.time_max : c.rss_max, time), svg::num(x), svg::num(y_of(r)),
+                 svg::num(kBar), svg::num(y0 + panel_h - y_of(r)), kColours[ai % 8]);
+        if (hi > lo) {  // the whisker, on the bar's right edge, clear of the text
+          const double wx = x + kBar - 3;
+          svg::put(&out,
+                   "<path d=\"M{0} {1}V{2}M{3} {1}H{4}M{3} {2}H{4}\" stroke=\"#222\" "
+                   "stroke-width=\"1.2\" fill=\"none\"/>\n",
+                   svg::num(wx), svg::num(y_of(lo)), svg::num(y_of(hi)), svg::num(wx - 2.5),
+                   svg::num(wx + 2.5));
+        }
+        // The median up the bar, from its foot (every bar is at least 1/cap of the panel high).
+        const double tx = x + 6.5, ty = y0 + panel_h - 4;
+        svg::put(&out,
+                 "<text x=\"{0}\" y=\"{1}\" transform=\"rotate(-90 {0} {1})\" font-size=\"9.5\" "
+                 "dominant-baseline=\"middle\" fill=\"#000\" stroke=\"#fff\" stroke-width=\"2.5\" "
+                 "paint-order=\"stroke\">{2}</text>\n</g>\n",
+                 svg::num(tx), svg::num(ty), absolute(v, time));
       }
       svg::put(&out,
                "<text x=\"{}\" y=\"{}\" transform=\"rotate(30 {} {})\">{}</text>\n",
@@ -624,7 +674,7 @@ void run_and_report(const Args& args, const std::vector<Workload>& workloads,
   fmt::print("{}", text);
   write_file(args.out + "/runs.csv", csv(runs));
   write_file(args.out + "/summary.json", summary_json(s, args, runs).dump(2) + "\n");
-  write_file(args.out + "/chart.svg", chart_svg(s));
+  write_file(args.out + "/chart.svg", chart_svg(s, args.runs));
   fmt::print("\n{} runs; {}/runs.csv, summary.json and chart.svg written\n", runs.size(), args.out);
   if (!s.problems.empty()) {
     // One line each; a run's first line of stderr may hold any byte.

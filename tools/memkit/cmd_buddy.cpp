@@ -218,17 +218,21 @@ void setup_simulate(CLI::App& sub) {
                  fmt::format("largest block order, 0..{} (default {})", kBuddyMaxSupportedOrder,
                              kMaxPageOrder))
       ->transform(integer_arg<int>());
-  sub.add_option("--ops", args->ops,
-                 "operations of the random workload (default 100000; ignored with --trace)")
-      ->transform(integer_arg<int64_t>());
-  sub.add_option("--seed", args->seed,
-                 "seed of the random workload (default 1; ignored with --trace)")
-      ->transform(integer_arg<uint64_t>());
+  CLI::Option* ops = sub.add_option("--ops", args->ops,
+                                    "operations of the random workload (default 100000; not with --trace)")
+                        ->transform(integer_arg<int64_t>());
+  CLI::Option* seed = sub.add_option("--seed", args->seed,
+                                     "seed of the random workload (default 1; not with --trace)")
+                          ->transform(integer_arg<uint64_t>());
+  // --ops and --seed shape the random workload, which --trace replaces: with it they would do
+  // nothing, so together they are an error.
   sub.add_option("--trace", args->trace,
                  "run the operations of FILE ('-': stdin) instead: a buddy trace (below), or an "
                  "allocation trace from memkit run --trace, whose blocks above the slab limit "
                  "become buddy blocks of the order that holds them")
-      ->option_text("FILE");
+      ->option_text("FILE")
+      ->excludes(ops)
+      ->excludes(seed);
   CLI::Option* every =
       sub.add_option("--every", args->every, "also report the state after every N operations")
           ->transform(integer_arg<int64_t>());

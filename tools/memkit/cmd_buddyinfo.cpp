@@ -93,7 +93,7 @@ void print_pagetypes(const PageTypeInfo& p, const BuddyZone& z, uint64_t page_si
   for (const auto* r : rows) type_w = std::max(type_w, r->type.size());
   std::string header = fmt::format("  {:<{}}", "type", type_w);
   for (unsigned k = 0; k < p.orders; ++k) header += fmt::format(" {:>6}", k);
-  fmt::print("{}  {:>10}  {}\n", header, "free", "pageblocks");
+  fmt::print("{}\n", header_style(fmt::format("{}  {:>10}  {}", header, "free", "pageblocks")));
   const inspect::PageTypeBlocks* blocks = block_row(p.blocks, z);
   for (const auto* r : rows) {
     std::string line = fmt::format("  {:<{}}", r->type, type_w);
@@ -105,7 +105,7 @@ void print_pagetypes(const PageTypeInfo& p, const BuddyZone& z, uint64_t page_si
     }
     fmt::print("{}  {:>10}  {:>10}{}\n", line,
                format_size(pages_of(r->nr_free) * page_size, bytes), nblocks,
-               r->capped ? "  (counts marked > by the kernel: at least)" : "");
+               r->capped ? "  " + warn_style("(counts marked > by the kernel: at least)") : "");
   }
 }
 
@@ -119,12 +119,15 @@ void print_text(const BuddyInfo& info, const std::optional<PageTypeInfo>& types,
     int largest = -1;
     for (size_t k = 0; k < z.nr_free.size(); ++k)
       if (z.nr_free[k] > 0) largest = static_cast<int>(k);
-    fmt::print("Node {}, zone {}: {} free pages ({}), largest free block order {}\n", z.node,
-               z.zone, free_pages, format_size(free_pages * page_size, bytes),
-               largest < 0 ? std::string("none") : fmt::format("{}", largest));
+    fmt::print("{}\n", header_style(fmt::format(
+                           "Node {}, zone {}: {} free pages ({}), largest free block order {}",
+                           z.node, z.zone, free_pages, format_size(free_pages * page_size, bytes),
+                           largest < 0 ? std::string("none") : fmt::format("{}", largest))));
     const size_t size_w = bytes ? 14 : 10;
-    fmt::print("  {:>5} {:>9} {:>10} {:>{}} {:>8} {:>8}  {}\n", "order", "blocks", "pages",
-               "free", size_w, "unusable", "extfrag", "free pages held at the order");
+    fmt::print("{}\n", header_style(fmt::format("  {:>5} {:>9} {:>10} {:>{}} {:>8} {:>8}  {}",
+                                                 "order", "blocks", "pages", "free", size_w,
+                                                 "unusable", "extfrag",
+                                                 "free pages held at the order")));
     char unusable[32];
     char extfrag[32];
     for (size_t k = 0; k < z.nr_free.size(); ++k) {

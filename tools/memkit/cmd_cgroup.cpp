@@ -80,9 +80,11 @@ void run(const CgroupArgs& a) {
     return;
   }
 
-  fmt::print("PID {}{}: memory controller on cgroup {} ({} hierarchy)\n",
-             cg.pid_number >= 0 ? std::to_string(cg.pid_number) : a.pid,
-             cg.comm.empty() ? "" : " (" + cg.comm + ")", v2 ? "v2" : "v1", cg.where.hierarchy);
+  fmt::print("{}\n", header_style(fmt::format(
+                         "PID {}{}: memory controller on cgroup {} ({} hierarchy)",
+                         cg.pid_number >= 0 ? std::to_string(cg.pid_number) : a.pid,
+                         cg.comm.empty() ? "" : " (" + cg.comm + ")", v2 ? "v2" : "v1",
+                         cg.where.hierarchy)));
   fmt::print("  cgroup          {}\n", cg.where.cgroup_path);
   fmt::print("  directory       {}\n", cg.display_dir);
   fmt::print("  limit           {}\n",
@@ -99,7 +101,7 @@ void run(const CgroupArgs& a) {
     fmt::print("  working set     {}  (usage - {}: what docker/podman/cAdvisor call usage)\n",
                format_size(*cg.working_set, b), v2 ? "inactive_file" : "total_inactive_file");
 
-  fmt::print("files:\n");
+  fmt::print("{}\n", header_style("files:"));
   size_t name_w = 0;
   for (const inspect::CgroupFile& f : cg.files) name_w = std::max(name_w, f.name.size());
   for (const inspect::CgroupFile& f : cg.files) {
@@ -110,7 +112,7 @@ void run(const CgroupArgs& a) {
   }
 
   if (!cg.stat.empty()) {
-    fmt::print("memory.stat:\n");
+    fmt::print("{}\n", header_style("memory.stat:"));
     size_t key_w = 0;
     for (const auto& [k, v] : cg.stat) key_w = std::max(key_w, k.size());
     auto print_key = [&](const char* key) {
@@ -127,7 +129,7 @@ void run(const CgroupArgs& a) {
     }
   }
   if (v2 && !cg.events.empty()) {
-    fmt::print("memory.events:");
+    fmt::print("{}", header_style("memory.events:"));
     for (const auto& [k, v] : cg.events) fmt::print(" {} {}", k, v);
     fmt::print("\n");
   }

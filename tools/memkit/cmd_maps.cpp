@@ -87,8 +87,9 @@ std::string mapping_text(const inspect::Vma& v) { return v.name.empty() ? "[anon
 void print_text(const AddressSpace& as, bool bytes) {
   const size_t w = bytes ? 11 : 10;
   fmt::print("{}:   {}\n", as.pid, as.command);
-  fmt::print("{:<16} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:<4} {:<16} {}\n", "ADDRESS", "SIZE", w,
-             "RSS", w, "PSS", w, "DIRTY", w, "SWAP", w, "PERM", "KIND", "MAPPING");
+  fmt::print("{}\n", header_style(fmt::format("{:<16} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {:<4} {:<16} {}",
+                                               "ADDRESS", "SIZE", w, "RSS", w, "PSS", w, "DIRTY",
+                                               w, "SWAP", w, "PERM", "KIND", "MAPPING")));
   std::array<Figures, inspect::kRegionKinds> by_kind{};
   Figures total;
   for (size_t i = 0; i < as.vmas.size(); ++i) {
@@ -104,8 +105,9 @@ void print_text(const AddressSpace& as, bool bytes) {
                format_size(one.swap, bytes), w, v.vma.perms(), kind_text(as.regions[i]),
                mapping_text(v.vma), marks.empty() ? "" : " " + marks);
   }
-  fmt::print("\n{:<16} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {}\n", "KIND", "SIZE", w, "RSS", w,
-             "PSS", w, "DIRTY", w, "SWAP", w, "REGIONS");
+  fmt::print("\n{}\n", header_style(fmt::format("{:<16} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {}",
+                                                 "KIND", "SIZE", w, "RSS", w, "PSS", w, "DIRTY",
+                                                 w, "SWAP", w, "REGIONS")));
   const auto row = [&](const std::string& name, const Figures& f) {
     fmt::print("{:<16} {:>{}} {:>{}} {:>{}} {:>{}} {:>{}} {}\n", name,
                format_size(f.size, bytes), w, format_size(f.rss, bytes), w,
@@ -119,19 +121,21 @@ void print_text(const AddressSpace& as, bool bytes) {
   fmt::print("(total: every VMA, as pmap -x's \"total kB\" line: SIZE = Kbytes, RSS, DIRTY)\n");
 
   fmt::print("\n/proc/{}/status next to the VMAs:\n", as.pid);
-  fmt::print("{:<7} {:>{}} {:>{}}      {}\n", "", "status", w, "VMAs", w, "computed as");
+  fmt::print("{}\n", header_style(fmt::format("{:<7} {:>{}} {:>{}}      {}", "", "status", w,
+                                               "VMAs", w, "computed as")));
   bool all = true;
   for (const Check& c : checks(as)) {
     const uint64_t s = status_value(as, c.key);
     all = all && s == c.computed;
-    fmt::print("{:<7} {:>{}} {:>{}} {:<4} {}\n", c.key, format_size(s, bytes), w,
-               format_size(c.computed, bytes), w, s == c.computed ? "ok" : "DIFF", c.how);
+    fmt::print("{:<7} {:>{}} {:>{}} {} {}\n", c.key, format_size(s, bytes), w,
+               format_size(c.computed, bytes), w,
+               s == c.computed ? std::string("ok  ") : warn_style("DIFF"), c.how);
   }
   if (!all) {
-    fmt::print("{}\n", as.stable
-                           ? "some counters differ from the VMAs (see the rules above)"
-                           : "some counters differ: the process changed its mappings while "
-                             "being read");
+    fmt::print("{}\n", warn_style(as.stable
+                                      ? "some counters differ from the VMAs (see the rules above)"
+                                      : "some counters differ: the process changed its mappings "
+                                        "while being read"));
   }
 }
 

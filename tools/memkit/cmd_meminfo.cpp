@@ -44,8 +44,8 @@ void run(const ViewArgs& a) {
   for (size_t i = 0; i < info.fields.size(); ++i) {
     const inspect::MeminfoField& f = info.fields[i];
     const char* d = inspect::meminfo_description(f.key);
-    fmt::print("{:<{}} {:>{}}  {}\n", f.key + ":", key_w, values[i], value_w,
-               d != nullptr ? d : "(no description)");
+    fmt::print("{} {:>{}}  {}\n", header_style(fmt::format("{:<{}}", f.key + ":", key_w)),
+               values[i], value_w, d != nullptr ? d : "(no description)");
   }
 }
 

@@ -173,8 +173,9 @@ void print_text(const Scan& s, bool bytes) {
   size_t user_w = 4;
   for (const Proc& p : s.procs) user_w = std::max(user_w, p.user.size());
   const size_t w = bytes ? 11 : 10;
-  fmt::print("{:>7} {:<{}} {:>{}} {:>{}} {:>{}} {:>{}} {}\n", "PID", "USER", user_w, "SWAP", w,
-             "USS", w, "PSS", w, "RSS", w, "COMMAND");
+  fmt::print("{}\n", header_style(fmt::format("{:>7} {:<{}} {:>{}} {:>{}} {:>{}} {:>{}} {}", "PID",
+                                               "USER", user_w, "SWAP", w, "USS", w, "PSS", w,
+                                               "RSS", w, "COMMAND")));
   Proc total;
   for (const Proc& p : s.procs) {
     fmt::print("{:>7} {:<{}} {:>{}} {:>{}} {:>{}} {:>{}} {}\n", p.pid, p.user, user_w,
@@ -191,7 +192,7 @@ void print_text(const Scan& s, bool bytes) {
              format_size(total.swap, bytes), w, format_size(total.uss, bytes), w,
              format_size(total.pss, bytes), w, format_size(total.rss, bytes), w,
              s.procs.size());
-  fmt::print("{}\n", skipped_line(s));
+  fmt::print("{}\n", s.unreadable > 0 ? warn_style(skipped_line(s)) : skipped_line(s));
 }
 
 void run(const Args& a) {

@@ -41,6 +41,7 @@ namespace cmd_run_impl {
 
 struct Args {
   bool stats = false;
+  bool bytes = false;  // -b: the text report's sizes in bytes (stats_bytes=1)
   std::string json;
   std::string trace;  // --trace FILE: libmemkit-trace.so records PROGRAM's calls into FILE
   std::vector<std::string> command;
@@ -157,6 +158,7 @@ int report_file(const char* name) {
     // copied to stderr once PROGRAM has exited (the report is the last thing it writes).
     stats = report_file("memkit-heap-stats");
     keys += fmt::format("stats_fd={}:", stats);
+    if (args.bytes) keys += "stats_bytes=1:";
   }
   int exec_pipe[2];  // the child's errno if its exec fails; closed by a successful one
   if (pipe2(exec_pipe, O_CLOEXEC) != 0)
@@ -260,6 +262,8 @@ int report_file(const char* name) {
     args.command = {workload};
     if (args.json.empty()) args.stats = true;
   }
+  // -b shapes the text report: without one it would do nothing.
+  if (args.bytes && !args.stats) throw usage_error("run: -b/--bytes needs --stats (the JSON report is in bytes)");
   std::string preload = find_preload();
   if (!args.trace.empty()) {
     // The recorder in front of the allocator: it forwards every call to libmemkit.so.
@@ -290,6 +294,8 @@ void setup(CLI::App& sub) {
                "print the heap report to stderr when the program exits: calls, bytes in use, "
                "peak heap and RSS, memory given back to the OS, slabinfo of the size classes in "
                "use, buddyinfo and fragmentation indices of memkit's arenas");
+  sub.add_flag("-b,--bytes", args->bytes,
+               "with --stats: sizes in the report in bytes instead of KiB, MiB, GiB");
   sub.add_option("--json", args->json, "write the heap report as JSON to FILE when the program exits")
       ->type_name("FILE");
   sub.add_option("--trace", args->trace,

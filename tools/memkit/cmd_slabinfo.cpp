@@ -116,9 +116,10 @@ void run_slabinfo(const ViewArgs& a) {
   size_t name_w = 4;
   for (const SlabCacheInfo& c : info.caches) name_w = std::max(name_w, c.name.size());
   const size_t size_w = a.bytes ? 11 : 10;
-  fmt::print("{:<{}} {:>9} {:>9} {:>4} {:>{}} {:>8} {:>10} {:>7} {:>{}}\n", "NAME", name_w,
-             "ACTIVE", "OBJS", "USE", "OBJSIZE", size_w, "OBJ/SLAB", "PAGES/SLAB", "SLABS",
-             "MEMORY", size_w);
+  fmt::print("{}\n", header_style(fmt::format(
+                         "{:<{}} {:>9} {:>9} {:>4} {:>{}} {:>8} {:>10} {:>7} {:>{}}", "NAME", name_w,
+                         "ACTIVE", "OBJS", "USE", "OBJSIZE", size_w, "OBJ/SLAB", "PAGES/SLAB",
+                         "SLABS", "MEMORY", size_w)));
   uint64_t total = 0;
   for (const SlabCacheInfo& c : info.caches) {
     total += c.cache_size(psize);
@@ -161,8 +162,10 @@ void print_slabtop(const SlabSummary& s, const std::vector<SlabCacheInfo>& cache
   fmt::print("\n");
   const size_t size_w = bytes ? 8 : 9;
   const size_t cache_w = bytes ? 11 : 10;
-  fmt::print("{:>6} {:>6} {:>4} {:>{}} {:>6} {:>8} {:>{}} {}\n", "OBJS", "ACTIVE", "USE",
-             "OBJ SIZE", size_w, "SLABS", "OBJ/SLAB", "CACHE SIZE", cache_w, "NAME");
+  fmt::print("{}\n", header_style(fmt::format("{:>6} {:>6} {:>4} {:>{}} {:>6} {:>8} {:>{}} {}",
+                                               "OBJS", "ACTIVE", "USE", "OBJ SIZE", size_w,
+                                               "SLABS", "OBJ/SLAB", "CACHE SIZE", cache_w,
+                                               "NAME")));
   for (const SlabCacheInfo& c : caches) {
     fmt::print("{:>6} {:>6} {:>3}% {:>{}} {:>6} {:>8} {:>{}} {}\n", c.num_objs, c.active_objs,
                c.use_percent(), format_size(c.objsize, bytes), size_w, c.num_slabs,

@@ -31,6 +31,7 @@ void out(const std::string& text) {
 struct StatsArgs {
   std::string pid;
   bool json = false;
+  bool bytes = false;
 };
 
 void stats(const StatsArgs& args) {
@@ -39,13 +40,14 @@ void stats(const StatsArgs& args) {
   source.snapshot(&s);
   const uint64_t rss = source.rss_bytes();
   const FrameNamer name = s.nsites != 0 ? live_frame_namer(source.pid()) : FrameNamer{};
-  out(args.json ? live_json(s, rss, name).dump() + "\n" : live_text(s, rss, name));
+  out(args.json ? live_json(s, rss, name).dump() + "\n" : live_text(s, rss, args.bytes, name));
 }
 
 void setup_stats(CLI::App& sub) {
   auto args = std::make_shared<StatsArgs>();
   sub.add_option("pid", args->pid, "process ID of a program on libmemkit.so")->required();
-  sub.add_flag("--json", args->json, "one JSON object");
+  auto* json = sub.add_flag("--json", args->json, "one JSON object (sizes in bytes)");
+  sub.add_flag("-b,--bytes", args->bytes, "sizes in bytes instead of KiB, MiB, GiB")->excludes(json);
   sub.footer(
       "Reads the live statistics a program on libmemkit.so publishes while it runs (memkit run "
       "turns them on; otherwise MEMKIT_OPTIONS=stats_shm=1): calls, bytes in use, heap and RSS, "

@@ -49,7 +49,7 @@ void run(const StatusArgs& a) {
     return;
   }
 
-  fmt::print("PID {} ({}): {}\n", st.pid, st.name, st.path);
+  fmt::print("{}\n", header_style(fmt::format("PID {} ({}): {}", st.pid, st.name, st.path)));
   size_t key_w = 0, value_w = 0;
   std::vector<std::string> values;
   for (const inspect::StatusMemField& f : st.memory) {
@@ -59,15 +59,15 @@ void run(const StatusArgs& a) {
   }
   for (size_t i = 0; i < st.memory.size(); ++i) {
     const char* d = inspect::status_description(st.memory[i].key);
-    fmt::print("{:<{}} {:>{}}  {}\n", st.memory[i].key + ":", key_w, values[i], value_w,
-               d ? d : "(no description)");
+    fmt::print("{} {:>{}}  {}\n", header_style(fmt::format("{:<{}}", st.memory[i].key + ":", key_w)),
+               values[i], value_w, d ? d : "(no description)");
   }
   if (can_check) {
     const bool b = a.view.bytes;
     fmt::print("VmRSS {} = RssAnon {} + RssFile {} + RssShmem {}{}\n",
                format_size(rss->bytes(), b), format_size(anon->bytes(), b),
                format_size(file->bytes(), b), format_size(shmem->bytes(), b),
-               holds ? "" : " does NOT hold (an edited or inconsistent file)");
+               holds ? "" : " " + warn_style("does NOT hold (an edited or inconsistent file)"));
   }
 }
 

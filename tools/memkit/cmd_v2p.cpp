@@ -301,7 +301,7 @@ void setup(CLI::App& sub) {
   sub.add_flag("--no-thp", args->no_thp, "with --dma: skip transparent huge pages");
   sub.add_flag("--contiguous", args->contiguous,
                "with --dma: the whole buffer physically contiguous or fail (MK_DMA_CONTIGUOUS)");
-  add_view_options(sub, args->view);
+  add_view_options(sub, args->view, kViewJson | kViewProcRoot);  // it prints addresses, not sizes
   sub.footer(
       "Reads /proc/PID/pagemap (needs ptrace access to PID). The PFN and physical address\n"
       "need CAP_SYS_ADMIN: for others the kernel reads PFN 0, and memkit says \"PFN hidden\".\n"

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "heap_profile.h"
+#include "view.h"
 
 namespace memkit::cli {
 
 namespace live_view_impl {
 
-double mib(uint64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 uint64_t class_bytes(const live::LiveSegment& s, const live::LiveClass& c) {
   return c.num_slabs * c.pages_per_slab * s.page_size;
@@ -37,21 +37,23 @@ double age_seconds(const live::LiveSegment& s) {
   return std::max<double>(0.0, static_cast<double>(now - static_cast<int64_t>(s.update_ns)) / 1e9);
 }
 
-std::string summary(const live::LiveSegment& s, uint64_t rss) {
+std::string summary(const live::LiveSegment& s, uint64_t rss, bool b) {
+  const auto sz = [b](uint64_t v) { return format_size(v, b); };
   const uint64_t live_blocks = s.allocations >= s.frees ? s.allocations - s.frees : 0;
-  std::string out = fmt::format(
-      "memkit: live heap of PID {} ({}), as of {:.1f} s ago (refreshed every {} ms)\n", s.pid,
-      program(s), age_seconds(s), s.interval_ms);
-  out += fmt::format("  calls: {} allocations, {} frees; {} block{} ({} bytes) in use\n",
-                     s.allocations, s.frees, live_blocks, live_blocks == 1 ? "" : "s", s.in_use_bytes);
-  out += fmt::format("  heap: {:.1f} MiB now, peak {:.1f} MiB; RSS {:.1f} MiB, peak {:.1f} MiB\n",
-                     mib(s.heap_bytes), mib(s.peak_heap_bytes), mib(rss), mib(s.peak_rss_bytes));
-  out += fmt::format("  given back to the OS: {:.1f} MiB ({:.1f} MiB purged, {:.1f} MiB unmapped)\n",
-                     mib(s.returned_bytes), mib(s.purged_bytes), mib(s.unmapped_bytes));
-  out += fmt::format("  {} arenas ({} bytes reserved), {} pages allocated, {} free ({} dirty); "
-                     "{} direct mappings ({} bytes)\n",
-                     s.arenas, s.arena_bytes, s.allocated_pages, s.free_pages, s.dirty_pages,
-                     s.direct_mappings, s.direct_bytes);
+  std::string out = header_style(fmt::format(
+                        "memkit: live heap of PID {} ({}), as of {:.1f} s ago (refreshed every {} ms)",
+                        s.pid, program(s), age_seconds(s), s.interval_ms)) +
+                    "\n";
+  out += fmt::format("  calls: {} allocations, {} frees; {} block{} ({}) in use\n",
+                     s.allocations, s.frees, live_blocks, live_blocks == 1 ? "" : "s", sz(s.in_use_bytes));
+  out += fmt::format("  heap: {} now, peak {}; RSS {}, peak {}\n", sz(s.heap_bytes),
+                     sz(s.peak_heap_bytes), sz(rss), sz(s.peak_rss_bytes));
+  out += fmt::format("  given back to the OS: {} ({} purged, {} unmapped)\n",
+                     sz(s.returned_bytes), sz(s.purged_bytes), sz(s.unmapped_bytes));
+  out += fmt::format("  {} arenas ({} reserved), {} pages allocated, {} free ({} dirty); "
+                     "{} direct mappings ({})\n",
+                     s.arenas, sz(s.arena_bytes), s.allocated_pages, s.free_pages, s.dirty_pages,
+                     s.direct_mappings, sz(s.direct_bytes));
   return out;
 }
 
@@ -69,16 +71,17 @@ std::string buddyinfo(const live::LiveSegment& s) {
 }
 
 std::string class_header() {
-  return fmt::format("{:<14} {:>7} {:>10} {:>10} {:>10} {:>7} {:>5} {:>10} {:>12} {:>12}\n", "name",
-                     "objsize", "in_use", "active", "objs", "slabs", "pages", "bytes", "allocs",
-                     "frees");
+  return header_style(fmt::format("{:<14} {:>7} {:>10} {:>10} {:>10} {:>7} {:>5} {:>10} {:>12} {:>12}",
+                                  "name", "objsize", "in_use", "active", "objs", "slabs", "pages",
+                                  "memory", "allocs", "frees")) +
+         "\n";
 }
 
-std::string class_line(const live::LiveSegment& s, const live::LiveClass& c) {
+std::string class_line(const live::LiveSegment& s, const live::LiveClass& c, bool b) {
   return fmt::format("{:<14} {:>7} {:>10} {:>10} {:>10} {:>7} {:>5} {:>10} {:>12} {:>12}\n",
-                     std::string(c.name, strnlen(c.name, sizeof c.name)), c.slot_size,
+                     std::string(c.name, strnlen(c.name, sizeof c.name)), format_size(c.slot_size, b),
                      c.in_use_objs, c.active_objs, c.num_objs, c.num_slabs, c.pages_per_slab,
-                     class_bytes(s, c), c.allocs, c.frees);
+                     format_size(class_bytes(s, c), b), c.allocs, c.frees);
 }
 
 std::string frame_text(uint64_t addr, const FrameNamer& name) {
@@ -111,11 +114,12 @@ FrameNamer live_frame_namer(int pid) {
   return [sym](uint64_t addr) { return sym->frame(addr).text(); };
 }
 
-std::string live_text(const live::LiveSegment& s, uint64_t rss_bytes, const FrameNamer& name) {
+std::string live_text(const live::LiveSegment& s, uint64_t rss_bytes, bool bytes,
+                      const FrameNamer& name) {
   namespace v = live_view_impl;
-  std::string out = v::summary(s, rss_bytes);
+  std::string out = v::summary(s, rss_bytes, bytes);
   out += v::class_header();
-  for (unsigned c = 0; c < v::nclasses(s); ++c) out += v::class_line(s, s.cls[c]);
+  for (unsigned c = 0; c < v::nclasses(s); ++c) out += v::class_line(s, s.cls[c], bytes);
   out += v::buddyinfo(s);
   if (v::nsites(s) != 0) out += v::sites(s, name, 3);
   return out;
@@ -200,7 +204,7 @@ nlohmann::json live_json(const live::LiveSegment& s, uint64_t rss_bytes, const F
 std::string live_top_frame(const live::LiveSegment& s, uint64_t rss_bytes, unsigned rows,
                            const FrameNamer& name) {
   namespace v = live_view_impl;
-  std::string out = v::summary(s, rss_bytes);
+  std::string out = v::summary(s, rss_bytes, false);
   out += "\n" + v::class_header();
   std::vector<const live::LiveClass*> order;
   for (unsigned c = 0; c < v::nclasses(s); ++c) order.push_back(&s.cls[c]);
@@ -209,7 +213,7 @@ std::string live_top_frame(const live::LiveSegment& s, uint64_t rss_bytes, unsig
   });
   // The summary (6 lines and a blank one), the header, the sites' 3 lines at least.
   const size_t room = rows == 0 ? order.size() : rows > 12 ? rows - 12 : 1;
-  for (size_t i = 0; i < order.size() && i < room; ++i) out += v::class_line(s, *order[i]);
+  for (size_t i = 0; i < order.size() && i < room; ++i) out += v::class_line(s, *order[i], false);
   if (order.size() > room) out += fmt::format("({} more classes)\n", order.size() - room);
   out += "\n" + v::sites(s, name, 2);
   return out;

@@ -18,7 +18,9 @@ FrameNamer live_frame_namer(int pid);
 
 /// `memkit stats PID`: the heap's figures, a slabinfo-like line per size class and the arenas'
 /// buddyinfo.
-std::string live_text(const live::LiveSegment& s, uint64_t rss_bytes, const FrameNamer& name = {});
+/// Sizes in KiB, MiB, GiB, or in bytes with `bytes` (`memkit stats -b`).
+std::string live_text(const live::LiveSegment& s, uint64_t rss_bytes, bool bytes = false,
+                      const FrameNamer& name = {});
 /// `memkit stats PID --json`: the same as one object.
 nlohmann::json live_json(const live::LiveSegment& s, uint64_t rss_bytes, const FrameNamer& name = {});
 /// `memkit top PID`: one frame of `rows` lines at most (0: no limit), the size classes sorted

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <iterator>
 #include <utility>
 
@@ -16,13 +17,17 @@ namespace memkit::cli {
 namespace {
 
 constexpr double kMinWidth = 1000;
-constexpr double kCharWidth = 6.8;  // of a 12 px sans-serif label, generously
+constexpr double kCharWidth = 7.2;  // of a 12 px sans-serif label, generously (DejaVu Sans: ~6.6)
 constexpr double kMapMargin = 20;
 constexpr double kAddrWidth = 150;  // address labels, left of the bands
 constexpr double kBandX = kMapMargin + kAddrWidth;
 constexpr double kBandWidth = 360;
 constexpr double kLabelX = kBandX + kBandWidth + 12;
 constexpr double kPage = 4096;
+// A row is never lower than a label line (12 px text: 14 px from ascent to descent), so the
+// labels, one per row and inside its height, cannot overlap.
+constexpr double kMinRow = 16;
+constexpr double kKernelGap = 26;  // the gap above user space: a fixed height and its own words
 
 using svg::num;
 using svg::put;
@@ -45,10 +50,19 @@ double log2_pages(uint64_t bytes) {
   return std::log2(std::max(1.0, static_cast<double>(bytes) / kPage));
 }
 
-// Band height: 12 px for a page, +3 px per doubling (1 GiB: 66 px).
-double band_height(uint64_t bytes) { return 12 + 3 * log2_pages(bytes); }
-// Gap height: 4 px, +1.2 px per doubling (128 TiB: about 46 px).
-double gap_height(uint64_t bytes) { return 4 + 1.2 * log2_pages(bytes); }
+// Row height: 16 px for a page, +1.5 px per doubling (1 GiB: 43 px, 64 GiB: 52 px).
+double band_height(uint64_t bytes) { return kMinRow + 1.5 * log2_pages(bytes); }
+// Gap height: 2 px, +0.8 px per doubling (128 TiB: about 30 px).
+double gap_height(uint64_t bytes) { return 2 + 0.8 * log2_pages(bytes); }
+
+// The top of user space: 128 TiB with 4-level page tables, 64 PiB with 5-level ones (a VMA
+// above 128 TiB other than [vsyscall] says so). [vsyscall] sits in the kernel's half.
+uint64_t user_space_top(const std::vector<MapsSvgBand>& bands) {
+  constexpr uint64_t k47 = uint64_t{1} << 47;
+  for (const MapsSvgBand& b : bands)
+    if (b.end > k47 && b.region.kind != inspect::RegionKind::kVsyscall) return uint64_t{1} << 56;
+  return k47;
+}
 
 struct Colour {
   const char* cls;
@@ -56,6 +70,8 @@ struct Colour {
   const char* rss;
 };
 
+// One hue per class; the three MMAP kinds are far apart (libraries blue, other files brown,
+// anonymous memory a pale grey-blue), so a library never reads as a data file.
 Colour colour_of(const inspect::Region& r) {
   using inspect::RegionKind;
   switch (r.kind) {
@@ -70,26 +86,56 @@ Colour colour_of(const inspect::Region& r) {
     case RegionKind::kMmap: break;
   }
   const std::string_view d = r.detail;
-  if (d == "lib-text" || d == "lib-data") return {"lib", "#a9cce3", "#1f618d"};
-  if (d == "anon" || d == "anon-shared") return {"anon", "#d6eaf8", "#5dade2"};
-  return {"file", "#aed6f1", "#2e86c1"};
+  if (d == "lib-text" || d == "lib-data") return {"lib", "#7fb3e6", "#1a5490"};
+  if (d == "anon" || d == "anon-shared") return {"anon", "#e8eef3", "#7f97ab"};
+  return {"file", "#d9b98c", "#8a5a1c"};
 }
 
-// Merges adjacent bands of the same class and name while there are too many.
-std::vector<std::pair<MapsSvgBand, size_t>> merge(const std::vector<MapsSvgBand>& bands) {
-  std::vector<std::pair<MapsSvgBand, size_t>> out;
+struct Row {
+  MapsSvgBand band;        // start, end and rss summed over the folded VMAs
+  size_t count = 1;        // VMAs folded into the row
+  std::string perms_seen;  // "r--p r-xp rw-p" for a folded file
+  std::string detail;      // one line per VMA, for the hover text
+};
+
+std::string vma_line(const MapsSvgBand& b) {
+  return fmt::format("{:x}-{:x} {} {} {}", b.start, b.end, b.perms, format_size(b.end - b.start, false),
+                     b.name.empty() ? "[anon]" : b.name);
+}
+
+bool is_file(const MapsSvgBand& b) {
+  return b.region.kind == inspect::RegionKind::kMmap && !b.name.empty() && b.name[0] != '[';
+}
+
+// Folds adjacent VMAs of one file (a shared library's r--, r-x, r--, rw- parts, a data file
+// mapped piecewise) into one row, then, while there are more than kMaxBands rows, adjacent rows
+// of the same class and name.
+std::vector<Row> fold(const std::vector<MapsSvgBand>& bands) {
+  std::vector<Row> out;
   for (const MapsSvgBand& b : bands) {
-    if (bands.size() > kMaxBands && !out.empty()) {
-      MapsSvgBand& last = out.back().first;
-      if (last.end == b.start && last.region.kind == b.region.kind &&
-          std::string_view(last.region.detail) == b.region.detail && last.name == b.name) {
-        last.end = b.end;
-        last.rss += b.rss;
-        ++out.back().second;
+    if (!out.empty()) {
+      Row& last = out.back();
+      const bool same_file = is_file(b) && is_file(last.band) && last.band.name == b.name &&
+                             last.band.end == b.start;
+      const bool same_kind = bands.size() > kMaxBands && last.band.end == b.start &&
+                             last.band.region.kind == b.region.kind &&
+                             std::string_view(last.band.region.detail) == b.region.detail &&
+                             last.band.name == b.name;
+      if (same_file || same_kind) {
+        last.band.end = b.end;
+        last.band.rss += b.rss;
+        ++last.count;
+        if (last.perms_seen.find(b.perms) == std::string::npos) last.perms_seen += " " + b.perms;
+        // lib-text + lib-data: the row is the library's (its colour is the same either way).
+        last.detail += "\n" + vma_line(b);
         continue;
       }
     }
-    out.emplace_back(b, 1);
+    Row r;
+    r.band = b;
+    r.perms_seen = b.perms;
+    r.detail = vma_line(b);
+    out.push_back(std::move(r));
   }
   return out;
 }
@@ -97,20 +143,31 @@ std::vector<std::pair<MapsSvgBand, size_t>> merge(const std::vector<MapsSvgBand>
 }  // namespace
 
 std::string render_maps_svg(const MapsSvgInput& in) {
-  const std::vector<std::pair<MapsSvgBand, size_t>> bands = merge(in.bands);
+  const std::vector<Row> rows = fold(in.bands);
+  const uint64_t user_top = user_space_top(in.bands);
   const double top = kMapMargin + 64;
 
   std::string body;
   double y = top;
   double width = kMinWidth;
+  size_t folded = 0;
   // Highest address first.
-  for (size_t i = bands.size(); i-- > 0;) {
-    const MapsSvgBand& b = bands[i].first;
-    const size_t count = bands[i].second;
+  for (size_t i = rows.size(); i-- > 0;) {
+    const Row& row = rows[i];
+    const MapsSvgBand& b = row.band;
+    if (row.count > 1) folded += row.count - 1;
     const double h = band_height(b.end - b.start);
     const Colour c = colour_of(b.region);
+    std::string kind = inspect::region_name(b.region.kind);
+    if (b.region.detail[0] != '\0') kind += fmt::format(" {}", b.region.detail);
+    if (row.count > 1 && std::string_view(b.region.detail).substr(0, 4) == "lib-") kind = "MMAP lib";
+    std::string label = fmt::format("{} {} {}  {} (rss {})", kind, row.perms_seen,
+                                    b.name.empty() ? "[anon]" : b.name,
+                                    format_size(b.end - b.start, false), format_size(b.rss, false));
+    if (row.count > 1) label += fmt::format("  {} VMAs", row.count);
+    put(&body, "<g><title>{}</title>\n", escape(row.detail));
     put(&body, "<text x=\"{}\" y=\"{}\" class=\"addr\">{:016x}</text>\n",
-        num(kBandX - 6), num(y + 10), b.end);
+        num(kBandX - 6), num(y + 11), b.end);
     put(&body, "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n", c.cls,
         num(kBandX), num(y), num(kBandWidth), num(h));
     const double share =
@@ -118,27 +175,32 @@ std::string render_maps_svg(const MapsSvgInput& in) {
     if (share > 0) {
       put(&body,
           "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" stroke=\"none\"/>\n",
-          num(kBandX + 1), num(y + h - 5), num((kBandWidth - 2) * share), 4, c.rss);
+          num(kBandX + 1), num(y + h - 4), num((kBandWidth - 2) * share), 3, c.rss);
     }
-    std::string kind = inspect::region_name(b.region.kind);
-    if (b.region.detail[0] != '\0') kind += fmt::format(" {}", b.region.detail);
-    std::string label = fmt::format("{} {} {}  {} (rss {})", kind, b.perms,
-                                    b.name.empty() ? "[anon]" : b.name,
-                                    format_size(b.end - b.start, false), format_size(b.rss, false));
-    if (count > 1) label += fmt::format("  ×{}", count);
-    put(&body, "<text x=\"{}\" y=\"{}\">{}</text>\n", num(kLabelX),
-        num(y + std::min(h, 24.0) / 2 + 4), escape(label));
+    put(&body, "<text x=\"{}\" y=\"{}\">{}</text>\n</g>\n", num(kLabelX),
+        num(y + std::min(h, 28.0) / 2 + 4), escape(label));
     width = std::max(width, kLabelX + kCharWidth * static_cast<double>(label.size()) + kMapMargin);
     y += h;
     if (i > 0) {
-      const uint64_t gap = b.start - bands[i - 1].first.end;
-      if (gap > 0) {
+      const uint64_t below_end = rows[i - 1].band.end;
+      const uint64_t gap = b.start - below_end;
+      if (below_end <= user_top && b.start > user_top) {
+        // Not a gap in the process's memory: the rest of the 64-bit space, kernel addresses.
+        put(&body,
+            "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" class=\"limit\"/>\n"
+            "<text x=\"{3}\" y=\"{4}\" class=\"gaplabel\">user space ends at {5}; "
+            "kernel addresses above</text>\n",
+            num(kBandX - 20), num(y + kKernelGap - 6), num(kBandX + kBandWidth + 20),
+            num(kBandX + kBandWidth / 2), num(y + kKernelGap / 2 - 2),
+            format_size(user_top, false));
+        y += kKernelGap;
+      } else if (gap > 0) {
         const double g = gap_height(gap);
         put(&body,
             "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" class=\"gap\"/>"
             "<line x1=\"{3}\" y1=\"{1}\" x2=\"{3}\" y2=\"{2}\" class=\"gap\"/>\n",
             num(kBandX + 8), num(y), num(y + g), num(kBandX + kBandWidth - 8));
-        if (g >= 10) {
+        if (g >= 14) {
           put(&body, "<text x=\"{}\" y=\"{}\" class=\"gaplabel\">gap {}</text>\n",
               num(kBandX + kBandWidth / 2), num(y + g / 2 + 4), format_size(gap, false));
         }
@@ -146,20 +208,11 @@ std::string render_maps_svg(const MapsSvgInput& in) {
       }
     }
   }
-  if (!bands.empty()) {
+  if (!rows.empty()) {
     put(&body, "<text x=\"{}\" y=\"{}\" class=\"addr\">{:016x}</text>\n", num(kBandX - 6),
-        num(y + 12), bands.front().first.start);
+        num(y + 12), rows.front().band.start);
   }
 
-  const double legend_top = y + 30;
-  const double height = legend_top + 40;
-  std::string out;
-  put(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-  put(&out,
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
-      "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"12\">\n",
-      num(width), num(height));
-  put(&out, "<style>\nrect {{ stroke: #fff; stroke-width: 0.5; }}\n");
   const inspect::Region samples[] = {
       {inspect::RegionKind::kText, ""},  {inspect::RegionKind::kData, ""},
       {inspect::RegionKind::kBss, ""},   {inspect::RegionKind::kHeap, ""},
@@ -167,30 +220,63 @@ std::string render_maps_svg(const MapsSvgInput& in) {
       {inspect::RegionKind::kMmap, "file"}, {inspect::RegionKind::kMmap, "anon"},
       {inspect::RegionKind::kVdso, ""}};
   const char* const names[] = {"TEXT", "DATA", "BSS", "HEAP", "STACK",
-                               "MMAP lib", "MMAP file", "MMAP anon", "VDSO/VVAR/VSYSCALL"};
+                               "MMAP lib (shared libraries)", "MMAP file (other files)",
+                               "MMAP anon", "VDSO/VVAR/VSYSCALL"};
+  const double legend_top = y + 30;
+  std::string legend;
+  double x = kMapMargin;
+  double ly = legend_top;
+  for (size_t i = 0; i < std::size(samples); ++i) {
+    const double w = 28 + kCharWidth * static_cast<double>(std::string_view(names[i]).size());
+    if (x + w > width - kMapMargin && x > kMapMargin) {  // wrap rather than run off the edge
+      x = kMapMargin;
+      ly += 22;
+    }
+    put(&legend, "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"14\" height=\"14\"/>\n",
+        colour_of(samples[i]).cls, num(x), num(ly));
+    put(&legend, "<text x=\"{}\" y=\"{}\">{}</text>\n", num(x + 18), num(ly + 11), names[i]);
+    x += w;
+  }
+  const double height = ly + 40;
+
+  const std::string title = fmt::format("memkit maps: PID {} {}", in.pid, in.command);
+  const std::string subtitle = fmt::format(
+      "{} VMAs in {} rows ({} folded: the parts of one file mapped back to back), highest "
+      "address first;",
+      in.bands.size(), rows.size(), folded);
+  const char* const subtitle2 =
+      "row and gap heights grow with log2(size); the dark bar is the resident part; hover a row "
+      "for its VMAs";
+  width = std::max({width, kMapMargin * 2 + 9.6 * static_cast<double>(title.size()),
+                    kMapMargin * 2 + kCharWidth * static_cast<double>(subtitle.size()),
+                    kMapMargin * 2 + kCharWidth * static_cast<double>(std::strlen(subtitle2))});
+  std::string out;
+  put(&out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+  put(&out,
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" "
+      "viewBox=\"0 0 {0} {1}\" font-family=\"sans-serif\" font-size=\"12\">\n",
+      num(width), num(height));
+  put(&out, "<style>\nrect {{ stroke: #fff; stroke-width: 0.5; }}\n");
   for (const inspect::Region& r : samples) {
     const Colour c = colour_of(r);
     put(&out, ".{} {{ fill: {}; }}\n", c.cls, c.fill);
   }
   put(&out,
+      ".anon {{ stroke: #b8c4ce; }}\n"
       ".addr {{ font-family: monospace; text-anchor: end; fill: #555; }}\n"
       ".gap {{ stroke: #999; stroke-dasharray: 3 3; }}\n"
-      ".gaplabel {{ text-anchor: middle; fill: #777; font-size: 11px; }}\n</style>\n");
+      ".limit {{ stroke: #c0392b; stroke-dasharray: 6 3; }}\n"
+      ".gaplabel {{ text-anchor: middle; fill: #777; font-size: 11px; }}\n"
+      "g:hover rect {{ stroke: #000; }}\n</style>\n");
   put(&out, "<rect width=\"100%\" height=\"100%\" fill=\"#fff\" stroke=\"none\"/>\n");
-  put(&out, "<text x=\"{}\" y=\"{}\" font-size=\"16\">memkit maps: PID {} {}</text>\n",
-      num(kMapMargin), num(kMapMargin + 14), in.pid, escape(in.command));
-  put(&out,
-      "<text x=\"{}\" y=\"{}\" fill=\"#555\">{} VMAs, highest address at the top; band height "
-      "and gap height grow with log2(size); the dark bar in a band is its resident part</text>\n",
-      num(kMapMargin), num(kMapMargin + 34), in.bands.size());
+  put(&out, "<text x=\"{}\" y=\"{}\" font-size=\"16\">{}</text>\n", num(kMapMargin),
+      num(kMapMargin + 14), escape(title));
+  put(&out, "<text x=\"{}\" y=\"{}\" fill=\"#555\">{}</text>\n", num(kMapMargin),
+      num(kMapMargin + 32), escape(subtitle));
+  put(&out, "<text x=\"{}\" y=\"{}\" fill=\"#555\">{}</text>\n", num(kMapMargin),
+      num(kMapMargin + 47), subtitle2);
   out += body;
-  double x = kMapMargin;
-  for (size_t i = 0; i < std::size(samples); ++i) {
-    put(&out, "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"14\" height=\"14\"/>\n",
-        colour_of(samples[i]).cls, num(x), num(legend_top));
-    put(&out, "<text x=\"{}\" y=\"{}\">{}</text>\n", num(x + 18), num(legend_top + 11), names[i]);
-    x += 28 + 7.0 * static_cast<double>(std::string_view(names[i]).size());
-  }
+  out += legend;
   put(&out, "</svg>\n");
   return out;
 }

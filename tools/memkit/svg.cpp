@@ -14,11 +14,13 @@ namespace {
 
 constexpr double kStripWidth = 1200;  // px
 constexpr double kStripMargin = 20;
-constexpr double kRowHeight = 24;
-constexpr double kRowGap = 6;
+constexpr double kOffsetWidth = 64;  // the page offset of each row, left of the strip
+constexpr double kStripX = kStripMargin + kOffsetWidth;
+constexpr double kRowHeight = 16;    // at least a 12 px label's line: offsets never overlap
+constexpr double kRowGap = 4;
 constexpr double kMinRectWidth = 2;  // narrower blocks are merged into runs
 constexpr size_t kMinRowPages = 256;
-constexpr size_t kMaxRows = 32;
+constexpr size_t kMaxRows = 64;      // 65,536 pages: 64 rows of 1,024 pages, 1.2 px a page
 constexpr int kMixed = -1;     // a merged run of different kinds or orders
 constexpr int kMixShades = 5;  // merged runs: m0 (all allocated) .. m4 (all free)
 
@@ -94,7 +96,7 @@ class Strip {
   void rect(size_t row, size_t col, size_t pages, const std::string& cls) {
     const double y = top_ + static_cast<double>(row) * (kRowHeight + kRowGap);
     put(out_, "<rect class=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"/>\n", cls,
-        num(kStripMargin + static_cast<double>(col) * px_), num(y),
+        num(kStripX + static_cast<double>(col) * px_), num(y),
         num(static_cast<double>(pages) * px_), num(kRowHeight));
   }
 
@@ -115,9 +117,9 @@ class Strip {
 std::string render_svg(const SvgInput& in) {
   const size_t row_pages = row_pages_for(in.pages);
   const size_t rows = (in.pages + row_pages - 1) / row_pages;
-  const double strip_top = kStripMargin + 40;
+  const double strip_top = kStripMargin + 58;
   const double legend_top = strip_top + static_cast<double>(rows) * (kRowHeight + kRowGap) + 14;
-  const double width = kStripWidth + 2 * kStripMargin;
+  const double width = kStripX + kStripWidth + kStripMargin;
   const double height = legend_top + 110;
 
   std::string body;
@@ -151,7 +153,9 @@ std::string render_svg(const SvgInput& in) {
     put(&out, ".f{0} {{ fill: hsl(130, 55%, {1}%); }}\n.a{0} {{ fill: hsl(215, 65%, {1}%); }}\n", k,
         l);
   }
-  put(&out, "</style>\n");
+  put(&out,
+      ".offset {{ font-family: monospace; text-anchor: end; fill: #555; }}\n"
+      ".tick {{ text-anchor: middle; fill: #777; font-size: 10px; }}\n</style>\n");
   put(&out, "<rect width=\"100%\" height=\"100%\" fill=\"#fff\" stroke=\"none\"/>\n");
   put(&out,
       "<text x=\"{}\" y=\"{}\" font-size=\"16\">memkit buddy: {} pages, {} free "
@@ -159,8 +163,25 @@ std::string render_svg(const SvgInput& in) {
       num(kStripMargin), num(kStripMargin + 14), in.pages, in.free_pages, in.max_order);
   put(&out,
       "<text x=\"{}\" y=\"{}\" fill=\"#555\">{} pages a row, {} KiB pages; each block is one "
-      "rectangle, width proportional to its pages</text>\n",
+      "rectangle, width proportional to its pages; left: the page offset of each row</text>\n",
       num(kStripMargin), num(kStripMargin + 32), row_pages, kSimPageSize / 1024);
+  // The page offset of each row, and a scale of offsets within a row above the strip.
+  put(&out, "<g class=\"offset\">\n");
+  for (size_t r = 0; r < rows; ++r) {
+    put(&out, "<text x=\"{}\" y=\"{}\">{}</text>\n", num(kStripX - 6),
+        num(strip_top + static_cast<double>(r) * (kRowHeight + kRowGap) + kRowHeight - 4),
+        r * row_pages);
+  }
+  put(&out, "</g>\n");
+  const size_t ticks = row_pages >= 8 ? 8 : row_pages;
+  for (size_t t = 0; t <= ticks; ++t) {
+    const double x = kStripX + kStripWidth * static_cast<double>(t) / static_cast<double>(ticks);
+    put(&out,
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#999\"/>"
+        "<text x=\"{0}\" y=\"{3}\" class=\"tick\">+{4}</text>\n",
+        num(x), num(strip_top - 6), num(strip_top - 1), num(strip_top - 9),
+        row_pages * t / ticks);
+  }
   out += body;
 
   // Legend: one swatch per order for free and for allocated blocks.

@@ -3,7 +3,8 @@
 // Draws every block of the range (buddy_sim.h MapBlock) as a rectangle in a horizontal strip
 // that wraps into rows, width proportional to pages, green when free and blue when allocated,
 // darker for higher orders, with a title and a legend. Rows hold a power of two of pages (at
-// least 256, at most 32 rows), so a block never straddles a row unless it covers whole rows.
+// least 256, at most 64 rows), so a block never straddles a row unless it covers whole rows;
+// each row is labelled with its first page's offset, and a scale above gives offsets in a row.
 // Blocks narrower than 2 px are merged with their neighbours into runs of at least 2 px (when a
 // run mixes kinds or orders it is grey, from blue to green by its share of free pages), which
 // bounds the picture at about 40 000 rectangles for any range.

@@ -11,11 +11,13 @@
 
 namespace memkit::cli {
 
-void add_view_options(CLI::App& sub, ViewArgs& args) {
-  sub.add_flag("-b,--bytes", args.bytes, "print sizes in bytes instead of human units");
-  sub.add_flag("--json", args.json, "print one JSON document instead of text");
-  sub.add_option("--proc-root", args.proc_root,
-                 "read a saved /proc tree (from `memkit snapshot DIR`) instead of the live one");
+void add_view_options(CLI::App& sub, ViewArgs& args, unsigned which) {
+  if (which & kViewBytes)
+    sub.add_flag("-b,--bytes", args.bytes, "print sizes in bytes instead of human units");
+  if (which & kViewJson) sub.add_flag("--json", args.json, "print one JSON document instead of text");
+  if (which & kViewProcRoot)
+    sub.add_option("--proc-root", args.proc_root,
+                   "read a saved /proc tree (from `memkit snapshot DIR`) instead of the live one");
 }
 
 inspect::ProcFs open_procfs(const ViewArgs& args) {
@@ -36,9 +38,14 @@ std::string header_style(const std::string& line) {
   return on ? "\x1b[1m" + line + "\x1b[0m" : line;
 }
 
+std::string warn_style(const std::string& text) {
+  static const bool on = color_enabled(1);
+  return on ? "\x1b[1;33m" + text + "\x1b[0m" : text;
+}
+
 std::string format_size(uint64_t bytes, bool in_bytes) {
   if (in_bytes) return fmt::format("{}", bytes);
-  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  static const char* const kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   if (bytes < 1024) return fmt::format("{} B", bytes);
   double v = static_cast<double>(bytes);
   size_t u = 0;

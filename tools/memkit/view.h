@@ -28,8 +28,12 @@ struct ViewArgs {
   std::string proc_root;
 };
 
-/// Adds -b/--bytes, --json and --proc-root to a view subcommand.
-void add_view_options(CLI::App& sub, ViewArgs& args);
+/// Which of the shared options a view offers: only those that change what it prints (a view
+/// that prints no size takes no -b).
+enum ViewOption : unsigned { kViewBytes = 1, kViewJson = 2, kViewProcRoot = 4, kViewAll = 7 };
+
+/// Adds -b/--bytes, --json and --proc-root (those in `which`) to a view subcommand.
+void add_view_options(CLI::App& sub, ViewArgs& args, unsigned which = kViewAll);
 
 /// The ProcFs the options ask for (live, or the snapshot at --proc-root).
 inspect::ProcFs open_procfs(const ViewArgs& args);
@@ -38,8 +42,12 @@ inspect::ProcFs open_procfs(const ViewArgs& args);
 /// (no-color.org), TERM not "dumb". Never in a pipe or a file.
 bool color_enabled(int fd);
 
-/// `line` (a view's column header, without its newline) in bold when stdout is coloured.
+/// `line` (a view's column header or title, without its newline) in bold when stdout is
+/// coloured.
 std::string header_style(const std::string& line);
+
+/// `text` (a warning or a check that failed) in bold yellow when stdout is coloured.
+std::string warn_style(const std::string& text);
 
 /// "812.0 MiB", "23.5 GiB", "512 B" — or the plain byte count with --bytes.
 std::string format_size(uint64_t bytes, bool in_bytes);
