@@ -223,7 +223,7 @@ void capture_peak_report() {
   const double total = g.peak_total;
   pthread_mutex_unlock(&g_lock);
   if (ftruncate(g.report_fd, 0) == 0 && lseek(g.report_fd, 0, SEEK_SET) == 0)
-    write_report(g.report_fd, /*json=*/false);
+    write_report(g.report_fd, /*json=*/true);
   pthread_mutex_lock(&g_lock);
   g.report_total = total;
   pthread_mutex_unlock(&g_lock);

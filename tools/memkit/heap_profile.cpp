@@ -7,6 +7,7 @@
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -424,19 +425,30 @@ void write_profile_outputs(const RawProfile& raw, Symbolizer& sym, const std::st
   write_file(dir + "/heap.folded", folded(raw.sites, sym));
   write_file(dir + "/peak.folded", folded(raw.peak_sites, sym));
   write_file(dir + "/sites.csv", sites_csv(raw, sym));
-  // The heap report near the peak: its slabinfo and its buddyinfo lines, as the kernel prints them.
+  // The heap report near the peak (its JSON form) as the kernel prints /proc/slabinfo (SLUB's
+  // way: no tunables) and /proc/buddyinfo.
   std::string slabinfo, buddyinfo;
-  std::istringstream lines(raw.report);
-  std::string line;
-  bool in_slab = false;
-  while (std::getline(lines, line)) {
-    if (line.rfind("slabinfo - version", 0) == 0) in_slab = true;
-    if (line.rfind("Node ", 0) == 0) {
-      in_slab = false;
-      buddyinfo += line + "\n";
-      continue;
+  if (!raw.report.empty()) {
+    const nlohmann::json j = nlohmann::json::parse(raw.report, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object())
+      throw internal_error("profile: the heap report at the peak is not valid JSON");
+    slabinfo = "slabinfo - version: 2.1\n"
+               "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> "
+               ": tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> "
+               "<num_slabs> <sharedavail>\n";
+    for (const nlohmann::json& c : j.value("size_classes", nlohmann::json::array()))
+      slabinfo += fmt::format("{:<17} {:>6} {:>6} {:>6} {:>4} {:>4} : tunables {:>4} {:>4} {:>4} : "
+                              "slabdata {:>6} {:>6} {:>6}\n",
+                              c.value("name", std::string("?")), c.value("active_objs", 0ull),
+                              c.value("num_objs", 0ull), c.value("objsize", 0ull),
+                              c.value("objperslab", 0ull), c.value("pagesperslab", 0ull), 0, 0, 0,
+                              c.value("active_slabs", 0ull), c.value("num_slabs", 0ull), 0);
+    for (const nlohmann::json& a : j.value("arenas", nlohmann::json::array())) {
+      buddyinfo += "Node 0, zone   memkit ";
+      for (const nlohmann::json& n : a.value("nr_free", nlohmann::json::array()))
+        buddyinfo += fmt::format("{:>6} ", n.get<unsigned long long>());
+      buddyinfo += "\n";
     }
-    if (in_slab && !line.empty() && line.rfind("memkit:", 0) != 0) slabinfo += line + "\n";
   }
   write_file(dir + "/peak-slabinfo.txt", slabinfo);
   write_file(dir + "/peak-buddyinfo.txt", buddyinfo);
