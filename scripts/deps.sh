@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
-# Installs the Debian packages memkit needs to build and test.
+# Installs the Debian packages memkit needs, by group:
+#   deps.sh run    what scripts/run.sh builds: the libraries, the checked library, the CLI and
+#                  its workloads (the compiler, CMake, Ninja, pkg-config and the libraries the
+#                  CLI and libmemkit-checked.so link)
+#   deps.sh test   everything scripts/test.sh needs: the run group, plus the test and benchmark
+#                  frameworks, clang for the fuzzers, the tools the tests drive and the
+#                  allocators `memkit bench` compares against (the default)
+#   deps.sh --list-run | --list-test   print a group's packages, one a line, install nothing
 # Only missing packages are installed; nothing is done when all are present.
-# Used by scripts/run.sh and scripts/test.sh.
+# Used by scripts/run.sh (run) and scripts/test.sh (test).
 set -euo pipefail
 
-# The one list of build/test dependencies. Extend here.
-PACKAGES=(
-    build-essential
+# One list per group; a package is in one list only. `test` installs RUN_PACKAGES too.
+RUN_PACKAGES=(
     g++
     cmake
     ninja-build
     pkg-config
+    # The CLI (tools/memkit): its command line, formatting and JSON output.
+    libcli11-dev
+    libfmt-dev
+    nlohmann-json3-dev
+    # The checked mode (libmemkit-checked.so, memkit check): the unwinder, the symbolizer, and
+    # the disassembler that tells a fault's access size.
+    libunwind-dev
+    libdw-dev
+    libcapstone-dev
+    # memkit profile writes gzipped pprof files (zlib); memkit's symbolizer also uses libdw.
+    zlib1g-dev
+)
+TEST_PACKAGES=(
+    build-essential
     git
     libgtest-dev
     libgmock-dev
     googletest
     libbenchmark-dev
     libboost-dev
-    libcli11-dev
-    libfmt-dev
-    nlohmann-json3-dev
     valgrind
     clang
     libclang-rt-14-dev
@@ -28,13 +45,7 @@ PACKAGES=(
     util-linux
     python3
     sqlite3
-    # The checked mode (libmemkit-checked.so, memkit check): the unwinder, the symbolizer, and
-    # the disassembler that tells a fault's access size.
-    libunwind-dev
-    libdw-dev
-    libcapstone-dev
-    # memkit profile: the pprof files are gzipped (zlib); tests read them with Go's pprof.
-    zlib1g-dev
+    # memkit profile's tests read its pprof files with Go's pprof (go tool pprof).
     golang-go
     # Tests of the live view (tests/test_live.sh): `promtool check metrics` on `memkit metrics`
     # (prometheus), the JSON of `memkit stats --json` read with jq.
@@ -51,6 +62,18 @@ PACKAGES=(
     libmimalloc2.0
 )
 
+group=${1:-test}
+case $group in
+    run) PACKAGES=("${RUN_PACKAGES[@]}") ;;
+    test) PACKAGES=("${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+    --list-run) printf '%s\n' "${RUN_PACKAGES[@]}"; exit 0 ;;
+    --list-test) printf '%s\n' "${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}"; exit 0 ;;
+    *)
+        echo "usage: $0 [run|test|--list-run|--list-test]" >&2
+        exit 2
+        ;;
+esac
+
 export DEBIAN_FRONTEND=noninteractive
 
 is_installed() {
@@ -65,7 +88,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
-    echo "deps.sh: all ${#PACKAGES[@]} packages installed"
+    echo "deps.sh: all ${#PACKAGES[@]} packages of group '$group' installed"
     exit 0
 fi
 

@@ -57,7 +57,7 @@ stage() {
     fi
 }
 
-if ! bash scripts/deps.sh; then
+if ! bash scripts/deps.sh test; then
     echo "test.sh: dependency installation failed" >&2
     exit 1
 fi
