@@ -28,7 +28,6 @@ import tempfile
 # Pages that other branches add; links to them may dangle until they land. Each must name the
 # branch or issue that brings it; an entry whose page exists is checked like any other link.
 PENDING_PAGES = {
-    "docs/building.md": "the lean first build (issue 18 section 2), another branch",
 }
 # At most this many ```sh blocks of README.md may be left unrun (the two top-level scripts and
 # the system-wide install: they install packages as root or write outside a temp dir).
