@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install-components test: installs BUILD_DIR's `lib` and `cli` components each into a prefix
 # of its own (cmake --install BUILD --component NAME) and checks what lands where:
-#   lib: the headers, libmemkit.a, libmemkit_malloc.a, libmemkit.so and libmemkit-checked.so
+#   lib: the headers, libmemkit.a, libmemkit_malloc.a, libmemkit.so, libmemkit-checked.so and
+#        libmemkit-trace.so
 #        (in <libdir>/memkit), the CMake package and memkit.pc; no program, workload or page
 #   cli: bin/memkit, its workloads (memkit-lisp, mkb-*), demo.lisp, the bash completion and
 #        the man pages; no header or library
@@ -74,7 +75,8 @@ fi
 lacks lib "^(bin|$libexecdir|share)/"
 
 if grep -q "^MEMKIT_BUILD_CLI:BOOL=ON" "$build_dir/CMakeCache.txt"; then
-    has cli bin/memkit "$libexecdir/memkit/memkit-lisp" share/memkit/demo.lisp \
+    has lib "$libdir/memkit/libmemkit-trace.so"
+    has cli bin/memkit "$libexecdir/memkit/memkit-lisp" "$libexecdir/memkit/memkit-replay" share/memkit/demo.lisp \
         share/bash-completion/completions/memkit share/man/man1/memkit.1
     grep -qE "^$libexecdir/memkit/mkb-" "$work/cli.files" || fail "component cli lacks the mkb-* workloads"
     lacks cli "^(include/|$libdir/)"
