@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "kmalloc/kmalloc.h"
+#include "malloc/guard.h"
 
 namespace memkit {
 
@@ -29,8 +30,11 @@ inline constexpr size_t kMallocMinSize = 16;  // and the minimum alignment
 
 /// The fast path is kmalloc's pop, with malloc's own class lookup (16-byte steps, so that the
 /// 16-byte minimum costs nothing); everything else is kmalloc_slow.
+/// malloc_impl's sampled allocation (guard mode, guard.h): a guarded block, else the heap's.
+MK_SLOW_PATH void* malloc_sampled(size_t size);
 MK_FAST_PATH void* malloc_impl(size_t size) {
   static_assert(kMallocMinSize == 16, "malloc_class_index maps sizes below 16 to 16");
+  if (guard::sample_now()) return malloc_sampled(size);  // guard mode (guard.h): one decrement
   if (MK_LIKELY(size <= size_class::kMaxSize))
     return kmalloc_pop(size_class::malloc_class_index(size),
                        [=] { return kmalloc_slow(size < kMallocMinSize ? kMallocMinSize : size, 0); });
