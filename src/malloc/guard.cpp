@@ -25,7 +25,7 @@
 
 namespace memkit::guard {
 
-__attribute__((tls_model("initial-exec"))) thread_local long t_guard_left = 0;
+constinit __attribute__((tls_model("initial-exec"))) thread_local long t_guard_left = 0;
 uintptr_t g_pool_lo = 0;
 size_t g_pool_span = 0;
 
@@ -72,14 +72,13 @@ std::atomic<uint64_t> g_guarded{0};
 std::atomic<uint64_t> g_reports{0};
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-// The pool's lock: a spin lock (no futex state for fork to worry about; held for a few stores
-// and an mprotect). The fault handler reads the slots without it.
-std::atomic<bool> g_lock{false};
-void lock() {
-  while (g_lock.exchange(true, std::memory_order_acquire))
-    while (g_lock.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-}
-void unlock() { g_lock.store(false, std::memory_order_release); }
+// The pool's lock, held for a few loads and stores (the mprotect calls and the pattern are made
+// outside it, on a slot the caller owns). A mutex, not a spin lock: at guard_sample=1 threads
+// meet here all the time, and spinning on 2 cores starves the holder. The fault handler reads
+// the slots without it.
+pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+void lock() { pthread_mutex_lock(&g_lock); }
+void unlock() { pthread_mutex_unlock(&g_lock); }
 
 // The library's own code (frames dropped from the top of the stacks it records).
 uintptr_t g_own_lo = 0;
@@ -109,7 +108,7 @@ void rearm() {
   // Uniform in [N/2, 3N/2] (at least 1): the mean stays N, and threads do not fall in step.
   const uint64_t lo = static_cast<uint64_t>(n) / 2;
   const uint64_t r = lo + next_random() % (static_cast<uint64_t>(n) + 1);
-  t_guard_left = r == 0 ? 1 : static_cast<long>(r);
+  t_guard_left = r == 0 ? 0 : static_cast<long>(r) - 1;  // the r-th allocation from now
 }
 
 uint32_t tid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
@@ -472,7 +471,7 @@ bool start() {
 
 void* sampled_alloc(size_t size, size_t align, bool zero) {
   if (t_in_guard) {  // the depot or the walker allocating (they do not): no recursion
-    t_guard_left = 1;
+    t_guard_left = 0;
     return nullptr;
   }
   if (!start()) {
@@ -490,11 +489,12 @@ void* sampled_alloc(size_t size, size_t align, bool zero) {
   const uint32_t stack = capture_here();
   lock();
   const long i = take_slot();
+  unlock();
   if (i < 0) {
-    unlock();
     t_in_guard = false;
     return nullptr;
   }
+  // The slot is this thread's now (in no list): made accessible and filled outside the lock.
   Slot& s = p.slots[i];
   const uintptr_t base = slot_base(static_cast<size_t>(i));
   os::system_os().commit(reinterpret_cast<void*>(base), p.slot_bytes);
@@ -519,6 +519,7 @@ void* sampled_alloc(size_t size, size_t align, bool zero) {
   s.alloc_tid = tid();
   s.free_tid = 0;
   s.kind = zero ? 1 : align > 16 ? 2 : 0;
+  lock();
   s.state = kLive;
   ++p.live;
   unlock();
@@ -569,13 +570,16 @@ void free(const void* ptr, const char* caller) {
       return;
     }
   }
+  // Freed now (a second free of it is a double free), inaccessible before it can be reused.
+  s->state = kFreed;
+  --p.live;
+  unlock();
   s->free_stack = capture_here();
   s->free_tid = tid();
-  s->state = kFreed;
   os::system_os().protect(reinterpret_cast<void*>(base), p.slot_bytes);
+  lock();
   p.fifo[(p.fifo_head + p.fifo_count) % p.nslots] = static_cast<uint32_t>(i);
   ++p.fifo_count;
-  --p.live;
   unlock();
   t_in_guard = was_in;
 }

@@ -36,11 +36,13 @@
 
 namespace memkit::guard {
 
-/// Allocations left before this thread's next sampled one (<= 0: take the slow path).
-extern __attribute__((tls_model("initial-exec"))) thread_local long t_guard_left;
+/// Allocations left before this thread's next sampled one (below 0 after the decrement: take
+/// the slow path). 0 in a new thread, whose first allocation arms it. constinit: no TLS wrapper.
+extern constinit __attribute__((tls_model("initial-exec"))) thread_local long t_guard_left;
 
-/// The countdown on the allocation paths: true when this allocation is the sampled one.
-__attribute__((always_inline)) inline bool sample_now() { return __builtin_expect(--t_guard_left <= 0, 0); }
+/// The countdown on the allocation paths: true when this allocation is the sampled one. `< 0`,
+/// not `<= 0`: the decrement's own flags decide (x86-64: subq $1 on the TLS word, then js).
+__attribute__((always_inline)) inline bool sample_now() { return __builtin_expect(--t_guard_left < 0, 0); }
 
 /// The pool's range ([lo, lo + span); span 0 while off).
 extern uintptr_t g_pool_lo;
