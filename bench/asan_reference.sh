@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AddressSanitizer on the same workloads, for the checked mode's overhead table (README): each
+# AddressSanitizer on the same workloads, for the checked mode's overhead table (docs/checked-mode.md): each
 # bench/workloads/*.cpp built twice with the release flags, plain and with -fsanitize=address,
 # then per workload the median of 5 wall times of: the plain program under glibc, under
 # libmemkit.so, under libmemkit-checked.so (check=fast), and the ASan build (its own allocator,

@@ -33,10 +33,15 @@ PACKAGES=(
     libunwind-dev
     libdw-dev
     libcapstone-dev
+    # memkit profile: the pprof files are gzipped (zlib); tests read them with Go's pprof.
+    zlib1g-dev
+    golang-go
     # Tests of the live view (tests/test_live.sh): `promtool check metrics` on `memkit metrics`
     # (prometheus), the JSON of `memkit stats --json` read with jq.
     prometheus
     jq
+    # Tests of `memkit report`'s page (tests/test_report_html.sh): loaded in headless Chromium.
+    chromium
     # The allocators `memkit bench` measures memkit against.
     libjemalloc2
     libtcmalloc-minimal4

@@ -71,6 +71,25 @@ TEST(StackDepot, ManyStacksAndCapture) {
   EXPECT_TRUE(found);
 }
 
+char g_described_global[48];
+
+// An invalid free's address that is no heap block is described: a global by its ELF symbol and
+// the offset into it, a local by the stack it is on (this thread's) and the frame that holds it.
+__attribute__((noinline)) void describe_a_local(char* buf, size_t len) {
+  volatile char local[16] = {};
+  memkit::check::describe_address(reinterpret_cast<uintptr_t>(&local[3]), buf, len);
+}
+
+TEST(DescribeAddress, NamesTheGlobalAndTheStack) {
+  char buf[600];
+  memkit::check::describe_address(reinterpret_cast<uintptr_t>(&g_described_global[5]), buf, sizeof buf);
+  EXPECT_NE(std::strstr(buf, "g_described_global' (5 bytes into its "), nullptr) << buf;
+  describe_a_local(buf, sizeof buf);
+  EXPECT_NE(std::strstr(buf, "on the stack of thread "), nullptr) << buf;
+  EXPECT_NE(std::strstr(buf, "(this thread), in the frame of "), nullptr) << buf;
+  EXPECT_NE(std::strstr(buf, "describe_a_local"), nullptr) << buf;
+}
+
 TEST(Suppressions, ParsesKindsPatternsAndComments) {
   static Suppressions s;  // large: not on the stack
   const char text[] =

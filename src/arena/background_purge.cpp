@@ -99,11 +99,18 @@ void* purger_main(void*) {
     // Give back, a quarter of the decay time apart, until nothing is dirty.
     if (purging) {
       do {
-        sleep_ns(period);
+        // The ticks go on while rounds are due: a round's sleep is cut at each tick (the live
+        // segment's refresh, which `memkit profile`'s timeline reads every --interval ms).
+        for (uint64_t slept = 0; slept < period;) {
+          uint64_t slice = period - slept;
+          if (g_tick.load(std::memory_order_acquire) != nullptr && g_tick_ns < slice) slice = g_tick_ns;
+          sleep_ns(slice);
+          slept += slice;
+          tick_if_due(&next_tick);
+        }
         if (void (*hook)() = g_round_hook.load(std::memory_order_acquire)) hook();
         g_bytes.fetch_add(heap.purge_expired(os::now_ns()), std::memory_order_relaxed);
         g_rounds.fetch_add(1, std::memory_order_relaxed);
-        tick_if_due(&next_tick);
       } while (dirty_pages(heap) != 0);
     }
     pthread_mutex_lock(&g_lock);

@@ -12,8 +12,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "check/block_table.h"
 #include "check/check_report.h"
 #include "check/leak.h"
+#include "check/quarantine.h"
 #include "check/stack_depot.h"
 #include "check/stack_trace.h"
 #include "check/suppressions.h"
@@ -24,11 +26,6 @@
 #include "os/report.h"
 
 namespace memkit::check {
-
-// The fill bytes (named, as foonathan/memory's debug_magic does).
-inline constexpr unsigned char kLeftCanary = 0xfa;
-inline constexpr unsigned char kRightCanary = 0xfb;
-inline constexpr unsigned char kFreedFill = 0xfd;
 
 namespace {
 
@@ -49,10 +46,6 @@ Config g_cfg;
 pthread_once_t g_init_once = PTHREAD_ONCE_INIT;
 std::atomic<bool> g_ready{false};
 
-Shard* g_shards = nullptr;
-uintptr_t g_table_lo = 0;
-uintptr_t g_table_hi = 0;
-alignas(64) Shard g_shard_storage[kShards];
 
 // ---- records in the blocks' headers (check=fast) ----
 //
@@ -272,74 +265,19 @@ void init_once() {
                                                          : static_cast<uint32_t>(o.guard_sample_rate);
   g_cfg.full_max_blocks = o.full_max_blocks < 0 ? 0 : static_cast<size_t>(o.full_max_blocks);
 
-  const size_t bytes = kShards * kBuckets * sizeof(Block*);
-  void* mem = nullptr;
-  if (os::system_os().reserve(bytes, g_cfg.page, &mem) != 0) {
-    report_fatal("out-of-memory", "malloc", nullptr, "checked mode: no memory for its block table");
-  }
-  for (unsigned i = 0; i < kShards; ++i) {
-    g_shard_storage[i].buckets = static_cast<Block**>(mem) + i * kBuckets;
-  }
-  g_table_lo = reinterpret_cast<uintptr_t>(mem);
-  g_table_hi = g_table_lo + bytes;
+  table::init(g_cfg.page);
+  quarantine_configure(g_cfg.quarantine_bytes, g_cfg.full_max_blocks, g_cfg.fill_max);
   void* chunks = nullptr;
   if (os::system_os().reserve(kChunkSlots * sizeof(uint64_t*), g_cfg.page, &chunks) != 0) {
     report_fatal("out-of-memory", "malloc", nullptr, "checked mode: no memory for its header bitmap");
   }
   g_chunks = static_cast<std::atomic<uint64_t*>*>(chunks);
-  g_shards = g_shard_storage;
   stack_depot();
   g_ready.store(true, std::memory_order_release);
 }
 
 inline void ensure_init() {
   if (__builtin_expect(!g_ready.load(std::memory_order_acquire), 0)) pthread_once(&g_init_once, init_once);
-}
-
-// ---- the table ----
-
-// The shard (lock) is a hash of the address's page, so that threads working on their own slabs
-// rarely share a lock; within the shard the bucket is direct-mapped by address, so that blocks
-// close in memory have records in nearby buckets and the table is touched where the program
-// touches its heap anyway (a fully mixing hash made every malloc and free miss the cache and
-// the TLB on a random line of the 32 MiB table).
-inline uint64_t hash_addr(uintptr_t a) {
-  const uint64_t shard = ((a >> 12) * 0x9e3779b97f4a7c15ull) >> (64 - kShardBits);
-  return (shard << kBucketBits) | ((a >> 4) & (kBuckets - 1));
-}
-inline Shard& shard_for(uintptr_t a) { return g_shards[hash_addr(a) >> kBucketBits]; }
-inline Block** bucket_for(uintptr_t a) {
-  const uint64_t h = hash_addr(a);
-  return &g_shards[h >> kBucketBits].buckets[h & (kBuckets - 1)];
-}
-
-Block* find_locked(uintptr_t user) {
-  for (Block* b = *bucket_for(user); b != nullptr; b = b->next_)
-    if (b->user_ == user) return b;
-  return nullptr;
-}
-
-void insert(Block* b) {
-  Shard& s = shard_for(b->user_);
-  s.lock.lock();
-  Block** head = bucket_for(b->user_);
-  b->next_ = *head;
-  *head = b;
-  ++s.records;
-  s.lock.unlock();
-}
-
-void remove(Block* b) {
-  Shard& s = shard_for(b->user_);
-  s.lock.lock();
-  for (Block** pp = bucket_for(b->user_); *pp != nullptr; pp = &(*pp)->next_) {
-    if (*pp == b) {
-      *pp = b->next_;
-      --s.records;
-      break;
-    }
-  }
-  s.lock.unlock();
 }
 
 __attribute__((tls_model("initial-exec"))) thread_local uint32_t t_tid = 0;
@@ -411,9 +349,6 @@ __attribute__((always_inline)) inline bool all_bytes(const unsigned char* p, siz
   }
   return first_bad(p, n, byte) == nullptr;
 }
-
-/// The bytes of a freed fast-mode block that hold the 0xfd fill: all, or its first fill_max.
-inline size_t fill_bytes(const Block& b) { return b.size < g_cfg.fill_max ? b.size : g_cfg.fill_max; }
 
 uintptr_t left_canary_start(const Block& b) {
   return b.full ? (b.user_ & ~(g_cfg.page - 1)) : b.magic != 0 ? block_user(b) - 16 : b.base_;
@@ -531,95 +466,9 @@ void release_memory(const Block& b) {
   }
 }
 
-// ---- the quarantine: FIFO queues, one per group of threads, quarantine_bytes in all ----
-//
-// The bound is on the total (g_quarantined), not a share per queue: a program with one thread
-// gets the whole quarantine (with a 32nd of it per queue, it got 512 KiB of a 16 MiB one).
-// A free that finds the total over the bound evicts from its own queue, oldest first.
-// Each queue adds its bytes to the total kPublish at a time (one atomic add per 32 KiB of frees,
-// not two per free: the threads' frees would otherwise take turns owning the counter's cache
-// line), so the total may be off by up to kPublish per queue: 1 MiB over all 32.
-
-inline constexpr unsigned kQueues = 32;  // by thread id: threads rarely share one
-inline constexpr long kPublish = 32 << 10;
-struct Queue {
-  SpinLock lock;
-  Block* head = nullptr;
-  Block* tail = nullptr;
-  long unpublished = 0;    // bytes in or out of this queue not yet in g_quarantined
-  size_t full_blocks = 0;  // of them on their own pages (each holds kernel mappings)
-} __attribute__((aligned(64)));
-Queue g_queues[kQueues];
-std::atomic<long> g_quarantined{0};  // bytes in all queues, give or take kPublish a queue
-
-inline void account(Queue& q, long delta) {
-  q.unpublished += delta;
-  if (q.unpublished >= kPublish || q.unpublished <= -kPublish) {
-    g_quarantined.fetch_add(q.unpublished, std::memory_order_relaxed);
-    q.unpublished = 0;
-  }
-}
-inline bool over_budget(const Queue& q) {
-  return g_quarantined.load(std::memory_order_relaxed) + q.unpublished > static_cast<long>(g_cfg.quarantine_bytes);
-}
-
-void lock_queues() {
-  for (Queue& q : g_queues) q.lock.lock();
-}
-void unlock_queues() {
-  for (unsigned i = kQueues; i-- > 0;) g_queues[i].lock.unlock();
-}
-
-size_t quarantine_cost(const Block& b) {
-  return b.full || b.magic != 0 ? block_span(b) : b.span_ + sizeof(Block);
-}
+// ---- the quarantine's evictions (quarantine.h) ----
 
 void evict(Block* b);
-
-/// Gives a header block's memory back: its bit and magic cleared first, so that neither the
-/// scans nor a later free take the stale header for a block. Under a queue lock.
-void release_header(Block* b) {
-  __atomic_store_n(&b->magic, 0, __ATOMIC_RELAXED);
-  kfree(b, "free");  // the header starts the kmalloc object
-}
-
-/// Appends b to q (whose lock the caller holds) and takes out what exceeds q's budget, oldest
-/// first. Header blocks whose fill is intact are released at once; the others are returned,
-/// linked by qnext, for evict() once the lock is dropped (reports allocate).
-Block* enqueue_locked(Queue& q, Block* b) {
-  // Blocks on their own pages each hold kernel mappings: at most half of full_max_blocks wait.
-  const size_t max_full = (g_cfg.full_max_blocks / 2) / kQueues + 1;
-  Block* out = nullptr;
-  b->qnext = nullptr;
-  if (q.tail) q.tail->qnext = b;
-  else q.head = b;
-  q.tail = b;
-  account(q, static_cast<long>(quarantine_cost(*b)));
-  q.full_blocks += b->full;
-  while (q.head != nullptr && (over_budget(q) || q.full_blocks > max_full)) {
-    Block* old = q.head;
-    q.head = old->qnext;
-    if (q.head == nullptr) q.tail = nullptr;
-    account(q, -static_cast<long>(quarantine_cost(*old)));
-    q.full_blocks -= old->full;
-    if (old->magic != 0 &&
-        (reporting_now() ||
-         all_bytes(reinterpret_cast<const unsigned char*>(block_user(*old)), fill_bytes(*old), kFreedFill))) {
-      release_header(old);
-      continue;
-    }
-    old->qnext = out;
-    out = old;
-  }
-  // The next block to leave has been out of the cache since it was freed: fetch its record and
-  // the start of its fill now, so that the eviction a later free makes does not wait for them.
-  if (q.head != nullptr) {
-    const char* next = reinterpret_cast<const char*>(q.head);
-    __builtin_prefetch(next);
-    for (unsigned line = 1; line < 6; ++line) __builtin_prefetch(next + 64 * line);  // header blocks: the fill follows
-  }
-  return out;
-}
 
 void evict_all(Block* out) {
   while (out != nullptr) {
@@ -628,8 +477,6 @@ void evict_all(Block* out) {
     out = next;
   }
 }
-
-Queue& my_queue() { return g_queues[current_tid() % kQueues]; }
 
 void quarantine(Block* b) {
   Queue& q = my_queue();
@@ -667,7 +514,7 @@ void evict(Block* b) {
     q.lock.unlock();
     return;
   }
-  remove(b);
+  table::remove(b);
   release_memory(*b);
   kfree(b, "free");
 }
@@ -751,6 +598,35 @@ bool free_mismatch_or_overflow(const Block& b, uintptr_t p, AllocKind kind, bool
 }
 
 
+// Every free's checks of the record it found, live or freed: a double free, else
+// free_mismatch_or_overflow's. True, with the report filled in, if one fails.
+bool bad_free(const Block& b, uintptr_t p, AllocKind kind, bool sized, size_t size, const char* caller,
+              ErrorReport* r) {
+  if (b.state != kLive) {  // freed before, or by another thread just now (the program's race)
+    r->kind = ErrorKind::kDoubleFree;
+    r->addr = p;
+    r->how = "the block was already freed";
+    return true;
+  }
+  return free_mismatch_or_overflow(b, p, kind, sized, size, caller, r);
+}
+
+// The end of every free that found a bug in b (whose lock `held` the caller holds): the report,
+// with a copy of the record made before the lock goes; then, with check_continue, a double free
+// is ignored, and a mismatched or overflowing block is freed as it was allocated (its canaries
+// restored, so that exit does not report it again).
+__attribute__((noinline)) void finish_bad_free(ErrorReport& r, const Block& b, SpinLock& held, const CallStack& s,
+                                               void* ptr, const char* caller, const void* entry_frame) {
+  r.has_block = true;
+  r.block = materialize(b);
+  held.unlock();
+  fill_call(&r, s, caller);
+  report_error(r);
+  if (r.kind == ErrorKind::kDoubleFree) return;
+  recanary(r.block);
+  deallocate(ptr, static_cast<AllocKind>(r.block.kind), false, 0, caller, entry_frame);
+}
+
 // An invalid free: p is not a block. Names the block p points into, if any.
 void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
   ErrorReport r;
@@ -765,6 +641,7 @@ void report_invalid(uintptr_t p, const char* call, const CallStack& s) {
                                     : "the pointer is not the start of a block";
   } else {
     r.how = "the pointer was not allocated by malloc or operator new (or was freed long ago)";
+    r.describe_addr = true;  // a local, a global: the report says whose
   }
   report_error(r);
 }
@@ -823,31 +700,21 @@ unsigned stack_depth() {
   return g_cfg.depth;
 }
 
-Shard* shards() { return g_shards; }
-
-void table_range(uintptr_t* lo, uintptr_t* hi) {
-  *lo = g_table_lo;
-  *hi = g_table_hi;
-}
-
 // Lock order: a queue before a shard (an eviction under its queue's lock removes a table record).
 void lock_all() {
   ensure_init();
   lock_queues();
-  for (unsigned i = 0; i < kShards; ++i) g_shards[i].lock.lock();
+  table::lock_shards();
 }
 
 void unlock_all() {
-  for (unsigned i = kShards; i-- > 0;) g_shards[i].lock.unlock();
+  table::unlock_shards();
   unlock_queues();
 }
 
 bool for_each_block(bool (*fn)(Block* b, void* ctx), void* ctx) {
-  if (g_shards == nullptr) return true;
-  for (unsigned s = 0; s < kShards; ++s)
-    for (size_t i = 0; i < kBuckets && g_shards[s].records != 0; ++i)
-      for (Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next_)
-        if (!fn(b, ctx)) return false;
+  if (!table::for_each(fn, ctx)) return false;
+  if (g_chunks == nullptr) return true;
   for (size_t c = 0; c < kChunkSlots; ++c) {
     const uint64_t* chunk = g_chunks[c].load(std::memory_order_acquire);
     if (chunk == nullptr) continue;
@@ -887,21 +754,6 @@ void for_each_bitmap_range(void (*fn)(uintptr_t lo, uintptr_t hi, void* ctx), vo
     if (chunk != nullptr)
       fn(reinterpret_cast<uintptr_t>(chunk), reinterpret_cast<uintptr_t>(chunk) + kChunkWords * 8, ctx);
   }
-}
-
-bool find_containing_unlocked(uintptr_t addr, Block* out) {
-  if (g_shards == nullptr) return false;
-  for (unsigned s = 0; s < kShards; ++s) {
-    for (size_t i = 0; i < kBuckets && g_shards[s].records != 0; ++i) {
-      for (const Block* b = g_shards[s].buckets[i]; b != nullptr; b = b->next_) {
-        if (addr >= b->base_ && addr < b->base_ + b->span_) {
-          *out = *b;
-          return true;
-        }
-      }
-    }
-  }
-  return false;
 }
 
 void unprotect(const Block& b) {
@@ -969,24 +821,9 @@ __attribute__((always_inline)) inline void deallocate_header(Block* b, uintptr_t
       return;
     }
     ErrorReport r;
-    if (b->state != kLive) {  // freed before, or by another thread just now (the program's race)
-      r.kind = ErrorKind::kDoubleFree;
-      r.addr = p;
-      r.how = "the block was already freed";
-    } else if (!free_mismatch_or_overflow(*b, p, kind, sized, size, caller, &r)) {
+    if (!bad_free(*b, p, kind, sized, size, caller, &r))
       continue;  // nothing wrong this time: the program changed the block under the first checks
-    }
-    r.has_block = true;
-    r.block = materialize(*b);
-    q.lock.unlock();
-    r.frames = s.frames;
-    r.depth = s.depth;
-    r.call = caller;
-    report_error(r);
-    // check_continue: as deallocate() does.
-    if (r.kind == ErrorKind::kDoubleFree) return;
-    recanary(r.block);
-    deallocate(reinterpret_cast<void*>(p), static_cast<AllocKind>(r.block.kind), false, 0, caller, entry_frame);
+    finish_bad_free(r, *b, q.lock, s, reinterpret_cast<void*>(p), caller, entry_frame);
     return;
   }
 }
@@ -1000,10 +837,10 @@ Block* lookup_locked(uintptr_t p, SpinLock** held) {
     *held = &l;
     return hb->magic == (p ^ kHeaderMagic) ? hb : nullptr;  // released meanwhile: a racing free
   }
-  Shard& sh = shard_for(p);
+  Shard& sh = table::shard_for(p);
   sh.lock.lock();
   *held = &sh.lock;
-  return find_locked(p);
+  return table::find_locked(p);
 }
 
 }  // namespace
@@ -1045,7 +882,7 @@ void* allocate(size_t size, size_t align, AllocKind kind, bool zero, const void*
   b->epoch = static_cast<uint16_t>(g_epoch.load(std::memory_order_relaxed));
   b->magic = 0;
   b->alloc_stack = capture_stack_id_inline(g_cfg.depth, entry_frame);
-  insert(b);
+  table::insert(b);
   return reinterpret_cast<void*>(b->user_);
 }
 
@@ -1060,9 +897,9 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
   if (internal_free(p, /*small_only=*/true)) return;
   CallStack s;
   const uint32_t free_stack = capture_free(&s, entry_frame);
-  Shard& sh = shard_for(p);
+  Shard& sh = table::shard_for(p);
   sh.lock.lock();
-  Block* b = find_locked(p);
+  Block* b = table::find_locked(p);
   if (b == nullptr) {
     sh.lock.unlock();
     if (internal_free(p, /*small_only=*/false)) return;
@@ -1070,12 +907,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     return;
   }
   ErrorReport r;
-  if (b->state == kQuarantined) {
-    r.kind = ErrorKind::kDoubleFree;
-    r.addr = p;
-    r.how = "the block was already freed";
-  } else if (free_mismatch_or_overflow(*b, p, kind, sized, size, caller, &r)) {
-  } else {
+  if (!bad_free(*b, p, kind, sized, size, caller, &r)) {
     b->state = kQuarantined;
     b->free_stack = free_stack;
     b->free_tid = current_tid();
@@ -1088,16 +920,7 @@ void deallocate(void* ptr, AllocKind kind, bool sized, size_t size, const char* 
     quarantine(b);
     return;
   }
-  r.has_block = true;
-  r.block = materialize(*b);
-  sh.lock.unlock();
-  fill_call(&r, s, caller);
-  report_error(r);
-  // check_continue: a double free is ignored; a mismatched or overflowing block is freed as
-  // it was allocated (its canaries restored, so that exit does not report it again).
-  if (r.kind == ErrorKind::kDoubleFree) return;
-  recanary(r.block);
-  deallocate(ptr, static_cast<AllocKind>(r.block.kind), false, 0, caller, entry_frame);
+  finish_bad_free(r, *b, sh.lock, s, ptr, caller, entry_frame);
 }
 
 void* reallocate(void* ptr, size_t size, const char* caller, const void* entry_frame) {

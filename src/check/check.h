@@ -1,7 +1,7 @@
 // memkit — the checked mode (src/check/check.h)
 //
 // libmemkit-checked.so is a malloc that looks for the classic heap bugs in unmodified programs
-// (see the README's "memkit check"). It sits on kmalloc and the page heap (never on the
+// (see docs/checked-mode.md). It sits on kmalloc and the page heap (never on the
 // process's malloc: it is the process's malloc) and keeps, for every block, a record (Block):
 // at check=fast, for a block of C's default alignment that fits kmalloc's classes (nearly all),
 // in the block's own header, found from the pointer with kmalloc's page descriptors; for the
@@ -85,6 +85,11 @@ struct Block {
   uintptr_t base_;  // the kmalloc block (fast) or the mapping (full)
   size_t span_;     // the kmalloc block's usable size (fast) or the mapping's length incl. guard
 };
+
+// The fill bytes (named, as foonathan/memory's debug_magic does).
+inline constexpr unsigned char kLeftCanary = 0xfa;
+inline constexpr unsigned char kRightCanary = 0xfb;
+inline constexpr unsigned char kFreedFill = 0xfd;
 
 /// A header block's header: the record's first part, then a 16-byte left canary.
 inline constexpr size_t kHeader = 64;

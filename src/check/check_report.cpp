@@ -82,20 +82,33 @@ const char* base_name(const char* path) {
   return slash ? slash + 1 : path;
 }
 
-// "    #N 0xPC in function file:line (module+0xOFF)"
+// pc's source frames (symbolize_inline), under g_report_lock: a function's inlined calls are
+// frames of their own, with the same pc.
+SymbolizedFrame g_frames[kMaxInlineFrames];
+
+unsigned symbolize_at(const uintptr_t* frames, unsigned i, bool exact_first) {
+  return symbolize_inline(frames[i], frame_is_return_address(frames, i, exact_first), g_frames, kMaxInlineFrames);
+}
+
+// "    #N 0xPC in function file:line (module+0xOFF)", and for a call inlined at that pc
+// "    #N 0xPC in function file:line (inlined)" before it (as ASan and valgrind print them).
 void print_frames(const uintptr_t* frames, unsigned depth, bool exact_first) {
   if (depth == 0) {
     out("    (no stack recorded)\n");
     return;
   }
+  unsigned number = 0;
   for (unsigned i = 0; i < depth; ++i) {
-    SymbolizedFrame f;
-    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
-    out("    #%u 0x%lx in %s", i, static_cast<unsigned long>(frames[i]),
-        f.function[0] ? f.function : "??");
-    if (f.file[0]) out(" %s:%d", f.file, f.line);
-    if (f.module[0]) out(" (%s+0x%lx)", base_name(f.module), static_cast<unsigned long>(f.module_offset));
-    out("\n");
+    const unsigned n = symbolize_at(frames, i, exact_first);
+    for (unsigned j = 0; j < n; ++j) {
+      const SymbolizedFrame& f = g_frames[j];
+      out("    #%u 0x%lx in %s", number++, static_cast<unsigned long>(frames[i]),
+          f.function[0] ? f.function : "??");
+      if (f.file[0]) out(" %s:%d", f.file, f.line);
+      if (f.inlined) out(" (inlined)");
+      else if (f.module[0]) out(" (%s+0x%lx)", base_name(f.module), static_cast<unsigned long>(f.module_offset));
+      out("\n");
+    }
   }
 }
 
@@ -105,27 +118,32 @@ void print_stack(uint32_t id) {
   print_frames(frames, depth, false);
 }
 
-// The first frame with a function name, "function file:line", for the summary line.
+// The first frame with a function name (the innermost inlined call at its pc, if any),
+// "function file:line", for the summary line.
 void describe_top(const uintptr_t* frames, unsigned depth, bool exact_first, char* buf, size_t len) {
   buf[0] = '\0';
   for (unsigned i = 0; i < depth; ++i) {
-    SymbolizedFrame f;
-    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
-    if (f.function[0] == '\0') continue;
-    if (f.file[0]) snprintf(buf, len, " in %.300s %.200s:%d", f.function, base_name(f.file), f.line);
-    else snprintf(buf, len, " in %.500s", f.function);
-    return;
+    const unsigned n = symbolize_at(frames, i, exact_first);
+    for (unsigned j = 0; j < n; ++j) {
+      const SymbolizedFrame& f = g_frames[j];
+      if (f.function[0] == '\0') continue;
+      if (f.file[0]) snprintf(buf, len, " in %.300s %.200s:%d", f.function, base_name(f.file), f.line);
+      else snprintf(buf, len, " in %.500s", f.function);
+      return;
+    }
   }
 }
 
+// Suppressions match any frame, inlined ones included (their function and file).
 bool frames_suppressed(const char* kind, const uintptr_t* frames, unsigned depth, bool exact_first) {
   const Suppressions& s = process_suppressions();
   if (s.size() == 0) return false;
   for (unsigned i = 0; i < depth; ++i) {
-    SymbolizedFrame f;
-    symbolize(frames[i], frame_is_return_address(frames, i, exact_first), &f);
-    if (s.matches(kind, f.function) || s.matches(kind, f.file) || s.matches(kind, f.module))
-      return true;
+    const unsigned n = symbolize_at(frames, i, exact_first);
+    for (unsigned j = 0; j < n; ++j) {
+      const SymbolizedFrame& f = g_frames[j];
+      if (s.matches(kind, f.function) || s.matches(kind, f.file) || s.matches(kind, f.module)) return true;
+    }
   }
   return false;
 }
@@ -248,6 +266,11 @@ void report_error(const ErrorReport& r) {
     out("  %s\n", r.how);
   }
   if (r.detail[0]) out("  %s\n", r.detail);
+  if (r.describe_addr && !r.has_block) {
+    char what[600];
+    describe_address(r.addr, what, sizeof what);
+    if (what[0]) out("  %s\n", what);
+  }
   if (r.has_block) {
     const Block& b = r.block;
     out("  the block: %zu %s at 0x%lx, from %s, %s%s\n", b.size, plural(b.size, "byte", "bytes"),

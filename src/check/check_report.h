@@ -53,6 +53,7 @@ struct ErrorReport {
   const uintptr_t* frames = nullptr;  // the bad call's stack, innermost first
   unsigned depth = 0;
   bool exact_first = false;  // frames[0] is a faulting pc, not a return address
+  bool describe_addr = false;  // no block: say what addr is (a global, a thread's stack...)
 };
 
 /// Prints the report (unless suppressed or, with check_continue, already printed) and aborts

@@ -189,11 +189,28 @@ struct SymbolizedFrame {
   int line;            // 0 if unknown
   char module[256];    // the object's file name; "" if unknown
   uintptr_t module_offset;
+  bool inlined;        // symbolize_inline: this frame's code was inlined into the next one's
 };
 
 /// Symbolizes pc. return_address: pc is a return address (frames #1..), so the call
 /// instruction is looked up (pc - 1). May allocate. Never fails: unknown fields stay empty.
 void symbolize(uintptr_t pc, bool return_address, SymbolizedFrame* out);
+
+/// pc's source frames, innermost first (what eu-addr2line -i, gdb, valgrind and ASan show): the
+/// calls inlined at pc, from libdw's scopes (DW_TAG_inlined_subroutine: its name, and where it
+/// was called from, DW_AT_call_file and DW_AT_call_line, which is the next frame's position),
+/// then the function they were inlined into (symbolize()'s name). out[0]'s file and line are
+/// pc's own; out[i].inlined is true for all but the last. At least 1 frame, at most max. May
+/// allocate.
+unsigned symbolize_inline(uintptr_t pc, bool return_address, SymbolizedFrame* out, unsigned max);
+/// The most frames symbolize_inline is asked for by the reports (deeper inlining is cut).
+inline constexpr unsigned kMaxInlineFrames = 8;
+
+/// What a non-heap address is, for a report's detail line, into buf (""): a global ("in the
+/// global 'table' (8 bytes into its 64), in prog"), from the ELF symbol table through libdw; or
+/// the calling thread's stack ("on the stack of thread T (this thread), in the frame of main");
+/// or the main thread's stack. May allocate.
+void describe_address(uintptr_t addr, char* buf, size_t len);
 
 /// Whether pc is the x86-64 Linux signal return trampoline (glibc's __restore_rt: mov $15, %rax;
 /// syscall), read without faulting (process_vm_readv: the code may be unmapped by now).

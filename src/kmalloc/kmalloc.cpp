@@ -213,7 +213,7 @@ void large_cache_put(PageHeap* heap, void* p, size_t npages) {
 // so that the heap report counts every thread's (without making a ThreadCache, whose slab
 // would cost a large-only program an arena).
 void count_large(uint64_t* counter, bool alloc) {
-  if (t_thread_cache == &g_no_thread_cache)
+  if (t_hot.cache == &g_no_thread_cache)
     thread_stat_add_unlisted(alloc);
   else
     thread_stat_add(counter);
@@ -300,6 +300,8 @@ ForeignBlocks g_foreign = {0, 0, nullptr, nullptr};
 
 void set_foreign_blocks(const ForeignBlocks& f) { g_foreign = f; }
 
+std::atomic<LargeFreeHook> g_large_free_hook{nullptr};
+
 void kfree_slow(const void* p, const char* caller) {
   if (p == nullptr) return;
   if (MK_UNLIKELY(reinterpret_cast<uintptr_t>(p) - g_foreign.lo < g_foreign.span)) return g_foreign.free(p, caller);
@@ -313,6 +315,7 @@ void kfree_slow(const void* p, const char* caller) {
     }
     refuse_foreign_object("invalid-free", caller, p, owner);
   }
+  if (LargeFreeHook hook = g_large_free_hook.load(std::memory_order_acquire)) hook(p);
   kfree_large(heap, p, caller);
 }
 

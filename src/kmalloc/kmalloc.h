@@ -50,7 +50,7 @@
 namespace memkit {
 
 /// kmalloc's class cls is the SlabCache with registry index cls + 1 (reserved indices), so a
-/// thread's CpuCache for it is t_thread_cache->first[cls + 1]. Index 0 is never given to any
+/// thread's CpuCache for it is t_hot.cache->first[cls + 1]. Index 0 is never given to any
 /// cache: first[0] stays a sentinel (no rounds, no room), which kfree's fast path relies on.
 constexpr unsigned class_index(unsigned cls) { return cls + 1; }
 
@@ -62,7 +62,7 @@ MK_SLOW_PATH void* kmalloc_slow(size_t size, unsigned gfp);
 /// rounds: a sentinel (kmalloc not made yet, or no magazine loaded for the class) or empty.
 template <typename Slow>
 MK_FAST_PATH void* kmalloc_pop(unsigned index, Slow slow) {
-  CpuCache& cc = t_thread_cache->first[index];
+  CpuCache& cc = t_hot.cache->first[index];
   const uint32_t rounds = cc.rounds;
   if (MK_UNLIKELY(rounds == 0)) return slow();
   cc.rounds = rounds - 1;
@@ -109,6 +109,11 @@ MK_FAST_PATH unsigned fast_index_of(const void* p) {
   return d->slab_id;
 }
 
+/// Called by kfree's slow path with every block that is not a slab object, before it is freed,
+/// when set (the heap profiler's: its sampled blocks are such blocks; profile/profile.h).
+using LargeFreeHook = void (*)(const void* p);
+extern std::atomic<LargeFreeHook> g_large_free_hook;
+
 /// kfree for everything but a push on a magazine with room: nullptr, full magazines, large
 /// blocks, and the reports for pointers kmalloc did not hand out.
 __attribute__((noinline)) void kfree_slow(const void* p, const char* caller);
@@ -133,7 +138,7 @@ MK_FAST_PATH void kfree(const void* p, const char* caller) {
   if (MK_LIKELY(fast_arena::contains(a))) {
     const PageDesc* d = fast_page_desc(a);
     if (MK_LIKELY(fast_is_object_start(d, a))) {
-      CpuCache& cc = t_thread_cache->first[d->slab_id];
+      CpuCache& cc = t_hot.cache->first[d->slab_id];
       const uint32_t rounds = cc.rounds;
       uintptr_t* key = reinterpret_cast<uintptr_t*>(a);
       const uintptr_t k = g_free_key;

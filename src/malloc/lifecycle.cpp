@@ -8,6 +8,7 @@
 #include "arena/page_heap.h"
 #include "malloc/guard.h"
 #include "options/options.h"
+#include "profile/profile.h"
 #include "slab/magazine.h"
 #include "slab/registry.h"
 #include "stats/live.h"
@@ -20,6 +21,7 @@ namespace {
 void fork_prepare() {
   guard::fork_prepare();
   stats_lock();
+  profile::fork_prepare();
   registry_fork_prepare();
   global_page_heap().fork_prepare();
 }
@@ -27,6 +29,7 @@ void fork_prepare() {
 void fork_release() {
   global_page_heap().fork_release();
   registry_fork_release();
+  profile::fork_release();
   stats_unlock();
 }
 
@@ -58,6 +61,7 @@ void malloc_library_start() {
   install_fork_handlers();
   bg_purge::set_round_hook(magazine_decay_depots);
   bg_purge::enable();
+  if (options().profile_sample != 0) profile::start();
   if (options().stats_shm) live::start();
   guard::start();  // the guarded pool and its fault handler, if guard_sample is set
 }
@@ -66,8 +70,9 @@ void malloc_library_start() {
 // the options and may have reused the descriptors for something else).
 void malloc_library_exit() {
   const Options& o = options();
-  if (o.stats_fd < 0 && o.json_fd < 0) return;
+  if (o.stats_fd < 0 && o.json_fd < 0 && o.profile_fd < 0) return;
   if (o.stats_pid != 0 && o.stats_pid != static_cast<long>(getpid())) return;
+  if (o.profile_fd >= 0) profile::write_raw(static_cast<int>(o.profile_fd));
   if (o.stats_fd >= 0) write_report(static_cast<int>(o.stats_fd), /*json=*/false);
   if (o.json_fd >= 0) write_report(static_cast<int>(o.json_fd), /*json=*/true);
 }

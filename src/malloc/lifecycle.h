@@ -22,8 +22,9 @@ void install_fork_handlers();
 /// round hook, and the live statistics segment (stats/live.h) if the option stats_shm is on.
 void malloc_library_start();
 
-/// The drop-in malloc's end, from the override library's destructor: the heap report to
-/// stats_fd (text) and json_fd (JSON), in the process stats_pid names (or every one if 0).
+/// The drop-in malloc's end, from the override library's destructor: the raw heap profile to
+/// profile_fd, the heap report to stats_fd (text) and json_fd (JSON), in the process stats_pid
+/// names (or every one if 0).
 void malloc_library_exit();
 
 }  // namespace memkit

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include <cstring>
+
 
 #include "arena/page_heap.h"
 #include "memkit/memkit.h"
@@ -15,6 +17,7 @@ size_t malloc_page_size() { return global_page_heap().page_size(); }
 
 void* malloc_sampled(size_t size) {
   if (void* p = guard::sampled_alloc(size, kMallocMinSize, false)) return p;
+  if (profile::sample_countdown(size)) return profile::sampled_alloc(size, 0, profile::AllocKind::kMalloc);
   return size <= size_class::kMaxSize ? kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0)
                                       : kmalloc_slow(size, 0);
 }
@@ -27,6 +30,8 @@ void* calloc_impl(size_t n, size_t size) {
   }
   if (guard::sample_now())  // guard mode (guard.h)
     if (void* p = guard::sampled_alloc(bytes, kMallocMinSize, true)) return p;
+  if (profile::sample_countdown(bytes))
+    return profile::sampled_alloc(bytes, 0, profile::AllocKind::kCalloc);
   return kmalloc(bytes < kMallocMinSize ? kMallocMinSize : bytes, MK_GFP_ZERO);
 }
 
@@ -45,6 +50,22 @@ MK_SLOW_PATH void* realloc_guarded(void* p, size_t size, const char* caller) {
   return q;
 }
 
+namespace {
+
+// realloc when the profiler is concerned: the countdown fired (the new block is sampled) or
+// p is a sampled block (its table entry goes with the free). Always a move.
+void* realloc_moving(void* p, size_t size, bool sample, const char* caller) {
+  const size_t old = ksize(p, caller);  // also refuses what kmalloc did not hand out
+  void* fresh = sample ? profile::sampled_alloc(size, 0, profile::AllocKind::kMalloc)
+                       : kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0);
+  if (fresh == nullptr) return nullptr;  // errno = ENOMEM; p is untouched
+  std::memcpy(fresh, p, old < size ? old : size);
+  kfree(p, caller);
+  return fresh;
+}
+
+}  // namespace
+
 void* realloc_impl(void* p, size_t size, const char* caller) {
   if (p == nullptr) return malloc_impl(size);
   if (MK_UNLIKELY(guard::owns(p))) return realloc_guarded(p, size, caller);  // guard mode
@@ -52,13 +73,22 @@ void* realloc_impl(void* p, size_t size, const char* caller) {
     kfree(p, caller);
     return nullptr;
   }
+  const bool sample = profile::sample_countdown(size);
+  if (MK_UNLIKELY(sample) || MK_UNLIKELY(profile::is_sampled(p)))
+    return realloc_moving(p, size, sample, caller);
   return krealloc(p, size < kMallocMinSize ? kMallocMinSize : size, 0, caller);
 }
 
 void* memalign_impl(size_t align, size_t size) {
-  if (align <= kMallocMinSize) return malloc_impl(size);
-  if (guard::sample_now())  // guard mode (guard.h)
+  if (align > kMallocMinSize && guard::sample_now())  // guard mode (guard.h)
     if (void* p = guard::sampled_alloc(size, align, false)) return p;
+  if (align > kMallocMinSize && profile::sample_countdown(size))
+    return profile::sampled_alloc(size, align, profile::AllocKind::kMemalign);
+  return memalign_unsampled(align, size);
+}
+
+void* memalign_unsampled(size_t align, size_t size) {
+  if (align <= kMallocMinSize) return malloc_impl(size);
   if (size > static_cast<size_t>(PTRDIFF_MAX)) {
     errno = ENOMEM;
     return nullptr;

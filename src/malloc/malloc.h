@@ -23,18 +23,24 @@
 
 #include "kmalloc/kmalloc.h"
 #include "malloc/guard.h"
+#include "profile/profile.h"
 
 namespace memkit {
 
 inline constexpr size_t kMallocMinSize = 16;  // and the minimum alignment
 
-/// The fast path is kmalloc's pop, with malloc's own class lookup (16-byte steps, so that the
-/// 16-byte minimum costs nothing); everything else is kmalloc_slow.
-/// malloc_impl's sampled allocation (guard mode, guard.h): a guarded block, else the heap's.
+/// malloc_impl's sampled allocation (guard mode, guard.h): a guarded block, else the rest of
+/// malloc_impl (the profiler's countdown included: its first-call arming must not skip one).
 MK_SLOW_PATH void* malloc_sampled(size_t size);
+
+/// The fast path is the profiler's countdown (profile.h: one subtraction and a branch never
+/// taken), the guard mode's (guard.h: one decrement and a branch never taken while it is off)
+/// and kmalloc's pop, with malloc's own class lookup (16-byte steps, so that the 16-byte
+/// minimum costs nothing); everything else is kmalloc_slow.
 MK_FAST_PATH void* malloc_impl(size_t size) {
-  static_assert(kMallocMinSize == 16, "malloc_class_index maps sizes below 16 to 16");
   if (guard::sample_now()) return malloc_sampled(size);  // guard mode (guard.h): one decrement
+  if (profile::sample_countdown(size)) return profile::sampled_alloc(size, 0, profile::AllocKind::kMalloc);
+  static_assert(kMallocMinSize == 16, "malloc_class_index maps sizes below 16 to 16");
   if (MK_LIKELY(size <= size_class::kMaxSize))
     return kmalloc_pop(size_class::malloc_class_index(size),
                        [=] { return kmalloc_slow(size < kMallocMinSize ? kMallocMinSize : size, 0); });
@@ -44,6 +50,8 @@ void* calloc_impl(size_t n, size_t size);
 void* realloc_impl(void* p, size_t size, const char* caller);
 /// align: a power of two (callers check their own rules first).
 void* memalign_impl(size_t align, size_t size);
+/// memalign_impl without the profiler's countdown (its sampled_alloc's plain case).
+void* memalign_unsampled(size_t align, size_t size);
 inline void free_impl(void* p, const char* caller) { kfree(p, caller); }
 size_t usable_size_impl(const void* p, const char* caller);
 /// Empty slabs of the kmalloc caches back to the page heap, free pages back to the OS.

@@ -201,7 +201,7 @@ void thread_exit(void* arg) {
     if (chunk != g_no_cpu_caches.data() && chunk != tc->first) chunks->free(chunk, "thread_exit");
     chunk = g_no_cpu_caches.data();
   }
-  t_thread_cache = &g_no_thread_cache;
+  t_hot.cache = &g_no_thread_cache;
   bootstrap_cache(Bootstrap::kThread)->free(tc, "thread_exit");
 }
 
@@ -216,7 +216,7 @@ constinit ThreadCache g_no_thread_cache = [] {
   for (CpuCache*& chunk : t.chunks) chunk = g_no_cpu_caches.data();
   return t;
 }();
-constinit thread_local ThreadCache* t_thread_cache = &g_no_thread_cache;
+constinit thread_local ThreadHot t_hot = {&g_no_thread_cache, 0};
 constinit thread_local ThreadStats t_thread_stats = {0, 0};
 
 namespace {
@@ -309,7 +309,7 @@ __attribute__((no_sanitize("thread"))) const char* magazine_find_free(SlabCache*
       const uint32_t previous_rounds = racy_read(previous->rounds);
       if (racy_read(cc.loaded) != loaded || racy_read(cc.previous) != previous) continue;
       if (magazine_holds(loaded, rounds, p) || magazine_holds(previous, previous_rounds, p))
-        return tc == t_thread_cache ? "in this thread's magazine" : "in another thread's magazine";
+        return tc == t_hot.cache ? "in this thread's magazine" : "in another thread's magazine";
       break;
     }
   }
@@ -326,7 +326,7 @@ unsigned magazine_capacity_for(size_t size) {
 }
 
 CpuCache* cpu_cache_slow(unsigned index) {
-  ThreadCache* tc = t_thread_cache;
+  ThreadCache* tc = t_hot.cache;
   if (tc == &g_no_thread_cache) {
     pthread_once(&g_key_once, make_key);
     tc = static_cast<ThreadCache*>(bootstrap_cache(Bootstrap::kThread)->alloc(0));
@@ -343,7 +343,7 @@ CpuCache* cpu_cache_slow(unsigned index) {
       if (g_threads != nullptr) g_threads->prev = tc;
       g_threads = tc;
     }
-    t_thread_cache = tc;
+    t_hot.cache = tc;
     pthread_setspecific(g_key, tc);
   }
   CpuCache* chunk = tc->chunks[index / kCpuCacheChunk];
@@ -439,7 +439,7 @@ void free_slow_spilled(SlabCache* cache, CpuCache* cc, void* obj) {
 }  // namespace
 
 void magazine_flush_this_thread_locked(SlabCache* cache) {
-  CpuCache* chunk = t_thread_cache->chunks[cache->index() / kCpuCacheChunk];
+  CpuCache* chunk = t_hot.cache->chunks[cache->index() / kCpuCacheChunk];
   if (chunk == g_no_cpu_caches.data()) return;  // the sentinels are never written
   flush_cpu_cache_locked(cache, &chunk[cache->index() % kCpuCacheChunk]);
 }

@@ -88,7 +88,7 @@ ThreadStats thread_stats_total();
 
 struct ThreadCache {
   // The CpuCaches of caches 0..63 (the reserved indices: kmalloc's classes), inline, so that
-  // kmalloc's fast paths reach a class's CpuCache as t_thread_cache->first[class]; chunks[0]
+  // kmalloc's fast paths reach a class's CpuCache as t_hot.cache->first[class]; chunks[0]
   // points here (at g_no_cpu_caches in the sentinel thread cache).
   CpuCache first[kCpuCacheChunk];
   CpuCache* chunks[kMaxSlabCaches / kCpuCacheChunk];
@@ -106,16 +106,24 @@ struct ThreadCache {
 extern std::array<CpuCache, kCpuCacheChunk> g_no_cpu_caches;
 extern ThreadCache g_no_thread_cache;
 
+// The words every malloc reads, in one thread-local struct: in a shared library each
+// thread-local variable costs its own load of its offset (from the GOT), so the two share one.
+//   cache: the thread's ThreadCache (g_no_thread_cache until it has one);
+//   sample_left: the heap profiler's countdown, bytes left to this thread's next sampled
+//     allocation (src/profile/profile.h; 0 until the thread's first malloc starts it).
 // constinit: no TLS wrapper call on the fast paths; initial-exec: one %fs-relative load, also
 // when memkit is a shared library (as malloc implementations do).
-extern constinit thread_local ThreadCache* t_thread_cache
-    __attribute__((tls_model("initial-exec")));
+struct ThreadHot {
+  ThreadCache* cache;
+  int64_t sample_left;
+};
+extern constinit thread_local ThreadHot t_hot __attribute__((tls_model("initial-exec")));
 
 /// This thread's CpuCache for cache index i, made on first use (nullptr if that fails).
 CpuCache* cpu_cache_slow(unsigned index);
 
 inline CpuCache* cpu_cache(unsigned index) {
-  CpuCache* chunk = t_thread_cache->chunks[index / kCpuCacheChunk];
+  CpuCache* chunk = t_hot.cache->chunks[index / kCpuCacheChunk];
   if (MK_LIKELY(chunk != g_no_cpu_caches.data())) return &chunk[index % kCpuCacheChunk];
   return cpu_cache_slow(index);
 }
@@ -153,7 +161,7 @@ inline bool magazine_free(SlabCache* cache, void* obj) {
 /// the caller takes its slow path as for an empty or full magazine. Never written unless the
 /// magazine has rounds or room.
 inline CpuCache& this_cpu_cache(unsigned index) {
-  return t_thread_cache->chunks[index / kCpuCacheChunk][index % kCpuCacheChunk];
+  return t_hot.cache->chunks[index / kCpuCacheChunk][index % kCpuCacheChunk];
 }
 
 /// Moves this thread's magazines of `cache` to its depot (shrink; cache lock held).

@@ -410,7 +410,7 @@ PageDesc* SlabCache::refill_slab_locked(unsigned lane) {
 }
 
 size_t SlabCache::alloc_batch_locked(void** out, size_t n) {
-  const unsigned lane = t_thread_cache->lane;
+  const unsigned lane = t_hot.cache->lane;
   size_t got = 0;
   while (got < n) {
     PageDesc* slab = refill_slab_locked(lane);

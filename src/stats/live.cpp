@@ -1,6 +1,8 @@
 // memkit — the live statistics segment, the writer's side (src/stats/live.cpp): see live.h.
 #include "stats/live.h"
 
+#include "profile/profile.h"
+
 #include <errno.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include "memkit/memkit.h"
 #include "options/options.h"
 #include "os/os.h"
+#include "profile/profile.h"
 #include "slab/magazine.h"
 #include "stats/live_segment.h"
 #include "stats/report.h"
@@ -122,6 +125,19 @@ void build_locked() {
     k.frees = snap.frees;
   }
   global_page_heap().for_each_arena(add_arena, &n);
+  // The heap profiler's top sites by live bytes (none when it is off).
+  profile::TopSite top[kLiveMaxSites];
+  n.nsites = profile::top_sites(top, kLiveMaxSites);
+  n.site_sample_bytes = static_cast<uint32_t>(profile::sample_bytes() > UINT32_MAX ? UINT32_MAX : profile::sample_bytes());
+  for (unsigned k = 0; k < n.nsites; ++k) {
+    LiveSite& site = n.site[k];
+    std::memset(&site, 0, sizeof site);
+    site.bytes = top[k].bytes;
+    site.blocks = top[k].objects;
+    site.allocs = top[k].allocs;
+    site.nframes = top[k].nframes < kLiveSiteFrames ? top[k].nframes : kLiveSiteFrames;
+    for (unsigned f = 0; f < site.nframes; ++f) site.frames[f] = top[k].frames[f];
+  }
   n.update_ns = realtime_ns();
 }
 

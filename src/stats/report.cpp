@@ -48,7 +48,7 @@ void heap_report(HeapReport* out) {
   // block). This thread may have none: a program whose only block is large (a C program's
   // sole malloc is often libstdc++'s 72 KiB emergency exception pool, made at load time) had
   // its bytes in use counted but not its block ("0 blocks (73728 bytes) in use").
-  if (t_thread_cache == &g_no_thread_cache) {
+  if (t_hot.cache == &g_no_thread_cache) {
     out->allocations += std::atomic_ref<uint64_t>(t_thread_stats.allocs).load(std::memory_order_relaxed);
     out->frees += std::atomic_ref<uint64_t>(t_thread_stats.frees).load(std::memory_order_relaxed);
   }

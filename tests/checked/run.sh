@@ -5,7 +5,7 @@
 # the first report line against the table below: the error kind ("memkit: ERROR: <kind> on
 # address 0x..."), a leak ("memkit: LEAK: N bytes in M blocks (direct|indirect)"), or none (exit
 # status 0 and not one "memkit:" line). A report must also name the program's source file (the
-# stacks are symbolized). The table is the README's "bug class x level" table.
+# stacks are symbolized). The table is the "what each level finds" table of docs/checked-mode.md.
 set -uo pipefail
 
 cli=$1
@@ -34,6 +34,8 @@ double_free             double-free             double-free
 invalid_free            invalid-free            invalid-free
 invalid_free_stack      invalid-free            invalid-free
 invalid_free_mmap       invalid-free            invalid-free
+invalid_free_global     invalid-free            invalid-free
+double_delete_o2        double-free             double-free
 mismatch_new_free       alloc-dealloc-mismatch  alloc-dealloc-mismatch
 mismatch_array          alloc-dealloc-mismatch  alloc-dealloc-mismatch
 mismatch_malloc_delete  alloc-dealloc-mismatch  alloc-dealloc-mismatch
@@ -47,6 +49,7 @@ thread_overflow         heap-buffer-overflow    heap-buffer-overflow
 leak_direct             leak-direct             leak-direct
 leak_indirect           leak-direct             leak-direct
 leak_loop               leak-direct             leak-direct
+leak_inline_o2          leak-direct             leak-direct
 clean_threads           none                    none
 clean_realloc           none                    none
 clean_aligned           none                    none
@@ -119,6 +122,46 @@ for level in fast full; do
     grep -qx 'memkit: LEAK: 32 bytes in 1 block (direct)' "$work/list.txt" &&
         grep -qx 'memkit: LEAK: 128 bytes in 4 blocks (indirect)' "$work/list.txt" ||
         { fail "leak_indirect ($level): expected 32 bytes direct and 128 bytes indirect"; cat "$work/list.txt" >&2; }
+    checks=$((checks + 2))
+done
+
+# Inlined frames (the *_o2 programs, built at -O2): a call inlined at a pc is a frame of its own,
+# "#N 0xPC in FUNCTION FILE:LINE (inlined)", right before the frame of the function it was inlined
+# into, at the same pc, whose line is the call's. Before, ~Holder's frames were missing and both
+# deletes were "main double_delete_o2.cpp:1x", and the leak's stack lost make_copy's line.
+# inline_pair FILE INNER OUTER: an inlined frame matching INNER, then OUTER at the same pc.
+inline_pair() {
+    awk -v inner="$2" -v outer="$3" '
+        prev != "" && $0 ~ ("^    #[0-9]+ " pc " in " outer) { found = 1 }
+        { prev = ""; pc = "" }
+        $0 ~ ("^    #[0-9]+ 0x[0-9a-f]+ in " inner " [(]inlined[)]$") { prev = $0; pc = $2 }
+        END { exit !found }' "$1"
+}
+for level in fast full; do
+    flags=()
+    [[ $level == full ]] && flags=(--full)
+    "$cli" check "${flags[@]}" -- "$bin/check_double_delete_o2" >"$work/dd.txt" 2>&1
+    inline_pair "$work/dd.txt" 'Holder::~Holder[(][)] [^ ]*double_delete_o2.cpp:7' 'main [^ ]*double_delete_o2.cpp:12 ' &&
+        inline_pair "$work/dd.txt" 'Holder::~Holder[(][)] [^ ]*double_delete_o2.cpp:7' 'main [^ ]*double_delete_o2.cpp:11 ' &&
+        grep -qx 'memkit: SUMMARY: double-free in Holder::~Holder() double_delete_o2.cpp:7' "$work/dd.txt" ||
+        { fail "double_delete_o2 ($level): no inlined ~Holder frame above main:12 and main:11"; cat "$work/dd.txt" >&2; }
+    "$cli" check "${flags[@]}" -- "$bin/check_leak_inline_o2" >"$work/li.txt" 2>&1
+    inline_pair "$work/li.txt" 'make_copy [^ ]*leak_inline_o2.c:7' 'lose [^ ]*leak_inline_o2.c:12 ' ||
+        { fail "leak_inline_o2 ($level): no inlined make_copy frame above lose:12"; cat "$work/li.txt" >&2; }
+    checks=$((checks + 2))
+done
+
+# A free of a non-heap address says what it is: a global (its symbol from the ELF symbol table,
+# and the offset into it), or a local (whose stack: this thread's, and the function's frame).
+for level in fast full; do
+    flags=()
+    [[ $level == full ]] && flags=(--full)
+    "$cli" check "${flags[@]}" -- "$bin/check_invalid_free_global" >"$work/gl.txt" 2>&1
+    grep -qx "  the address is in the global 'g_table' (8 bytes into its 64), in check_invalid_free_global" "$work/gl.txt" ||
+        { fail "invalid_free_global ($level): the global is not named"; cat "$work/gl.txt" >&2; }
+    "$cli" check "${flags[@]}" -- "$bin/check_invalid_free_stack" >"$work/st.txt" 2>&1
+    grep -Eqx '  the address is on the stack of thread [0-9]+ \(this thread\), in the frame of main \(invalid_free_stack.c\)' "$work/st.txt" ||
+        { fail "invalid_free_stack ($level): the stack and frame are not named"; cat "$work/st.txt" >&2; }
     checks=$((checks + 2))
 done
 

@@ -121,6 +121,17 @@ if [[ -x "$prefix/bin/memkit" ]]; then
     echo "memkit v2p --dma (installed): ok"
 fi
 
+if [[ -x "$prefix/bin/memkit" ]]; then
+    # An allocation trace from the installed CLI: libmemkit-trace.so records, memkit-replay
+    # (libexec/memkit) replays.
+    "$prefix/bin/memkit" run --trace "$work/echo.trace" -- /bin/echo traced >/dev/null &&
+        "$prefix/bin/memkit" trace stats "$work/echo.trace" | grep -q "^trace .* events in 1 threads" &&
+        "$prefix/bin/memkit" replay "$work/echo.trace" --allocators memkit,glibc --runs 1 \
+            --no-progress --out "$work/replay" >"$work/replay.out" 2>&1 ||
+        { echo "installed memkit run --trace / trace stats / replay failed:" >&2; cat "$work/replay.out" >&2; exit 1; }
+    echo "memkit run --trace, trace stats, replay (installed): ok"
+fi
+
 echo "== the checked malloc from the install"
 checked=$(find "$prefix" -path "*/memkit/libmemkit-checked.so" -print -quit)
 if [[ -z "$checked" ]]; then

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_core.h"
 #include "command.h"
 #include "install_paths.h"
 #include "memkit/version.h"
@@ -47,39 +48,6 @@ extern char** environ;
 
 namespace memkit::cli {
 namespace cmd_bench_impl {
-
-struct Args {
-  std::string allocators = "memkit,glibc,jemalloc,tcmalloc,mimalloc";
-  std::string workloads;  // empty: all
-  int runs = 5;
-  int threads = 2;
-  double scale = 1.0;
-  std::string out = "bench-results";
-  bool no_progress = false;
-  bool list = false;
-};
-
-struct Allocator {
-  std::string name;
-  std::string preload;  // empty: the C library's malloc
-};
-
-struct Workload {
-  std::string name;
-  std::string path;
-  std::vector<std::string> args;
-};
-
-struct Run {
-  std::string workload;
-  std::string allocator;
-  int run = 0;
-  double wall = 0, user = 0, sys = 0;
-  long max_rss_kb = 0;
-  int status = 0;  // wait status decoded: exit code, or 128 + signal
-  std::string checksum;
-  std::string error;  // first line of stderr when the run failed
-};
 
 // ---- allocators ----
 
@@ -276,10 +244,17 @@ Run run_once(const Workload& w, const Allocator& a, int run_index, const std::st
   r.allocator = a.name;
   r.run = run_index;
   // The environment as it is, with LD_PRELOAD set to this allocator alone (or removed).
+  // The allocator's own variables (memkit replay --options: MEMKIT_OPTIONS) replace any inherited.
   std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.emplace_back(*e);
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view var(*e);
+    bool replaced = var.rfind("LD_PRELOAD=", 0) == 0;
+    for (const std::string& own : a.env)
+      replaced = replaced || var.substr(0, var.find('=') + 1) == own.substr(0, own.find('=') + 1);
+    if (!replaced) env.emplace_back(*e);
+  }
   if (!a.preload.empty()) env.push_back("LD_PRELOAD=" + a.preload);
+  env.insert(env.end(), a.env.begin(), a.env.end());
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -317,6 +292,13 @@ Run run_once(const Workload& w, const Allocator& a, int run_index, const std::st
   const std::string out = slurp_fd(out_fd), err = slurp_fd(err_fd);
   close(out_fd);
   close(err_fd);
+  // A workload that times its own phase of interest (memkit-replay: the replay without reading
+  // the trace) prints "time: SECONDS", which stands for the run's wall time.
+  if (const size_t t = out.find("time: "); t != std::string::npos && (t == 0 || out[t - 1] == '\n')) {
+    char* end = nullptr;
+    const double v = std::strtod(out.c_str() + t + 6, &end);
+    if (end != out.c_str() + t + 6 && v >= 0) r.wall = v;
+  }
   // The checksum is the last line of stdout: "checksum: <hex>".
   const size_t at = out.rfind("checksum: ");
   if (at != std::string::npos && (at == 0 || out[at - 1] == '\n')) {
@@ -350,18 +332,6 @@ double median(std::vector<double> v) {
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
-
-struct Cell {
-  double time = NAN;    // median wall seconds
-  double rss_mib = NAN;  // median peak RSS
-  bool ok = false;
-};
-
-struct Summary {
-  std::vector<std::string> workloads, allocators;
-  std::map<std::string, std::map<std::string, Cell>> cells;  // [workload][allocator]
-  std::map<std::string, std::string> problems;               // workload -> what went wrong
-};
 
 Summary summarize(const std::vector<Run>& runs, const std::vector<Workload>& ws,
                   const std::vector<Allocator>& as) {
@@ -535,8 +505,9 @@ std::string chart_svg(const Summary& s) {
            "font-family=\"sans-serif\" font-size=\"11\">\n",
            svg::num(width), svg::num(height));
   svg::put(&out, "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-  svg::put(&out, "<text x=\"{}\" y=\"18\" font-size=\"14\">memkit bench: time and peak RSS relative "
-           "to the best allocator on each workload (lower is better)</text>\n", svg::num(left));
+  svg::put(&out, "<text x=\"{}\" y=\"18\" font-size=\"14\">memkit {}: time and peak RSS relative "
+           "to the best allocator on each workload (lower is better)</text>\n", svg::num(left),
+           s.command);
   for (int panel = 0; panel < 2; ++panel) {
     const bool time = panel == 0;
     const double y0 = top + panel * (panel_h + gap);
@@ -624,8 +595,13 @@ void bench(const Args& args) {
   const std::vector<Workload> workloads = select_workloads(all, args.workloads);
   const std::vector<Allocator> allocators =
       resolve_allocators(args.allocators, args.allocators == Args{}.allocators);
+  run_and_report(args, workloads, allocators);
+}
+
+void run_and_report(const Args& args, const std::vector<Workload>& workloads,
+                    const std::vector<Allocator>& allocators) {
   if (mkdir(args.out.c_str(), 0755) != 0 && errno != EEXIST)
-    throw usage_error(fmt::format("bench: {}: {}", args.out, std::strerror(errno)));
+    throw usage_error(fmt::format("{}: {}: {}", args.command, args.out, std::strerror(errno)));
 
   const bool show = !args.no_progress && isatty(2);
   const size_t total = static_cast<size_t>(args.runs) * workloads.size() * allocators.size();
@@ -642,7 +618,8 @@ void bench(const Args& args) {
   }
   progress(show, runs.size(), total, "");
 
-  const Summary s = summarize(runs, workloads, allocators);
+  Summary s = summarize(runs, workloads, allocators);
+  s.command = args.command;
   std::string text = print_table(s, true, args.runs) + "\n" + print_table(s, false, args.runs);
   fmt::print("{}", text);
   write_file(args.out + "/runs.csv", csv(runs));
@@ -651,7 +628,7 @@ void bench(const Args& args) {
   fmt::print("\n{} runs; {}/runs.csv, summary.json and chart.svg written\n", runs.size(), args.out);
   if (!s.problems.empty()) {
     // One line each; a run's first line of stderr may hold any byte.
-    std::fprintf(stderr, "memkit: bench: runs failed or disagreed:\n");
+    std::fprintf(stderr, "memkit: %s: runs failed or disagreed:\n", args.command.c_str());
     for (const auto& [w, what] : s.problems)
       std::fprintf(stderr, "  %s: %s\n", printable(w).c_str(), printable(what).c_str());
     throw Failure(kExitInternal, "");

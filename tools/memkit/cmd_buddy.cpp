@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -24,6 +25,7 @@
 #include "number_arg.h"
 #include "svg.h"
 #include "trace.h"
+#include "trace_cli.h"
 #include "workload.h"
 
 namespace memkit::cli {
@@ -74,6 +76,15 @@ void validate(const SimulateArgs& a, bool every_given) {
 }
 
 Trace load_trace(const std::string& path, unsigned max_order) {
+  // An allocation trace (memkit run --trace): its page-level blocks.
+  if (path != "-" && is_allocation_trace(path)) {
+    uint64_t skipped = 0;
+    Trace ops = buddy_ops_of(load_trace_file(path, "buddy simulate"), max_order, &skipped);
+    if (skipped > 0)
+      std::fprintf(stderr, "memkit: buddy simulate: %llu blocks above order %u left out (direct "
+                   "mappings in memkit)\n", static_cast<unsigned long long>(skipped), max_order);
+    return ops;
+  }
   const bool from_stdin = path == "-";
   const std::string name = from_stdin ? "<stdin>" : path;
   std::ifstream file;
@@ -213,7 +224,10 @@ void setup_simulate(CLI::App& sub) {
   sub.add_option("--seed", args->seed,
                  "seed of the random workload (default 1; ignored with --trace)")
       ->transform(integer_arg<uint64_t>());
-  sub.add_option("--trace", args->trace, "run the operations of FILE ('-': stdin) instead")
+  sub.add_option("--trace", args->trace,
+                 "run the operations of FILE ('-': stdin) instead: a buddy trace (below), or an "
+                 "allocation trace from memkit run --trace, whose blocks above the slab limit "
+                 "become buddy blocks of the order that holds them")
       ->option_text("FILE");
   CLI::Option* every =
       sub.add_option("--every", args->every, "also report the state after every N operations")

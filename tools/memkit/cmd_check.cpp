@@ -125,7 +125,7 @@ void setup(CLI::App& sub) {
                "inaccessible: out-of-bounds reads and use after free fault where they happen "
                "(much slower, more memory)");
   sub.add_option("--suppressions", args->suppressions,
-                 "file of reports to keep quiet, one KIND:PATTERN a line (see the README)")
+                 "file of reports to keep quiet, one KIND:PATTERN a line (see docs/checked-mode.md)")
       ->type_name("FILE");
   sub.add_option("--log", args->log, "write the reports to FILE instead of stderr")->type_name("FILE");
   sub.add_flag("--continue", args->keep_going,

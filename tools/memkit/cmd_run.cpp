@@ -44,6 +44,7 @@ struct Args {
   bool stats = false;
   std::string json;
   long guard = 0;  // --guard N: guard_sample=N, the reports symbolised (guard_symbolize.h)
+  std::string trace;  // --trace FILE: libmemkit-trace.so records PROGRAM's calls into FILE
   std::vector<std::string> command;
 };
 
@@ -59,6 +60,18 @@ std::vector<char*> argv_of(std::vector<std::string>& args) {
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   return argv;
+}
+
+// Where libmemkit-trace.so writes, and the one process that records: this one (PROGRAM).
+void set_trace(const Args& args) {
+  if (args.trace.empty()) return;
+  std::string path = args.trace;
+  if (path[0] != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) != nullptr) path = std::string(cwd) + "/" + path;
+  }
+  setenv("MEMKIT_TRACE_FILE", path.c_str(), 1);
+  setenv("MEMKIT_TRACE_PID", std::to_string(getpid()).c_str(), 1);
 }
 
 void set_options(std::string keys) {
@@ -164,6 +177,7 @@ int report_file(const char* name) {
   if (pid == 0) {
     close(exec_pipe[0]);
     set_options(keys);
+    set_trace(args);
     setenv("LD_PRELOAD", ld.c_str(), 1);
     std::vector<std::string> copies(args.command);
     const std::vector<char*> argv = argv_of(copies);
@@ -264,11 +278,19 @@ int report_file(const char* name) {
     args.command = {workload};
     if (args.json.empty()) args.stats = true;
   }
-  const std::string preload = find_preload();
+  std::string preload = find_preload();
+  if (!args.trace.empty()) {
+    // The recorder in front of the allocator: it forwards every call to libmemkit.so.
+    const int fd = open(args.trace.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Failure(1, fmt::format("run: {}: {}", args.trace, std::strerror(errno)));
+    close(fd);
+    preload = find_trace_preload() + ":" + preload;
+  }
   const char* old = std::getenv("LD_PRELOAD");
   const std::string ld = old != nullptr && *old != '\0' ? preload + ":" + old : preload;
   if (args.stats || !args.json.empty() || args.guard > 0) run_with_report(args, ld, "");
   set_options("");  // stats_shm=1 and stats_pid, for the live view
+  set_trace(args);
   setenv("LD_PRELOAD", ld.c_str(), 1);
   std::vector<std::string> copies(args.command);
   const std::vector<char*> argv = argv_of(copies);
@@ -295,6 +317,11 @@ void setup(CLI::App& sub) {
                  "while slots are free (MEMKIT_OPTIONS guard_*: see `memkit options`)")
       ->type_name("N")
       ->check(CLI::Range(1L, 4294967295L));
+  sub.add_option("--trace", args->trace,
+                 "record every malloc, free, realloc, calloc, aligned allocation and operator "
+                 "new/delete of the program (its threads too, not its children) into FILE, for "
+                 "memkit trace stats, memkit replay and memkit buddy simulate --trace")
+      ->type_name("FILE");
   add_program_argument(sub, args->command,
                        "PROGRAM [ARGS...] (\"--\" before it is optional; the options after "
                        "PROGRAM are PROGRAM's); none: the bundled workload (memkit-lisp)");
@@ -310,6 +337,7 @@ void setup(CLI::App& sub) {
       "Examples: memkit run\n"
       "          memkit run --stats python3 -c 'print(1)'\n"
       "          memkit run --json heap.json sort big.txt\n"
+      "          memkit run --trace py.trace python3 -c 'print(1)'\n"
       "          memkit run --guard 1000 ./server");
   sub.callback([args] { run(*args); });
 }

@@ -38,7 +38,8 @@ void stats(const StatsArgs& args) {
   live::LiveSegment s;
   source.snapshot(&s);
   const uint64_t rss = source.rss_bytes();
-  out(args.json ? live_json(s, rss).dump() + "\n" : live_text(s, rss));
+  const FrameNamer name = s.nsites != 0 ? live_frame_namer(source.pid()) : FrameNamer{};
+  out(args.json ? live_json(s, rss, name).dump() + "\n" : live_text(s, rss, name));
 }
 
 void setup_stats(CLI::App& sub) {
@@ -80,10 +81,12 @@ void top(const TopArgs& args) {
   if (!(args.delay >= 0.05)) throw usage_error("top: --delay must be at least 0.05 seconds");
   LiveSource source(parse_live_pid(args.pid), "top");
   const bool tty = isatty(STDOUT_FILENO) != 0;
+  FrameNamer name;  // made once the profiler's sites appear
   for (;;) {
     live::LiveSegment s;
     source.snapshot(&s);
-    const std::string frame = live_top_frame(s, source.rss_bytes(), args.once ? 0 : terminal_rows());
+    if (!name && s.nsites != 0) name = live_frame_namer(source.pid());
+    const std::string frame = live_top_frame(s, source.rss_bytes(), args.once ? 0 : terminal_rows(), name);
     if (args.once) {
       out(frame);
       return;

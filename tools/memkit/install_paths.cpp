@@ -71,6 +71,10 @@ std::string find_checked_preload() {
   return install_paths_impl::find_library("MEMKIT_CHECKED_PRELOAD", "libmemkit-checked.so");
 }
 
+std::string find_trace_preload() {
+  return install_paths_impl::find_library("MEMKIT_TRACE_PRELOAD", "libmemkit-trace.so");
+}
+
 std::string find_bundled(const std::string& name) {
   for (const std::string& candidate :
        {self_dir() + "/" + name, install_paths_impl::libexec_dir() + "/" + name}) {

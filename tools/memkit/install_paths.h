@@ -19,6 +19,10 @@ std::string find_preload();
 /// find_preload() finds libmemkit.so. Throws a Failure naming the places.
 std::string find_checked_preload();
 
+/// libmemkit-trace.so (memkit run --trace): MEMKIT_TRACE_PRELOAD if set, else found as
+/// find_preload() finds libmemkit.so. Throws a Failure naming the places.
+std::string find_trace_preload();
+
 /// A bundled program (memkit-lisp, mkb-*): BIN/NAME in the build tree, else
 /// BIN/../<libexecdir>/memkit/NAME. Empty if neither is executable.
 std::string find_bundled(const std::string& name);

@@ -5,7 +5,12 @@
 #include <time.h>
 
 #include <algorithm>
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <vector>
+
+#include "heap_profile.h"
 
 namespace memkit::cli {
 
@@ -76,18 +81,47 @@ std::string class_line(const live::LiveSegment& s, const live::LiveClass& c) {
                      class_bytes(s, c), c.allocs, c.frees);
 }
 
+std::string frame_text(uint64_t addr, const FrameNamer& name) {
+  return name ? name(addr) : fmt::format("{:#x}", addr);
+}
+
+// The top sites: bytes, blocks, and the site (its first frame) with its callers.
+std::string sites(const live::LiveSegment& s, const FrameNamer& name, unsigned frames) {
+  std::string out = "top sites";
+  if (nsites(s) == 0) return out + ": none (the sampling profiler is off)\n";
+  out += fmt::format(" (sampled every {} bytes on average):\n", s.site_sample_bytes);
+  for (unsigned i = 0; i < nsites(s); ++i) {
+    const live::LiveSite& site = s.site[i];
+    out += fmt::format("{:>12} bytes {:>10} blocks ", site.bytes, site.blocks);
+    const unsigned n = std::min({site.nframes, live::kLiveSiteFrames, frames});
+    for (unsigned f = 0; f < n; ++f) out += (f ? " <- " : " ") + frame_text(site.frames[f], name);
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace live_view_impl
 
-std::string live_text(const live::LiveSegment& s, uint64_t rss_bytes) {
+FrameNamer live_frame_namer(int pid) {
+  std::ifstream in(fmt::format("/proc/{}/maps", pid));
+  std::stringstream maps;
+  maps << in.rdbuf();
+  if (!in || maps.str().empty()) return {};
+  auto sym = std::make_shared<Symbolizer>(maps.str());
+  return [sym](uint64_t addr) { return sym->frame(addr).text(); };
+}
+
+std::string live_text(const live::LiveSegment& s, uint64_t rss_bytes, const FrameNamer& name) {
   namespace v = live_view_impl;
   std::string out = v::summary(s, rss_bytes);
   out += v::class_header();
   for (unsigned c = 0; c < v::nclasses(s); ++c) out += v::class_line(s, s.cls[c]);
   out += v::buddyinfo(s);
+  if (v::nsites(s) != 0) out += v::sites(s, name, 3);
   return out;
 }
 
-nlohmann::json live_json(const live::LiveSegment& s, uint64_t rss_bytes) {
+nlohmann::json live_json(const live::LiveSegment& s, uint64_t rss_bytes, const FrameNamer& name) {
   namespace v = live_view_impl;
   nlohmann::json j = {
       {"pid", s.pid},
@@ -154,14 +188,17 @@ nlohmann::json live_json(const live::LiveSegment& s, uint64_t rss_bytes) {
     nlohmann::json frames = nlohmann::json::array();
     for (unsigned f = 0; f < std::min(site.nframes, live::kLiveSiteFrames); ++f)
       frames.push_back(fmt::format("{:#x}", site.frames[f]));
-    sites.push_back({{"bytes", site.bytes}, {"blocks", site.blocks}, {"allocations", site.allocs},
-                     {"frames", frames}});
+    nlohmann::json site_json = {{"bytes", site.bytes}, {"blocks", site.blocks},
+                                {"allocations", site.allocs}, {"frames", frames}};
+    if (name && site.nframes > 0) site_json["site"] = name(site.frames[0]);
+    sites.push_back(std::move(site_json));
   }
   j["top_sites"] = sites;
   return j;
 }
 
-std::string live_top_frame(const live::LiveSegment& s, uint64_t rss_bytes, unsigned rows) {
+std::string live_top_frame(const live::LiveSegment& s, uint64_t rss_bytes, unsigned rows,
+                           const FrameNamer& name) {
   namespace v = live_view_impl;
   std::string out = v::summary(s, rss_bytes);
   out += "\n" + v::class_header();
@@ -174,19 +211,7 @@ std::string live_top_frame(const live::LiveSegment& s, uint64_t rss_bytes, unsig
   const size_t room = rows == 0 ? order.size() : rows > 12 ? rows - 12 : 1;
   for (size_t i = 0; i < order.size() && i < room; ++i) out += v::class_line(s, *order[i]);
   if (order.size() > room) out += fmt::format("({} more classes)\n", order.size() - room);
-  out += "\ntop sites";
-  if (v::nsites(s) == 0) {
-    out += ": none (the sampling profiler is off)\n";
-    return out;
-  }
-  out += fmt::format(" (sampled every {} bytes on average):\n", s.site_sample_bytes);
-  for (unsigned i = 0; i < v::nsites(s); ++i) {
-    const live::LiveSite& site = s.site[i];
-    out += fmt::format("{:>12} bytes {:>10} blocks ", site.bytes, site.blocks);
-    for (unsigned f = 0; f < std::min(site.nframes, live::kLiveSiteFrames) && f < 4; ++f)
-      out += fmt::format(" {:#x}", site.frames[f]);
-    out += "\n";
-  }
+  out += "\n" + v::sites(s, name, 2);
   return out;
 }
 
