@@ -28,6 +28,7 @@
 #include "check/stack_depot.h"
 #include "check/stack_trace.h"
 #include "options/options.h"
+#include "os/fault_context.h"
 #include "os/os.h"
 
 namespace memkit::check {
@@ -101,18 +102,9 @@ size_t access_size(uintptr_t pc) {
 
 void on_fault(int sig, siginfo_t* si, void* ctx) {
   const uintptr_t addr = reinterpret_cast<uintptr_t>(si->si_addr);
-  uintptr_t pc = 0;
-  Access access = Access::kNone;
-#if defined(__x86_64__)
-  const ucontext_t* uc = static_cast<const ucontext_t*>(ctx);
-  pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  access = (uc->uc_mcontext.gregs[REG_ERR] & 2) ? Access::kWrite : Access::kRead;
-#elif defined(__aarch64__)
-  const ucontext_t* uc = static_cast<const ucontext_t*>(ctx);
-  pc = static_cast<uintptr_t>(uc->uc_mcontext.pc);
-#else
-  (void)ctx;
-#endif
+  const os::FaultContext fc = os::fault_context(ctx);
+  const uintptr_t pc = fc.pc;
+  const Access access = fc.write < 0 ? Access::kNone : fc.write ? Access::kWrite : Access::kRead;
   Block b;
   if (!find_containing_unlocked(addr, &b) || !b.full) {
     not_ours(sig, si, ctx);

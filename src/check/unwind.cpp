@@ -736,6 +736,39 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
   return fallback ? -1 : n;
 }
 
+int backtrace_from(uintptr_t pc, uintptr_t sp, uintptr_t bp, bool exact_first, uintptr_t* out, int max) {
+  int n = 0;
+  while (n < max && pc >= 4096) {
+    out[n] = pc;
+    // A return address is looked up at the call (pc - 1); an interrupted pc at itself.
+    const uint64_t v = rule_of(n == 0 && exact_first ? pc : pc - 1);
+    if (++n == max || (v & (kEnd | kNotModelled)) != 0) break;
+    uintptr_t cfa = ((v & kCfaRbp) ? bp : sp) + static_cast<intptr_t>(static_cast<int32_t>(v));
+    if (v & kCfaDeref) {
+      if (!readable(cfa, sp)) break;
+      cfa = *reinterpret_cast<const uintptr_t*>(cfa);
+    }
+    if (cfa <= sp || cfa - sp > kMaxFrameBytes) break;
+    const uintptr_t ra_at = cfa + static_cast<intptr_t>(static_cast<int8_t>(v >> 48));
+    if (!readable(ra_at, sp)) break;
+    const intptr_t rbp_off = static_cast<int16_t>(v >> 32);
+    uintptr_t bp_at = 0;
+    switch ((v >> kRbpShift) & 3) {
+      case 0: break;
+      case 1: bp_at = cfa + rbp_off; break;
+      case 2: bp_at = bp + rbp_off; break;
+      case 3: bp_at = sp + rbp_off; break;
+    }
+    if (bp_at != 0) {
+      if (!readable(bp_at, sp)) break;
+      bp = *reinterpret_cast<const uintptr_t*>(bp_at);
+    }
+    pc = *reinterpret_cast<const uintptr_t*>(ra_at);
+    sp = cfa;
+  }
+  return n;
+}
+
 void unwind_cache_clear() {
   g_unwind_generation.fetch_add(1, std::memory_order_relaxed);  // the threads' memos hold rules too
   // Only the slots in use are written: the table's untouched pages stay unbacked.

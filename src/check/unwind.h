@@ -95,6 +95,13 @@ __attribute__((always_inline)) inline bool check_repeat(unsigned memo, int max, 
   return true;
 }
 
+/// A walk from a given register state, without libunwind and without the memos: pc, the stack
+/// pointer and rbp of the frame to start at (a signal's interrupted frame: exact_first, its pc
+/// is the faulting instruction itself; or a function's caller: pc its return address). Frames
+/// innermost first into out, at most max; the walk simply stops where the cached rules give up
+/// (a signal frame, unusual CFI), so it needs only libc: the drop-in library's guard mode uses it.
+int backtrace_from(uintptr_t pc, uintptr_t sp, uintptr_t bp, bool exact_first, uintptr_t* out, int max);
+
 /// Forgets every cached rule (after a dlclose).
 void unwind_cache_clear();
 

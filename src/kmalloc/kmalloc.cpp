@@ -296,10 +296,15 @@ int kmalloc_class_geometry(unsigned cls, size_t page_size, unsigned max_order, S
 
 // ---- free and size ----
 
+ForeignBlocks g_foreign = {0, 0, nullptr, nullptr};
+
+void set_foreign_blocks(const ForeignBlocks& f) { g_foreign = f; }
+
 std::atomic<LargeFreeHook> g_large_free_hook{nullptr};
 
 void kfree_slow(const void* p, const char* caller) {
   if (p == nullptr) return;
+  if (MK_UNLIKELY(reinterpret_cast<uintptr_t>(p) - g_foreign.lo < g_foreign.span)) return g_foreign.free(p, caller);
   PageHeap* heap = ready_heap();
   PageDesc* slab = SlabCache::slab_of(heap, p);
   if (MK_LIKELY(slab != nullptr)) {
@@ -318,6 +323,7 @@ size_t ksize(const void* p, const char* caller) {
   const unsigned index = fast_index_of(p);
   if (MK_LIKELY(index - 1 < kNumClasses)) return size_class::class_size(index - 1);
   if (p == nullptr) return 0;
+  if (MK_UNLIKELY(reinterpret_cast<uintptr_t>(p) - g_foreign.lo < g_foreign.span)) return g_foreign.size(p, caller);
   PageHeap* heap = ready_heap();
   if (PageDesc* slab = SlabCache::slab_of(heap, p)) {
     const SlabCache* owner = slab_page::cache(slab);

@@ -154,6 +154,17 @@ MK_FAST_PATH void kfree(const void* p, const char* caller) {
   kfree_slow(p, caller);
 }
 
+/// Blocks that the layer above hands out from an address range of its own (the malloc layer's
+/// guard mode, malloc/guard.h): kfree_slow and ksize pass a pointer in [lo, lo + span) to these
+/// (a range check on their slow paths; span 0: none). Set once, before any such block exists.
+struct ForeignBlocks {
+  uintptr_t lo;
+  size_t span;
+  void (*free)(const void* p, const char* caller);
+  size_t (*size)(const void* p, const char* caller);
+};
+void set_foreign_blocks(const ForeignBlocks& f);
+
 /// The usable bytes of a kmalloc block (0 for nullptr); a fatal report for anything else.
 size_t ksize(const void* p, const char* caller);
 

@@ -6,6 +6,7 @@
 
 #include "arena/background_purge.h"
 #include "arena/page_heap.h"
+#include "malloc/guard.h"
 #include "options/options.h"
 #include "profile/profile.h"
 #include "slab/magazine.h"
@@ -18,6 +19,7 @@ namespace memkit {
 namespace {
 
 void fork_prepare() {
+  guard::fork_prepare();
   stats_lock();
   profile::fork_prepare();
   registry_fork_prepare();
@@ -31,15 +33,21 @@ void fork_release() {
   stats_unlock();
 }
 
+void fork_release_parent() {
+  fork_release();
+  guard::fork_parent();
+}
+
 void fork_release_child() {
   fork_release();
+  guard::fork_child();
   bg_purge::fork_child();
   live::fork_child();
 }
 
 pthread_once_t g_fork_once = PTHREAD_ONCE_INIT;
 
-void register_fork_handlers() { pthread_atfork(fork_prepare, fork_release, fork_release_child); }
+void register_fork_handlers() { pthread_atfork(fork_prepare, fork_release_parent, fork_release_child); }
 
 }  // namespace
 
@@ -55,6 +63,7 @@ void malloc_library_start() {
   bg_purge::enable();
   if (options().profile_sample != 0) profile::start();
   if (options().stats_shm) live::start();
+  guard::start();  // the guarded pool and its fault handler, if guard_sample is set
 }
 
 // stats_pid: only that process reports (memkit run sets the program's own; its children inherit

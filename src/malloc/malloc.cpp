@@ -15,15 +15,39 @@ namespace memkit {
 
 size_t malloc_page_size() { return global_page_heap().page_size(); }
 
+void* malloc_sampled(size_t size) {
+  if (void* p = guard::sampled_alloc(size, kMallocMinSize, false)) return p;
+  if (profile::sample_countdown(size)) return profile::sampled_alloc(size, 0, profile::AllocKind::kMalloc);
+  return size <= size_class::kMaxSize ? kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0)
+                                      : kmalloc_slow(size, 0);
+}
+
 void* calloc_impl(size_t n, size_t size) {
   size_t bytes;
   if (__builtin_mul_overflow(n, size, &bytes)) {
     errno = ENOMEM;
     return nullptr;
   }
+  if (guard::sample_now())  // guard mode (guard.h)
+    if (void* p = guard::sampled_alloc(bytes, kMallocMinSize, true)) return p;
   if (profile::sample_countdown(bytes))
     return profile::sampled_alloc(bytes, 0, profile::AllocKind::kCalloc);
   return kmalloc(bytes < kMallocMinSize ? kMallocMinSize : bytes, MK_GFP_ZERO);
+}
+
+// realloc of a guarded block (guard mode): a new block (guarded again if sampled), the bytes
+// copied, the guarded one freed (its slot made inaccessible).
+MK_SLOW_PATH void* realloc_guarded(void* p, size_t size, const char* caller) {
+  const size_t old = guard::usable_size(p, caller);  // refuses a freed or inner pointer
+  if (size == 0) {
+    guard::free(p, caller);
+    return nullptr;
+  }
+  void* q = malloc_impl(size);
+  if (q == nullptr) return nullptr;
+  __builtin_memcpy(q, p, old < size ? old : size);
+  guard::free(p, caller);
+  return q;
 }
 
 namespace {
@@ -44,6 +68,7 @@ void* realloc_moving(void* p, size_t size, bool sample, const char* caller) {
 
 void* realloc_impl(void* p, size_t size, const char* caller) {
   if (p == nullptr) return malloc_impl(size);
+  if (MK_UNLIKELY(guard::owns(p))) return realloc_guarded(p, size, caller);  // guard mode
   if (size == 0) {
     kfree(p, caller);
     return nullptr;
@@ -55,6 +80,8 @@ void* realloc_impl(void* p, size_t size, const char* caller) {
 }
 
 void* memalign_impl(size_t align, size_t size) {
+  if (align > kMallocMinSize && guard::sample_now())  // guard mode (guard.h)
+    if (void* p = guard::sampled_alloc(size, align, false)) return p;
   if (align > kMallocMinSize && profile::sample_countdown(size))
     return profile::sampled_alloc(size, align, profile::AllocKind::kMemalign);
   return memalign_unsampled(align, size);

@@ -22,16 +22,23 @@
 #include <stddef.h>
 
 #include "kmalloc/kmalloc.h"
+#include "malloc/guard.h"
 #include "profile/profile.h"
 
 namespace memkit {
 
 inline constexpr size_t kMallocMinSize = 16;  // and the minimum alignment
 
+/// malloc_impl's sampled allocation (guard mode, guard.h): a guarded block, else the rest of
+/// malloc_impl (the profiler's countdown included: its first-call arming must not skip one).
+MK_SLOW_PATH void* malloc_sampled(size_t size);
+
 /// The fast path is the profiler's countdown (profile.h: one subtraction and a branch never
-/// taken) and kmalloc's pop, with malloc's own class lookup (16-byte steps, so that the
-/// 16-byte minimum costs nothing); everything else is kmalloc_slow.
+/// taken), the guard mode's (guard.h: one decrement and a branch never taken while it is off)
+/// and kmalloc's pop, with malloc's own class lookup (16-byte steps, so that the 16-byte
+/// minimum costs nothing); everything else is kmalloc_slow.
 MK_FAST_PATH void* malloc_impl(size_t size) {
+  if (guard::sample_now()) return malloc_sampled(size);  // guard mode (guard.h): one decrement
   if (profile::sample_countdown(size)) return profile::sampled_alloc(size, 0, profile::AllocKind::kMalloc);
   static_assert(kMallocMinSize == 16, "malloc_class_index maps sizes below 16 to 16");
   if (MK_LIKELY(size <= size_class::kMaxSize))

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "command.h"
+#include "guard_symbolize.h"
 #include "install_paths.h"
 
 namespace memkit::cli {
@@ -43,6 +44,7 @@ struct Args {
   bool stats = false;
   bool bytes = false;  // -b: the text report's sizes in bytes (stats_bytes=1)
   std::string json;
+  long guard = 0;  // --guard N: guard_sample=N, the reports symbolised (guard_symbolize.h)
   std::string trace;  // --trace FILE: libmemkit-trace.so records PROGRAM's calls into FILE
   std::vector<std::string> command;
 };
@@ -160,6 +162,13 @@ int report_file(const char* name) {
     keys += fmt::format("stats_fd={}:", stats);
     if (args.bytes) keys += "stats_bytes=1:";
   }
+  int guard = -1;
+  if (args.guard > 0) {
+    // The guard mode's reports (frames as module+offset) come here, and are symbolised once
+    // PROGRAM has exited.
+    guard = report_file("memkit-guard-reports");
+    keys += fmt::format("guard_sample={}:guard_report_fd={}:", args.guard, guard);
+  }
   int exec_pipe[2];  // the child's errno if its exec fails; closed by a successful one
   if (pipe2(exec_pipe, O_CLOEXEC) != 0)
     throw internal_error(fmt::format("run: pipe: {}", std::strerror(errno)));
@@ -198,7 +207,7 @@ int report_file(const char* name) {
   const bool exec_failed = read(exec_pipe[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
   close(exec_pipe[0]);
   if (exec_failed) {
-    for (const int fd : {file, json, stats})
+    for (const int fd : {file, json, stats, guard})
       if (fd >= 0) close(fd);
     throw Failure(exec_errno == ENOENT ? 127 : 126,
                   fmt::format("run: {}: {}", args.command[0], std::strerror(exec_errno)));
@@ -211,6 +220,15 @@ int report_file(const char* name) {
                            "closed the report's descriptor, or ran without libmemkit.so (a static "
                            "or setuid program?)",
                            args.command[0]);
+  if (guard >= 0) {
+    const std::string text = read_all(guard);
+    close(guard);
+    if (!text.empty()) {
+      std::fflush(stderr);
+      const int err = dup(2);
+      if (err >= 0) (void)write_all(err, symbolize_guard_report(text));
+    }
+  }
   std::vector<std::string> problems;
   if (stats >= 0) {
     const std::string text = read_all(stats);
@@ -274,7 +292,7 @@ int report_file(const char* name) {
   }
   const char* old = std::getenv("LD_PRELOAD");
   const std::string ld = old != nullptr && *old != '\0' ? preload + ":" + old : preload;
-  if (args.stats || !args.json.empty()) run_with_report(args, ld, "");
+  if (args.stats || !args.json.empty() || args.guard > 0) run_with_report(args, ld, "");
   set_options("");  // stats_shm=1 and stats_pid, for the live view
   set_trace(args);
   setenv("LD_PRELOAD", ld.c_str(), 1);
@@ -298,6 +316,13 @@ void setup(CLI::App& sub) {
                "with --stats: sizes in the report in bytes instead of KiB, MiB, GiB");
   sub.add_option("--json", args->json, "write the heap report as JSON to FILE when the program exits")
       ->type_name("FILE");
+  sub.add_option("--guard", args->guard,
+                 "guard mode: about one allocation in N on guarded pages, so that a heap overflow, "
+                 "underflow or use after free of it stops the program with a report (symbolised "
+                 "here); N in the thousands costs next to nothing, 1 guards every allocation "
+                 "while slots are free (MEMKIT_OPTIONS guard_*: see `memkit options`)")
+      ->type_name("N")
+      ->check(CLI::Range(1L, 4294967295L));
   sub.add_option("--trace", args->trace,
                  "record every malloc, free, realloc, calloc, aligned allocation and operator "
                  "new/delete of the program (its threads too, not its children) into FILE, for "
@@ -318,7 +343,8 @@ void setup(CLI::App& sub) {
       "Examples: memkit run\n"
       "          memkit run --stats python3 -c 'print(1)'\n"
       "          memkit run --json heap.json sort big.txt\n"
-      "          memkit run --trace py.trace python3 -c 'print(1)'");
+      "          memkit run --trace py.trace python3 -c 'print(1)'\n"
+      "          memkit run --guard 1000 ./server");
   sub.callback([args] { run(*args); });
 }
 
