@@ -556,6 +556,40 @@ constexpr uintptr_t kMaxFrameBytes = uintptr_t{16} << 20;
 
 inline bool readable(uintptr_t addr, uintptr_t sp) { return addr >= sp && addr - sp < kMaxFrameBytes && (addr & 7) == 0; }
 
+// One step of a walk by the cached rule v of pc: the caller's pc, sp (the CFA) and bp, with
+// where the return address and the saved rbp were read (ra_at; bp_at, 0 if rbp is unchanged).
+// False where the stack does not look like one (the walk ends there).
+struct StepWords {
+  uintptr_t ra_at, bp_at;
+};
+inline bool cfi_step(uint64_t v, uintptr_t* pc, uintptr_t* sp, uintptr_t* bp, StepWords* at) {
+  uintptr_t cfa = ((v & kCfaRbp) ? *bp : *sp) + static_cast<intptr_t>(static_cast<int32_t>(v));
+  if (v & kCfaDeref) {
+    if (!readable(cfa, *sp)) return false;
+    cfa = *reinterpret_cast<const uintptr_t*>(cfa);
+  }
+  if (cfa <= *sp || cfa - *sp > kMaxFrameBytes) return false;
+  const uintptr_t ra_at = cfa + static_cast<intptr_t>(static_cast<int8_t>(v >> 48));
+  if (!readable(ra_at, *sp)) return false;
+  const intptr_t rbp_off = static_cast<int16_t>(v >> 32);
+  uintptr_t bp_at = 0;
+  switch ((v >> kRbpShift) & 3) {
+    case 0: break;
+    case 1: bp_at = cfa + rbp_off; break;
+    case 2: bp_at = *bp + rbp_off; break;
+    case 3: bp_at = *sp + rbp_off; break;
+  }
+  if (bp_at != 0) {
+    if (!readable(bp_at, *sp)) return false;
+    *bp = *reinterpret_cast<const uintptr_t*>(bp_at);
+  }
+  at->ra_at = ra_at;
+  at->bp_at = bp_at;
+  *pc = *reinterpret_cast<const uintptr_t*>(ra_at);
+  *sp = cfa;
+  return true;
+}
+
 }  // namespace
 
 std::atomic<uint32_t> g_unwind_generation{1};
@@ -700,31 +734,11 @@ __attribute__((noinline)) int fast_backtrace(uintptr_t* out, int max, unsigned m
       }
       break;
     }
-    uintptr_t cfa = ((v & kCfaRbp) ? bp : sp) + static_cast<intptr_t>(static_cast<int32_t>(v));
-    if (v & kCfaDeref) {
-      if (!readable(cfa, sp)) break;
-      cfa = *reinterpret_cast<const uintptr_t*>(cfa);
-    }
-    if (cfa <= sp || cfa - sp > kMaxFrameBytes) break;
-    const uintptr_t ra_at = cfa + static_cast<intptr_t>(static_cast<int8_t>(v >> 48));
-    if (!readable(ra_at, sp)) break;
-    const intptr_t rbp_off = static_cast<int16_t>(v >> 32);
-    uintptr_t bp_at = 0;
-    switch ((v >> kRbpShift) & 3) {
-      case 0: break;
-      case 1: bp_at = cfa + rbp_off; break;
-      case 2: bp_at = bp + rbp_off; break;
-      case 3: bp_at = sp + rbp_off; break;
-    }
-    if (bp_at != 0) {
-      if (!readable(bp_at, sp)) break;
-      bp = *reinterpret_cast<const uintptr_t*>(bp_at);
-    }
-    if ((v & kCfaDeref) == 0) m.ra_at = ra_at;
-    m.bp_at = bp_at;
+    StepWords at;
+    if (!cfi_step(v, &pc, &sp, &bp, &at)) break;
+    if ((v & kCfaDeref) == 0) m.ra_at = at.ra_at;
+    m.bp_at = at.bp_at;
     m.uses_bp = (v & kCfaRbp) != 0 || ((v >> kRbpShift) & 3) == 2;
-    pc = *reinterpret_cast<const uintptr_t*>(ra_at);
-    sp = cfa;
   }
   memos[which ^ 1].n = static_cast<unsigned>(n);
   memos[which ^ 1].max = max;
@@ -743,28 +757,8 @@ int backtrace_from(uintptr_t pc, uintptr_t sp, uintptr_t bp, bool exact_first, u
     // A return address is looked up at the call (pc - 1); an interrupted pc at itself.
     const uint64_t v = rule_of(n == 0 && exact_first ? pc : pc - 1);
     if (++n == max || (v & (kEnd | kNotModelled)) != 0) break;
-    uintptr_t cfa = ((v & kCfaRbp) ? bp : sp) + static_cast<intptr_t>(static_cast<int32_t>(v));
-    if (v & kCfaDeref) {
-      if (!readable(cfa, sp)) break;
-      cfa = *reinterpret_cast<const uintptr_t*>(cfa);
-    }
-    if (cfa <= sp || cfa - sp > kMaxFrameBytes) break;
-    const uintptr_t ra_at = cfa + static_cast<intptr_t>(static_cast<int8_t>(v >> 48));
-    if (!readable(ra_at, sp)) break;
-    const intptr_t rbp_off = static_cast<int16_t>(v >> 32);
-    uintptr_t bp_at = 0;
-    switch ((v >> kRbpShift) & 3) {
-      case 0: break;
-      case 1: bp_at = cfa + rbp_off; break;
-      case 2: bp_at = bp + rbp_off; break;
-      case 3: bp_at = sp + rbp_off; break;
-    }
-    if (bp_at != 0) {
-      if (!readable(bp_at, sp)) break;
-      bp = *reinterpret_cast<const uintptr_t*>(bp_at);
-    }
-    pc = *reinterpret_cast<const uintptr_t*>(ra_at);
-    sp = cfa;
+    StepWords at;
+    if (!cfi_step(v, &pc, &sp, &bp, &at)) break;
   }
   return n;
 }
