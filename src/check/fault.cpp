@@ -49,14 +49,7 @@ void not_ours(int sig, siginfo_t* si, void* ctx) {
   g_next_lock.lock();
   const struct sigaction next = sig == SIGSEGV ? g_next_segv : g_next_bus;
   g_next_lock.unlock();
-  if ((next.sa_flags & SA_SIGINFO) != 0 && next.sa_sigaction != nullptr) {
-    next.sa_sigaction(sig, si, ctx);
-    return;
-  }
-  if ((next.sa_flags & SA_SIGINFO) == 0 && next.sa_handler != SIG_DFL && next.sa_handler != SIG_IGN) {
-    next.sa_handler(sig);
-    return;
-  }
+  if (os::call_next_handler(next, sig, si, ctx)) return;
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;

@@ -315,15 +315,7 @@ void install(int sig, struct sigaction* next) {
 /// A fault that is not the pool's: the next handler, or the default action (the handler is
 /// removed and the access faults again).
 void not_ours(int sig, siginfo_t* si, void* ctx) {
-  const struct sigaction next = sig == SIGSEGV ? g_next_segv : g_next_bus;
-  if ((next.sa_flags & SA_SIGINFO) != 0 && next.sa_sigaction != nullptr) {
-    next.sa_sigaction(sig, si, ctx);
-    return;
-  }
-  if ((next.sa_flags & SA_SIGINFO) == 0 && next.sa_handler != SIG_DFL && next.sa_handler != SIG_IGN) {
-    next.sa_handler(sig);
-    return;
-  }
+  if (os::call_next_handler(sig == SIGSEGV ? g_next_segv : g_next_bus, sig, si, ctx)) return;
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;

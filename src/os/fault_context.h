@@ -39,4 +39,19 @@ inline FaultContext fault_context(const void* ctx) {
   return f;
 }
 
+/// Passes a fault that is not the caller's to the handler installed before it (`next`): true
+/// if one ran; false if `next` is the default action or ignores the signal, and the caller must
+/// put the default action back so that the access faults again.
+inline bool call_next_handler(const struct sigaction& next, int sig, siginfo_t* si, void* ctx) {
+  if ((next.sa_flags & SA_SIGINFO) != 0 && next.sa_sigaction != nullptr) {
+    next.sa_sigaction(sig, si, ctx);
+    return true;
+  }
+  if ((next.sa_flags & SA_SIGINFO) == 0 && next.sa_handler != SIG_DFL && next.sa_handler != SIG_IGN) {
+    next.sa_handler(sig);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace memkit::os
