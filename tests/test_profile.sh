@@ -133,6 +133,9 @@ expect "$work/threads" thread_alloc alloc_objects 8000
 "$MEMKIT_CLI" profile --sample 1 --out "$work/realloc" -- "$prog" realloc
 expect "$work/realloc" grow_block live_bytes 65536
 expect "$work/realloc" grow_block live_objects 1
+# malloc(16), 12 doublings up to 64 KiB (32 .. 65536), 96 KiB, back to 64 KiB in place
+expect "$work/realloc" grow_block alloc_bytes $((16 + 131040 + 98304 + 65536))
+expect "$work/realloc" grow_block alloc_objects 15
 expect "$work/realloc" shrink_block live_bytes 100
 expect "$work/realloc" shrink_block alloc_bytes $(((1 << 20) + 100))
 expect "$work/realloc" aligned_block live_bytes 5000

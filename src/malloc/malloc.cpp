@@ -52,8 +52,8 @@ MK_SLOW_PATH void* realloc_guarded(void* p, size_t size, const char* caller) {
 
 namespace {
 
-// realloc when the profiler is concerned: the countdown fired (the new block is sampled) or
-// p is a sampled block (its table entry goes with the free). Always a move.
+// realloc to a class size when the profiler is concerned: the countdown fired (the new block
+// is sampled) or p is a sampled block (its table entry goes with the free). Always a move.
 void* realloc_moving(void* p, size_t size, bool sample, const char* caller) {
   const size_t old = ksize(p, caller);  // also refuses what kmalloc did not hand out
   void* fresh = sample ? profile::sampled_alloc(size, 0, profile::AllocKind::kMalloc)
@@ -74,8 +74,14 @@ void* realloc_impl(void* p, size_t size, const char* caller) {
     return nullptr;
   }
   const bool sample = profile::sample_countdown(size);
-  if (MK_UNLIKELY(sample) || MK_UNLIKELY(profile::is_sampled(p)))
-    return realloc_moving(p, size, sample, caller);
+  if (MK_UNLIKELY(sample) || MK_UNLIKELY(profile::is_sampled(p))) {
+    if (size <= size_class::kMaxSize) return realloc_moving(p, size, sample, caller);
+    // Above the slab limit krealloc's result is whole pages, as a sampled block must be: in
+    // place where the block has room (a growing buffer is not copied at every call).
+    void* q = krealloc(p, size, 0, caller);
+    if (q != nullptr) profile::realloced(p, q, size, sample);
+    return q;
+  }
   return krealloc(p, size < kMallocMinSize ? kMallocMinSize : size, 0, caller);
 }
 

@@ -242,13 +242,20 @@ void* plain_alloc(size_t size, size_t align, AllocKind kind) {
   return kmalloc(size < kMallocMinSize ? kMallocMinSize : size, 0);
 }
 
+void record(void* p, size_t size);
+
 // A sampled block: whole pages (so that its free reaches on_large_free), recorded.
 void* sample(size_t size, size_t align, AllocKind kind) {
   const size_t page = malloc_page_size();
   if (size > static_cast<size_t>(PTRDIFF_MAX) - page) return plain_alloc(size, align, kind);
   const size_t npages = size == 0 ? 1 : (size + page - 1) / page;
   void* p = kmalloc_pages(npages, align > page ? align : 0, kind == AllocKind::kCalloc ? MK_GFP_ZERO : 0);
-  if (p == nullptr) return nullptr;
+  if (p != nullptr) record(p, size);
+  return p;
+}
+
+// A sampled block of whole pages (its free reaches on_large_free): its stack, its site's counts.
+void record(void* p, size_t size) {
   uintptr_t frames[kFrames] = {};
   int n = check::fast_backtrace(frames, kFrames, 2);
   if (n < 0)  // the walker gave up at a frame it does not model: the stack stops there
@@ -279,7 +286,6 @@ void* sample(size_t size, size_t align, AllocKind kind) {
   }
   pthread_mutex_unlock(&g_lock);
   if (report) capture_peak_report();
-  return p;
 }
 
 // ---- writing ----
@@ -336,26 +342,48 @@ void put_sites(Out& o, const char* tag, const Site* sites, uint32_t n) {
 
 }  // namespace
 
-void* sampled_alloc(size_t size, size_t align, AllocKind kind) {
+namespace {
+
+// The countdown fired for an allocation of size bytes: whether it is sampled (false on the
+// thread's first allocation, which only starts its countdown, and when profiling is off);
+// the next gap is drawn either way.
+bool take_sample(size_t size) {
   if (__builtin_expect(!t_started, 0)) {
     // The thread's first allocation: start its countdown (or switch it off for good).
     t_started = true;
     if (!ready()) {
       t_hot.sample_left = INT64_MAX;
-      return plain_alloc(size, align, kind);
+      return false;
     }
     uint64_t seed = 0;
     os::random_bytes(&seed, sizeof seed);
     t_rng = seed | 1;
     t_hot.sample_left = next_gap(g.mean, &t_rng) - static_cast<int64_t>(size);
-    if (t_hot.sample_left >= 0) return plain_alloc(size, align, kind);
+    if (t_hot.sample_left >= 0) return false;
   }
   if (g.mean == 0) {  // 2^63 bytes without profiling: start the countdown again
     t_hot.sample_left = INT64_MAX;
-    return plain_alloc(size, align, kind);
+    return false;
   }
   t_hot.sample_left = next_gap(g.mean, &t_rng);
-  return sample(size, align, kind);
+  return true;
+}
+
+}  // namespace
+
+void* sampled_alloc(size_t size, size_t align, AllocKind kind) {
+  return take_sample(size) ? sample(size, align, kind) : plain_alloc(size, align, kind);
+}
+
+void realloced(const void* old, void* q, size_t size, bool sampled) {
+  if (q == old && g_live_blocks.load(std::memory_order_relaxed) != 0) {
+    // Resized in place: the old block's entry goes as a free would take it. (A block that
+    // moved was freed through kfree, whose large-free hook took its entry already.)
+    pthread_mutex_lock(&g_lock);
+    if (Block* b = find_block(reinterpret_cast<uintptr_t>(old))) remove_locked(b);
+    pthread_mutex_unlock(&g_lock);
+  }
+  if (sampled && take_sample(size)) record(q, size);
 }
 
 bool is_sampled(const void* p) {

@@ -58,6 +58,11 @@ enum class AllocKind { kMalloc, kCalloc, kMemalign };
 /// (a power of two), else 0.
 __attribute__((noinline)) void* sampled_alloc(size_t size, size_t align, AllocKind kind);
 
+/// realloc above the slab limit when the profiler is concerned (its countdown fired, or `old`
+/// was sampled): krealloc gave q, whole pages, in place where the block had room. The table
+/// follows: old's entry goes, and q is recorded if the countdown's draw samples it.
+void realloced(const void* old, void* q, size_t size, bool sampled);
+
 /// realloc's part: whether p is a sampled block (then realloc moves it itself, so that the
 /// table keeps its size right). Cheap when no sampled block is live.
 bool is_sampled(const void* p);

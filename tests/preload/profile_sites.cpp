@@ -5,8 +5,8 @@
 //       blocks, transient allocates and frees TRANSIENT_MIB MiB in 1 MiB blocks
 //   profile_sites threads N K SIZE   N threads (thread_alloc) allocate K blocks of SIZE each,
 //       free every other one and exit: N * ceil(K / 2) blocks stay live
-//   profile_sites realloc            grow_block: malloc(16) grown by realloc to 64 KiB and
-//       kept; shrink_block: a 1 MiB block (calloc) shrunk to 100 bytes and kept; aligned_block:
+//   profile_sites realloc            grow_block: malloc(16) grown by realloc to 96 KiB, shrunk
+//       in place to 64 KiB and kept; shrink_block: a 1 MiB block (calloc) shrunk to 100 bytes and kept; aligned_block:
 //       memalign(4096, 5000) kept; each checked (contents, zeroes, alignment); inlined_block:
 //       malloc(3000) kept, from a function inlined into its caller
 //   profile_sites hold               keep_4k keeps 1 MiB, transient frees 1 MiB (free pages
@@ -89,6 +89,13 @@ NOINLINE void* grow_block() {
     check(p != nullptr && p[0] == 'g' && p[15] == 'g', "grow_block: realloc lost the contents");
     memset(p, 'g', n);
   }
+  // Beyond the slab limit a realloc resizes in place where it can: up to 96 KiB and back down
+  // to 64 KiB (the shrink gives its tail pages back in place), the live size still 64 KiB.
+  p = static_cast<char*>(realloc(p, 98304));
+  check(p != nullptr && p[0] == 'g' && p[65535] == 'g', "grow_block: realloc lost the contents");
+  char* const at = p;
+  p = static_cast<char*>(realloc(p, 65536));
+  check(p == at && p[0] == 'g' && p[65535] == 'g', "grow_block: the shrink moved or lost the block");
   return p;
 }
 
