@@ -25,7 +25,6 @@
 
 namespace memkit::guard {
 
-constinit __attribute__((tls_model("initial-exec"))) thread_local long t_guard_left = 0;
 uintptr_t g_pool_lo = 0;
 size_t g_pool_span = 0;
 
@@ -102,13 +101,13 @@ uint64_t next_random() {
 void rearm() {
   const long n = g_pool.sample;
   if (n <= 0) {
-    t_guard_left = __LONG_MAX__;
+    t_hot.guard_left = INT64_MAX;
     return;
   }
   // Uniform in [N/2, 3N/2] (at least 1): the mean stays N, and threads do not fall in step.
   const uint64_t lo = static_cast<uint64_t>(n) / 2;
   const uint64_t r = lo + next_random() % (static_cast<uint64_t>(n) + 1);
-  t_guard_left = r == 0 ? 0 : static_cast<long>(r) - 1;  // the r-th allocation from now
+  t_hot.guard_left = r == 0 ? 0 : static_cast<int64_t>(r) - 1;  // the r-th allocation from now
 }
 
 uint32_t tid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
@@ -463,11 +462,11 @@ bool start() {
 
 void* sampled_alloc(size_t size, size_t align, bool zero) {
   if (t_in_guard) {  // the depot or the walker allocating (they do not): no recursion
-    t_guard_left = 0;
+    t_hot.guard_left = 0;
     return nullptr;
   }
   if (!start()) {
-    t_guard_left = __LONG_MAX__;
+    t_hot.guard_left = INT64_MAX;
     return nullptr;
   }
   rearm();

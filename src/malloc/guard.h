@@ -34,15 +34,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "slab/magazine.h"
+
 namespace memkit::guard {
 
-/// Allocations left before this thread's next sampled one (below 0 after the decrement: take
-/// the slow path). 0 in a new thread, whose first allocation arms it. constinit: no TLS wrapper.
-extern constinit __attribute__((tls_model("initial-exec"))) thread_local long t_guard_left;
-
-/// The countdown on the allocation paths: true when this allocation is the sampled one. `< 0`,
-/// not `<= 0`: the decrement's own flags decide (x86-64: subq $1 on the TLS word, then js).
-__attribute__((always_inline)) inline bool sample_now() { return __builtin_expect(--t_guard_left < 0, 0); }
+/// The countdown on the allocation paths: true when this allocation is the sampled one. The
+/// word is t_hot.guard_left (slab/magazine.h: allocations left before this thread's next
+/// sampled one; 0 in a new thread, whose first allocation arms it), beside the thread cache's
+/// pointer, so that malloc loads the thread-local block's offset once. `< 0`, not `<= 0`: the
+/// decrement's own flags decide (x86-64: subq $1 on the TLS word, then js).
+__attribute__((always_inline)) inline bool sample_now() { return __builtin_expect(--t_hot.guard_left < 0, 0); }
 
 /// The pool's range ([lo, lo + span); span 0 while off).
 extern uintptr_t g_pool_lo;

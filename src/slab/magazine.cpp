@@ -216,7 +216,7 @@ constinit ThreadCache g_no_thread_cache = [] {
   for (CpuCache*& chunk : t.chunks) chunk = g_no_cpu_caches.data();
   return t;
 }();
-constinit thread_local ThreadHot t_hot = {&g_no_thread_cache, 0};
+constinit thread_local ThreadHot t_hot = {&g_no_thread_cache, 0, 0};
 constinit thread_local ThreadStats t_thread_stats = {0, 0};
 
 namespace {

@@ -110,12 +110,15 @@ extern ThreadCache g_no_thread_cache;
 // thread-local variable costs its own load of its offset (from the GOT), so the two share one.
 //   cache: the thread's ThreadCache (g_no_thread_cache until it has one);
 //   sample_left: the heap profiler's countdown, bytes left to this thread's next sampled
-//     allocation (src/profile/profile.h; 0 until the thread's first malloc starts it).
+//     allocation (src/profile/profile.h; 0 until the thread's first malloc starts it);
+//   guard_left: the guard mode's countdown, allocations left before this thread's next
+//     guarded one (src/malloc/guard.h; 0 until the thread's first malloc arms it).
 // constinit: no TLS wrapper call on the fast paths; initial-exec: one %fs-relative load, also
 // when memkit is a shared library (as malloc implementations do).
 struct ThreadHot {
   ThreadCache* cache;
   int64_t sample_left;
+  int64_t guard_left;
 };
 extern constinit thread_local ThreadHot t_hot __attribute__((tls_model("initial-exec")));
 
