@@ -30,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "child.h"
 #include "command.h"
 #include "heap_profile.h"
 #include "install_paths.h"
@@ -66,9 +67,6 @@ std::string read_all(int fd) {
   }
   return text;
 }
-
-pid_t g_child = 0;
-extern "C" void profile_forward_signal(int sig) { kill(g_child, sig); }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -147,50 +145,22 @@ std::string timeline_csv(const std::vector<Tick>& ticks, Symbolizer& sym) {
   const int raw_fd = fcntl(mem, F_DUPFD, 100);  // out of PROGRAM's way, inherited across exec
   close(mem);
   if (raw_fd < 0) throw internal_error(fmt::format("profile: dup: {}", std::strerror(errno)));
-  int exec_pipe[2];
-  if (pipe2(exec_pipe, O_CLOEXEC) != 0)
-    throw internal_error(fmt::format("profile: pipe: {}", std::strerror(errno)));
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = fork();
-  if (pid < 0) throw internal_error(fmt::format("profile: fork: {}", std::strerror(errno)));
-  if (pid == 0) {
-    close(exec_pipe[0]);
-    // The user's MEMKIT_OPTIONS first, then the profiler's keys (a later key wins).
-    const char* mo = std::getenv("MEMKIT_OPTIONS");
-    std::string options = mo != nullptr && *mo != '\0' ? std::string(mo) + ":" : "";
-    options += fmt::format("stats_shm=1:stats_shm_ms={}:profile_sample={}:profile_fd={}:stats_pid={}",
-                           std::clamp(args.interval_ms, 10u, 60000u), args.sample, raw_fd, getpid());
-    setenv("MEMKIT_OPTIONS", options.c_str(), 1);
-    setenv("LD_PRELOAD", ld.c_str(), 1);
-    std::vector<char*> argv;
-    for (std::string& a : args.command) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    const int err = errno;
-    if (write(exec_pipe[1], &err, sizeof err) < 0) _exit(127);
-    _exit(127);
-  }
-  close(exec_pipe[1]);
-  g_child = pid;
-  signal(SIGINT, SIG_IGN);
-  signal(SIGQUIT, SIG_IGN);
-  struct sigaction forward {};
-  forward.sa_handler = profile_forward_signal;
-  forward.sa_flags = SA_RESTART;
-  sigemptyset(&forward.sa_mask);
-  sigaction(SIGTERM, &forward, nullptr);
-  sigaction(SIGHUP, &forward, nullptr);
+  Child child(
+      args.command,
+      [&] {
+        // The user's MEMKIT_OPTIONS first, then the profiler's keys (a later key wins).
+        const char* mo = std::getenv("MEMKIT_OPTIONS");
+        std::string options = mo != nullptr && *mo != '\0' ? std::string(mo) + ":" : "";
+        options += fmt::format("stats_shm=1:stats_shm_ms={}:profile_sample={}:profile_fd={}:stats_pid={}",
+                               std::clamp(args.interval_ms, 10u, 60000u), args.sample, raw_fd, getpid());
+        setenv("MEMKIT_OPTIONS", options.c_str(), 1);
+        setenv("LD_PRELOAD", ld.c_str(), 1);
+      },
+      "profile");
+  const pid_t pid = child.pid();
   std::vector<Tick> ticks;
   const int status = watch(pid, std::max(args.interval_ms, 1u), &ticks);
-  int exec_errno = 0;
-  const bool exec_failed = read(exec_pipe[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
-  close(exec_pipe[0]);
-  if (exec_failed) {
-    close(raw_fd);
-    throw Failure(exec_errno == ENOENT ? 127 : 126,
-                  fmt::format("profile: {}: {}", args.command[0], std::strerror(exec_errno)));
-  }
+  child.check_exec([&] { close(raw_fd); });
   const std::string text = read_all(raw_fd);
   close(raw_fd);
   const std::string dir = args.out.empty() ? fmt::format("memkit-profile.{}", pid) : args.out;

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "child.h"
 #include "command.h"
 #include "guard_symbolize.h"
 #include "install_paths.h"
@@ -86,9 +87,6 @@ void set_options(std::string keys) {
   options += keys;
   setenv("MEMKIT_OPTIONS", options.c_str(), 1);
 }
-
-pid_t g_child = 0;
-extern "C" void forward_signal(int sig) { kill(g_child, sig); }
 
 // Dies of `sig` as PROGRAM did (without a second core file), so that the shell sees the same.
 [[noreturn]] void die_of(int sig) {
@@ -169,49 +167,22 @@ int report_file(const char* name) {
     guard = report_file("memkit-guard-reports");
     keys += fmt::format("guard_sample={}:guard_report_fd={}:", args.guard, guard);
   }
-  int exec_pipe[2];  // the child's errno if its exec fails; closed by a successful one
-  if (pipe2(exec_pipe, O_CLOEXEC) != 0)
-    throw internal_error(fmt::format("run: pipe: {}", std::strerror(errno)));
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = fork();
-  if (pid < 0) throw internal_error(fmt::format("run: fork: {}", std::strerror(errno)));
-  if (pid == 0) {
-    close(exec_pipe[0]);
-    set_options(keys);
-    set_trace(args);
-    setenv("LD_PRELOAD", ld.c_str(), 1);
-    std::vector<std::string> copies(args.command);
-    const std::vector<char*> argv = argv_of(copies);
-    execvp(argv[0], argv.data());
-    const int err = errno;
-    if (write(exec_pipe[1], &err, sizeof err) < 0) _exit(127);
-    _exit(127);
-  }
-  close(exec_pipe[1]);
-  // As system() does, the terminal's Ctrl-C and Ctrl-\ are PROGRAM's to act on; a SIGTERM or
-  // SIGHUP sent to memkit alone (timeout(1), a closed terminal) is passed on.
-  g_child = pid;
-  signal(SIGINT, SIG_IGN);
-  signal(SIGQUIT, SIG_IGN);
-  struct sigaction forward {};
-  forward.sa_handler = forward_signal;
-  forward.sa_flags = SA_RESTART;
-  sigemptyset(&forward.sa_mask);
-  sigaction(SIGTERM, &forward, nullptr);
-  sigaction(SIGHUP, &forward, nullptr);
+  Child child(
+      args.command,
+      [&] {
+        set_options(keys);
+        set_trace(args);
+        setenv("LD_PRELOAD", ld.c_str(), 1);
+      },
+      "run");
+  const pid_t pid = child.pid();
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  int exec_errno = 0;
-  const bool exec_failed = read(exec_pipe[0], &exec_errno, sizeof exec_errno) == sizeof exec_errno;
-  close(exec_pipe[0]);
-  if (exec_failed) {
+  child.check_exec([&] {
     for (const int fd : {file, json, stats, guard})
       if (fd >= 0) close(fd);
-    throw Failure(exec_errno == ENOENT ? 127 : 126,
-                  fmt::format("run: {}: {}", args.command[0], std::strerror(exec_errno)));
-  }
+  });
   const bool killed = WIFSIGNALED(status);
   const std::string missing =
       killed ? fmt::format("no heap report: {} was killed by signal {}", args.command[0],
