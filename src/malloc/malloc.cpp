@@ -6,7 +6,6 @@
 
 #include <cstring>
 
-
 #include "arena/page_heap.h"
 #include "memkit/memkit.h"
 #include "slab/registry.h"
@@ -45,7 +44,7 @@ MK_SLOW_PATH void* realloc_guarded(void* p, size_t size, const char* caller) {
   }
   void* q = malloc_impl(size);
   if (q == nullptr) return nullptr;
-  __builtin_memcpy(q, p, old < size ? old : size);
+  std::memcpy(q, p, old < size ? old : size);
   guard::free(p, caller);
   return q;
 }
